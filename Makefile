@@ -1,0 +1,65 @@
+# The verbs of the project. `make test` and `make run` do all set-up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+BIN       := $(VENV)/bin
+PY        := $(BIN)/python
+STAMP     := $(VENV)/.installed
+# The venv's bin holds python3.13, which `sam build` looks for on PATH.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= eu-central-1
+
+.PHONY: help setup run test lint format validate checkov build bench clean
+
+help:
+	@echo "make setup     create .venv (Python 3.13) and install everything"
+	@echo "make run       start the local stack on 127.0.0.1:\$${PORT:-8080}"
+	@echo "make test      install, validate the template and run every test"
+	@echo "make lint      ruff + mypy"
+	@echo "make validate  sam validate --lint"
+	@echo "make checkov   checkov on template.yaml"
+	@echo "make build     sam build"
+	@echo "make bench     benchmarks"
+
+setup: $(STAMP)
+
+$(STAMP): requirements-dev.txt layers/common/requirements.txt scripts/find-python
+	@python313="$$(scripts/find-python)" || exit 1; \
+	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then \
+	  rm -rf $(VENV); echo "creating $(VENV) with $$python313"; "$$python313" -m venv $(VENV); fi
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@# Make the layer's package and the repo root importable (as Lambda's /opt/python and task root are).
+	@printf '%s\n%s\n' "$(CURDIR)/layers/common" "$(CURDIR)" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/sip-billing.pth"
+	@touch $(STAMP)
+
+run: setup
+	$(PY) -m local
+
+test: setup validate
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+validate: setup
+	$(BIN)/sam validate --lint --template template.yaml
+
+checkov: setup
+	$(BIN)/checkov --quiet --compact --framework cloudformation --file template.yaml
+
+build: setup
+	$(BIN)/sam build --template template.yaml
+
+bench: setup
+	$(PY) -m pytest benchmarks -q -s
+
+clean:
+	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Billing backend of a Telegram-to-SIP telephony service (shared Lambda layer)."""

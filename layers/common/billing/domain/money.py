@@ -1,0 +1,67 @@
+"""Money is an integer count of minor units (cents, kopecks) plus a currency code.
+
+Floats never appear: rates and percentages are `Decimal`, and every conversion back to
+minor units goes through `round_half_up`, once per line, as SPEC §2-§3 require.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from enum import StrEnum
+
+from billing.errors import InvalidAmount, UnsupportedCurrency
+
+
+class Currency(StrEnum):
+    EUR = "EUR"
+    USD = "USD"
+    RUB = "RUB"
+
+    @classmethod
+    def parse(cls, code: str) -> Currency:
+        try:
+            return cls(code.strip().upper())
+        except ValueError:
+            allowed = ", ".join(c.value for c in cls)
+            raise UnsupportedCurrency(
+                f"currency {code!r} is not supported (use {allowed})"
+            ) from None
+
+    @property
+    def minor_per_major(self) -> int:
+        # All three currencies have two decimal places (cents, cents, kopecks).
+        return 100
+
+
+def round_half_up(value: Decimal) -> int:
+    """Round to a whole number of minor units, halves away from zero."""
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def round_down(value: Decimal) -> int:
+    """Truncate towards zero (credits and remaining value are never rounded up)."""
+    return int(value.quantize(Decimal(1), rounding=ROUND_DOWN))
+
+
+def to_minor(amount: Decimal | str | int, currency: Currency) -> int:
+    """Major units ("12.50") to minor units (1250), refusing sub-minor precision."""
+    value = Decimal(str(amount)) * currency.minor_per_major
+    if value != value.to_integral_value():
+        raise InvalidAmount(f"{amount} {currency} has more decimal places than the currency allows")
+    return int(value)
+
+
+def format_minor(amount: int, currency: Currency | str) -> str:
+    """1250, EUR -> "12.50 EUR" (for texts and logs, never for arithmetic)."""
+    sign = "-" if amount < 0 else ""
+    major, minor = divmod(abs(amount), 100)
+    return f"{sign}{major}.{minor:02d} {currency}"
+
+
+def require_positive(amount: int, what: str = "amount") -> int:
+    """Guard for amounts that must be a positive integer count of minor units."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidAmount(f"{what} must be an integer number of minor units, got {amount!r}")
+    if amount <= 0:
+        raise InvalidAmount(f"{what} must be positive, got {amount}")
+    return amount

@@ -1,0 +1,87 @@
+"""Typed errors of the billing domain and use cases.
+
+Each carries a stable `code` (for logs, metrics and mapping to bot texts) and a message a
+support person can read. Raising one never leaves a partial write behind: use cases validate
+before they write, and every write is a single DynamoDB transaction.
+"""
+
+from __future__ import annotations
+
+
+class BillingError(Exception):
+    code = "billing_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class CatalogError(BillingError):
+    """The catalog data file itself is invalid (raised at load)."""
+
+    code = "catalog_invalid"
+
+
+class UnknownProduct(BillingError):
+    code = "unknown_product"
+
+
+class UnknownOption(BillingError):
+    code = "unknown_option"
+
+
+class InvalidOptionValue(BillingError):
+    code = "invalid_option_value"
+
+
+class InvalidPeriod(BillingError):
+    code = "invalid_period"
+
+
+class UnsupportedCurrency(BillingError):
+    code = "unsupported_currency"
+
+
+class CurrencyMismatch(BillingError):
+    code = "currency_mismatch"
+
+
+class InvalidAmount(BillingError):
+    code = "invalid_amount"
+
+
+class InvalidCountry(BillingError):
+    code = "invalid_country"
+
+
+class InvalidVatId(BillingError):
+    code = "invalid_vat_id"
+
+
+class InsufficientFunds(BillingError):
+    code = "insufficient_funds"
+
+    def __init__(self, message: str, *, missing: int, currency: str) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.currency = currency
+
+
+class NotAllowed(BillingError):
+    code = "not_allowed"
+
+
+class NotFound(BillingError):
+    code = "not_found"
+
+
+class InvalidState(BillingError):
+    """The object is not in a state that allows the action (expired, already active, ...)."""
+
+    code = "invalid_state"
+
+
+class ConcurrentModification(BillingError):
+    """Another writer won the race too many times in a row; the caller may retry later."""
+
+    code = "concurrent_modification"

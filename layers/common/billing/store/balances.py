@@ -1,0 +1,188 @@
+"""Wallets and their ledger entries in the Balances table.
+
+Layout: pk = "payer#<id>"; the wallet item has sk = "wallet#<CUR>", each entry
+sk = "entry#<CUR>#<cause>" (so the cause is the key and a retried cause cannot be written
+twice) and entry_order = "<CUR>#<seq>" for the by_order index (history in write order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from billing.domain.money import Currency
+from billing.ledger.model import EntryKind, LedgerEntry, Wallet
+from billing.store.codec import iso, parse_iso
+from billing.store.models import LedgerEntryModel, WalletModel
+from billing.store.transactions import StaleWrite, TxnPart, TxnWriter, run_transaction
+
+# Index of the wallet and entry parts in a ledger transaction; related parts follow.
+WALLET_PART = 0
+ENTRY_PART = 1
+
+
+def _pk(payer_id: int) -> str:
+    return f"payer#{payer_id}"
+
+
+def _wallet_sk(currency: Currency) -> str:
+    return f"wallet#{currency.value}"
+
+
+def _entry_sk(currency: Currency, cause: str) -> str:
+    return f"entry#{currency.value}#{cause}"
+
+
+def _entry_order(currency: Currency, seq: int) -> str:
+    return f"{currency.value}#{seq:012d}"
+
+
+def _wallet(model: WalletModel) -> Wallet:
+    return Wallet(
+        payer_id=int(model.payer_id),
+        currency=Currency(model.currency),
+        balance=int(model.balance),
+        credit_limit=int(model.credit_limit),
+        seq=int(model.seq),
+        exists=True,
+    )
+
+
+def _entry(model: LedgerEntryModel) -> LedgerEntry:
+    return LedgerEntry(
+        payer_id=int(model.payer_id),
+        currency=Currency(model.currency),
+        cause=model.cause,
+        amount=int(model.amount),
+        kind=EntryKind(model.kind),
+        reason=model.reason,
+        reference=model.reference,
+        created_at=parse_iso(model.created_at),
+        balance_after=int(model.balance_after),
+        credit_limit=int(model.credit_limit),
+        seq=int(model.seq),
+    )
+
+
+class BalancesRepository:
+    def wallet(self, payer_id: int, currency: Currency) -> Wallet:
+        try:
+            model = WalletModel.get(_pk(payer_id), _wallet_sk(currency), consistent_read=True)
+        except DoesNotExist:
+            return Wallet(payer_id, currency, balance=0, credit_limit=0, seq=0, exists=False)
+        return _wallet(model)
+
+    def wallets(self, payer_id: int) -> list[Wallet]:
+        query = WalletModel.query(
+            _pk(payer_id), WalletModel.sk.startswith("wallet#"), consistent_read=True
+        )
+        return [_wallet(model) for model in query]
+
+    def entry(self, payer_id: int, currency: Currency, cause: str) -> LedgerEntry | None:
+        try:
+            model = LedgerEntryModel.get(
+                _pk(payer_id), _entry_sk(currency, cause), consistent_read=True
+            )
+        except DoesNotExist:
+            return None
+        return _entry(model)
+
+    def entries(
+        self,
+        payer_id: int,
+        currency: Currency,
+        *,
+        newest_first: bool = False,
+        limit: int | None = None,
+    ) -> list[LedgerEntry]:
+        query = LedgerEntryModel.by_order.query(
+            _pk(payer_id),
+            LedgerEntryModel.entry_order.startswith(f"{currency.value}#"),
+            scan_index_forward=not newest_first,
+            limit=limit,
+            consistent_read=True,
+        )
+        return [_entry(model) for model in query]
+
+    def append(
+        self,
+        wallet: Wallet,
+        entry: LedgerEntry,
+        *,
+        enforce_limit: bool,
+        related: Sequence[TxnPart] = (),
+    ) -> None:
+        """Write the entry and the new wallet state in one transaction with `related` parts.
+
+        The wallet part is conditional on the state it was computed from (seq and credit
+        limit unchanged) and, with `enforce_limit`, on the balance covering the amount; the
+        entry part on its cause being new. Raises `TransactionCancelled` whose `failed`
+        names the parts that did not hold.
+        """
+
+        def wallet_part(txn: TxnWriter) -> None:
+            model = WalletModel(_pk(wallet.payer_id), _wallet_sk(wallet.currency))
+            actions = [
+                WalletModel.payer_id.set(wallet.payer_id),
+                WalletModel.currency.set(wallet.currency.value),
+                WalletModel.balance.set(entry.balance_after),
+                WalletModel.credit_limit.set(wallet.credit_limit),
+                WalletModel.seq.set(entry.seq),
+                WalletModel.updated_at.set(iso(entry.created_at)),
+            ]
+            if wallet.exists:
+                condition = (WalletModel.seq == wallet.seq) & (
+                    WalletModel.credit_limit == wallet.credit_limit
+                )
+                if enforce_limit:
+                    # DynamoDB conditions take no arithmetic: compare with a threshold
+                    # computed from the wallet read above (ARCHITECTURE, Data).
+                    condition &= WalletModel.balance >= (-entry.amount - wallet.credit_limit)
+            else:
+                condition = WalletModel.pk.does_not_exist()
+            txn.update(model, actions=actions, condition=condition)
+
+        def entry_part(txn: TxnWriter) -> None:
+            model = LedgerEntryModel(
+                _pk(entry.payer_id),
+                _entry_sk(entry.currency, entry.cause),
+                entry_order=_entry_order(entry.currency, entry.seq),
+                payer_id=entry.payer_id,
+                currency=entry.currency.value,
+                cause=entry.cause,
+                amount=entry.amount,
+                kind=entry.kind.value,
+                reason=entry.reason,
+                reference=entry.reference,
+                created_at=iso(entry.created_at),
+                balance_after=entry.balance_after,
+                credit_limit=entry.credit_limit,
+                seq=entry.seq,
+            )
+            txn.save(model, condition=LedgerEntryModel.sk.does_not_exist())
+
+        run_transaction([wallet_part, entry_part, *related])
+
+    def set_credit_limit(self, wallet: Wallet, limit: int, now_iso: str) -> None:
+        """Conditional on the wallet being as read, so a concurrent charge re-checks."""
+        model = WalletModel(_pk(wallet.payer_id), _wallet_sk(wallet.currency))
+        condition = (
+            (WalletModel.seq == wallet.seq) if wallet.exists else WalletModel.pk.does_not_exist()
+        )
+        try:
+            model.update(
+                actions=[
+                    WalletModel.payer_id.set(wallet.payer_id),
+                    WalletModel.currency.set(wallet.currency.value),
+                    WalletModel.balance.set(wallet.balance),
+                    WalletModel.credit_limit.set(limit),
+                    WalletModel.seq.set(wallet.seq),
+                    WalletModel.updated_at.set(now_iso),
+                ],
+                condition=condition,
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                raise StaleWrite(f"wallet {wallet.payer_id}/{wallet.currency} changed") from error
+            raise

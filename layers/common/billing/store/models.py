@@ -1,0 +1,188 @@
+"""pynamodb models, one per item type. Table names and endpoint are bound at start-up
+(`billing.store.connection.bind`) from the settings, never hard-coded."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    BooleanAttribute,
+    JSONAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import (
+    AllProjection,
+    GlobalSecondaryIndex,
+    KeysOnlyProjection,
+    LocalSecondaryIndex,
+)
+from pynamodb.models import Model
+
+
+class _Meta:
+    table_name = "unbound"
+    region = "eu-central-1"
+
+
+# --- Accounts: pk = "user#<telegram id>" -------------------------------------------------
+
+
+class AccountModel(Model):
+    """sk = "profile": language, billing profile, payment method, verification."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    user_id = NumberAttribute()
+    created_at = UnicodeAttribute()
+    language = UnicodeAttribute(null=True)
+    first_name = UnicodeAttribute(null=True)
+    username = UnicodeAttribute(null=True)
+    start_parameter = UnicodeAttribute(null=True)
+    profile = JSONAttribute(null=True)  # billing profile: country, name, address, vat_id, ...
+    version = NumberAttribute(default=1)
+
+
+class ConversationModel(Model):
+    """sk = "conversation": the question the bot is waiting on; expires by TTL."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    state = JSONAttribute()
+    expires_at = TTLAttribute()
+
+
+# --- Subscriptions: pk = "sub#<id>" or "slot#<customer>#<product>" --------------------------
+
+
+class DueIndex(GlobalSecondaryIndex["SubscriptionModel"]):
+    """Sparse: only subscriptions with a pending action carry due_shard + next_action_at."""
+
+    class Meta:
+        index_name = "due"
+        projection = KeysOnlyProjection()
+
+    due_shard = UnicodeAttribute(hash_key=True)
+    next_action_at = NumberAttribute(range_key=True)
+
+
+class ByPayerIndex(GlobalSecondaryIndex["SubscriptionModel"]):
+    class Meta:
+        index_name = "by_payer"
+        projection = AllProjection()
+
+    payer_id = NumberAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class ByCustomerIndex(GlobalSecondaryIndex["SubscriptionModel"]):
+    class Meta:
+        index_name = "by_customer"
+        projection = AllProjection()
+
+    customer_id = NumberAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class SubscriptionModel(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    product = UnicodeAttribute()
+    customer_id = NumberAttribute()
+    payer_id = NumberAttribute()
+    options = JSONAttribute()
+    months = NumberAttribute()
+    currency = UnicodeAttribute()
+    status = UnicodeAttribute()
+    started_at = UnicodeAttribute()
+    expires_at = UnicodeAttribute()
+    auto_renew = BooleanAttribute()
+    customer_may_change = BooleanAttribute()
+    value_amount = NumberAttribute()
+    value_since = UnicodeAttribute()
+    version = NumberAttribute()
+    created_at = UnicodeAttribute()
+    history = JSONAttribute()
+    due_shard = UnicodeAttribute(null=True)
+    next_action_at = NumberAttribute(null=True)
+
+    due_index = DueIndex()
+    by_payer = ByPayerIndex()
+    by_customer = ByCustomerIndex()
+
+
+class SlotModel(Model):
+    """Guards "at most one active subscription per Customer and product" (SPEC §5):
+    created with attribute_not_exists in the connect transaction, deleted when it ends."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    subscription_id = UnicodeAttribute()
+
+
+# --- Balances: pk = "payer#<id>", sk = "wallet#<CUR>" | "entry#<CUR>#<cause>" ---------------
+
+
+class EntryOrderIndex(LocalSecondaryIndex["LedgerEntryModel"]):
+    """Entries of one wallet in the order they were written (entry_order = CUR#seq)."""
+
+    class Meta:
+        index_name = "by_order"
+        projection = AllProjection()
+
+    pk = UnicodeAttribute(hash_key=True)
+    entry_order = UnicodeAttribute(range_key=True)
+
+
+class WalletModel(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    payer_id = NumberAttribute()
+    currency = UnicodeAttribute()
+    balance = NumberAttribute()
+    credit_limit = NumberAttribute()
+    seq = NumberAttribute()
+    updated_at = UnicodeAttribute()
+
+
+class LedgerEntryModel(Model):
+    """Immutable: written once with attribute_not_exists, never updated."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entry_order = UnicodeAttribute()
+    payer_id = NumberAttribute()
+    currency = UnicodeAttribute()
+    cause = UnicodeAttribute()
+    amount = NumberAttribute()
+    kind = UnicodeAttribute()
+    reason = UnicodeAttribute()
+    reference = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    balance_after = NumberAttribute()
+    credit_limit = NumberAttribute()
+    seq = NumberAttribute()
+
+    by_order = EntryOrderIndex()
+
+
+ALL_MODELS: dict[str, tuple[type[Model], ...]] = {
+    "accounts": (AccountModel, ConversationModel),
+    "subscriptions": (SubscriptionModel, SlotModel),
+    "balances": (WalletModel, LedgerEntryModel),
+}

@@ -1,0 +1,181 @@
+"""Subscriptions and the per-Customer product slots in the Subscriptions table."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist
+
+from billing.domain.money import Currency
+from billing.domain.subscription import (
+    ChangeKind,
+    HistoryRecord,
+    Status,
+    Subscription,
+    next_action_at,
+)
+from billing.store.codec import epoch, iso, parse_iso
+from billing.store.models import SlotModel, SubscriptionModel
+from billing.store.transactions import (
+    StaleWrite,
+    TransactionCancelled,
+    TxnPart,
+    TxnWriter,
+    run_transaction,
+)
+
+
+def _sub_pk(subscription_id: str) -> str:
+    return f"sub#{subscription_id}"
+
+
+def _slot_pk(customer_id: int, product: str) -> str:
+    return f"slot#{customer_id}#{product}"
+
+
+def due_shard(subscription_id: str, shards: int) -> str:
+    """A stable shard per subscription, so due items spread over `shards` partitions."""
+    digest = hashlib.sha256(subscription_id.encode()).digest()
+    return str(int.from_bytes(digest[:4], "big") % shards)
+
+
+def _history_to_json(history: tuple[HistoryRecord, ...]) -> list[dict[str, Any]]:
+    return [
+        {
+            "at": iso(record.at),
+            "kind": record.kind.value,
+            "by": record.by,
+            "old_expiry": iso(record.old_expiry) if record.old_expiry else None,
+            "new_expiry": iso(record.new_expiry) if record.new_expiry else None,
+            "details": record.details,
+        }
+        for record in history
+    ]
+
+
+def _history_from_json(raw: list[dict[str, Any]]) -> tuple[HistoryRecord, ...]:
+    return tuple(
+        HistoryRecord(
+            at=parse_iso(item["at"]),
+            kind=ChangeKind(item["kind"]),
+            by=item["by"],
+            old_expiry=parse_iso(item["old_expiry"]) if item["old_expiry"] else None,
+            new_expiry=parse_iso(item["new_expiry"]) if item["new_expiry"] else None,
+            details=item["details"],
+        )
+        for item in raw
+    )
+
+
+def _from_model(model: SubscriptionModel) -> Subscription:
+    return Subscription(
+        id=model.pk.removeprefix("sub#"),
+        product=model.product,
+        customer_id=int(model.customer_id),
+        payer_id=int(model.payer_id),
+        options=dict(model.options),
+        months=int(model.months),
+        currency=Currency(model.currency),
+        status=Status(model.status),
+        started_at=parse_iso(model.started_at),
+        expires_at=parse_iso(model.expires_at),
+        auto_renew=bool(model.auto_renew),
+        customer_may_change=bool(model.customer_may_change),
+        value_amount=int(model.value_amount),
+        value_since=parse_iso(model.value_since),
+        version=int(model.version),
+        created_at=parse_iso(model.created_at),
+        history=_history_from_json(model.history),
+    )
+
+
+class SubscriptionsRepository:
+    def __init__(self, due_shards: int) -> None:
+        self._due_shards = due_shards
+
+    def _to_model(self, sub: Subscription) -> SubscriptionModel:
+        due = next_action_at(sub)
+        return SubscriptionModel(
+            _sub_pk(sub.id),
+            product=sub.product,
+            customer_id=sub.customer_id,
+            payer_id=sub.payer_id,
+            options=sub.options,
+            months=sub.months,
+            currency=sub.currency.value,
+            status=sub.status.value,
+            started_at=iso(sub.started_at),
+            expires_at=iso(sub.expires_at),
+            auto_renew=sub.auto_renew,
+            customer_may_change=sub.customer_may_change,
+            value_amount=sub.value_amount,
+            value_since=iso(sub.value_since),
+            version=sub.version,
+            created_at=iso(sub.created_at),
+            history=_history_to_json(sub.history),
+            # Sparse index: ended subscriptions carry neither attribute and leave the index.
+            due_shard=due_shard(sub.id, self._due_shards) if due else None,
+            next_action_at=epoch(due) if due else None,
+        )
+
+    # --- reads ------------------------------------------------------------------------
+
+    def get(self, subscription_id: str) -> Subscription | None:
+        try:
+            model = SubscriptionModel.get(_sub_pk(subscription_id), consistent_read=True)
+        except DoesNotExist:
+            return None
+        return _from_model(model)
+
+    def paid_by(self, payer_id: int) -> list[Subscription]:
+        return [_from_model(m) for m in SubscriptionModel.by_payer.query(payer_id)]
+
+    def held_by(self, customer_id: int) -> list[Subscription]:
+        return [_from_model(m) for m in SubscriptionModel.by_customer.query(customer_id)]
+
+    def slot_holder(self, customer_id: int, product: str) -> str | None:
+        try:
+            return SlotModel.get(
+                _slot_pk(customer_id, product), consistent_read=True
+            ).subscription_id
+        except DoesNotExist:
+            return None
+
+    # --- transaction parts ------------------------------------------------------------
+
+    def create_parts(self, sub: Subscription) -> list[TxnPart]:
+        """Put the new subscription and take the Customer's slot for its product."""
+
+        def put_subscription(txn: TxnWriter) -> None:
+            txn.save(self._to_model(sub), condition=SubscriptionModel.pk.does_not_exist())
+
+        def take_slot(txn: TxnWriter) -> None:
+            slot = SlotModel(_slot_pk(sub.customer_id, sub.product), subscription_id=sub.id)
+            txn.save(slot, condition=SlotModel.pk.does_not_exist())
+
+        return [put_subscription, take_slot]
+
+    def update_parts(self, sub: Subscription, *, expected_version: int) -> list[TxnPart]:
+        """Replace the subscription if nobody changed it since `expected_version`;
+        release the slot when it has ended."""
+
+        def put_subscription(txn: TxnWriter) -> None:
+            txn.save(self._to_model(sub), condition=SubscriptionModel.version == expected_version)
+
+        parts: list[TxnPart] = [put_subscription]
+        if not sub.is_active:
+
+            def release_slot(txn: TxnWriter) -> None:
+                slot = SlotModel(_slot_pk(sub.customer_id, sub.product))
+                txn.delete(slot, condition=SlotModel.subscription_id == sub.id)
+
+            parts.append(release_slot)
+        return parts
+
+    def save(self, sub: Subscription, *, expected_version: int) -> None:
+        """A change that moves no money, still conditional on the version read."""
+        try:
+            run_transaction(self.update_parts(sub, expected_version=expected_version))
+        except TransactionCancelled as cancelled:
+            raise StaleWrite(f"subscription {sub.id} changed since it was read") from cancelled

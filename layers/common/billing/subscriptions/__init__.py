@@ -1,0 +1,1 @@
+"""Subscription use cases: connect, renew, change, auto-renewal, expire, terminate."""

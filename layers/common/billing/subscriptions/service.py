@@ -1,0 +1,367 @@
+"""Subscription use cases (SPEC §1, §5).
+
+Each use case validates everything first (typed errors, nothing written), then performs
+one DynamoDB transaction: when money moves, the ledger entry, the wallet and the
+subscription are written together, so a charge without its extension (or the reverse)
+cannot happen, and a retried request finds its entry and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from billing.clock import Clock
+from billing.domain import subscription as rules
+from billing.domain.catalog import Catalog, OptionValue
+from billing.domain.money import Currency
+from billing.domain.pricing import Quote, build_quote, monthly_price
+from billing.domain.subscription import ChangePlan, Subscription
+from billing.domain.tax import TaxProfile
+from billing.errors import ConcurrentModification, InvalidState, NotAllowed, NotFound
+from billing.ledger.model import Wallet
+from billing.ledger.service import Ledger, Movement, RelatedConflict, fixed_parts
+from billing.store.subscriptions import SubscriptionsRepository
+from billing.store.transactions import StaleWrite, TxnPart
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Purchase:
+    """A subscription after a charge, with the quote it was charged on."""
+
+    subscription: Subscription
+    quote: Quote
+    movement: Movement
+
+    @property
+    def applied_now(self) -> bool:
+        return self.movement.applied_now
+
+
+def subscription_id_for(request_id: str) -> str:
+    """The same connect request always names the same subscription (idempotent retries)."""
+    return hashlib.sha256(request_id.encode()).hexdigest()[:16]
+
+
+class SubscriptionService:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        subscriptions: SubscriptionsRepository,
+        ledger: Ledger,
+        clock: Clock,
+        admin_ids: frozenset[int] = frozenset(),
+    ) -> None:
+        self._catalog = catalog
+        self._subscriptions = subscriptions
+        self._ledger = ledger
+        self._clock = clock
+        self._admin_ids = admin_ids
+
+    # --- reads ------------------------------------------------------------------------
+
+    def get(self, subscription_id: str, *, viewer: int) -> Subscription:
+        """The subscription if `viewer` is its Payer or Customer; NotFound otherwise, so a
+        forged id reveals nothing."""
+        sub = self._subscriptions.get(subscription_id)
+        if sub is None or not (rules.can_view(sub, viewer) or viewer in self._admin_ids):
+            raise NotFound(f"subscription {subscription_id} not found")
+        return sub
+
+    def visible_to(self, user_id: int) -> list[Subscription]:
+        """What the user pays for and what is registered for them, each once."""
+        seen: dict[str, Subscription] = {}
+        for sub in [*self._subscriptions.held_by(user_id), *self._subscriptions.paid_by(user_id)]:
+            seen.setdefault(sub.id, sub)
+        return sorted(seen.values(), key=lambda s: s.created_at)
+
+    # --- connect ----------------------------------------------------------------------
+
+    def quote_connect(
+        self,
+        *,
+        product: str,
+        options: Mapping[str, object],
+        months: int,
+        currency: Currency,
+        tax: TaxProfile,
+    ) -> Quote:
+        return build_quote(self._catalog, product, options, months, currency, tax)
+
+    def connect(
+        self,
+        *,
+        request_id: str,
+        payer_id: int,
+        customer_id: int,
+        product: str,
+        options: Mapping[str, object],
+        months: int,
+        currency: Currency,
+        tax: TaxProfile,
+        has_saved_card: bool,
+    ) -> Purchase:
+        """Charge the quote to the Payer's wallet and activate the subscription (SPEC §5.1).
+
+        `request_id` names this purchase (the confirmed quote); repeating it returns the
+        subscription it created instead of charging again.
+        """
+        quote = self.quote_connect(
+            product=product, options=options, months=months, currency=currency, tax=tax
+        )
+        subscription_id = subscription_id_for(request_id)
+        cause = f"connect:{subscription_id}"
+        existing = self._subscriptions.get(subscription_id)
+        if existing is not None:
+            entry = self._ledger.entry(payer_id, currency, cause)
+            if entry is not None:
+                return Purchase(existing, quote, Movement(entry, applied_now=False))
+        holder = self._subscriptions.slot_holder(customer_id, product)
+        if holder is not None:
+            raise InvalidState(
+                f"this user already has an active {product} subscription ({holder});"
+                " change or renew it instead"
+            )
+        now = self._clock.now()
+        created: list[Subscription] = []
+
+        def related(wallet: Wallet) -> list[TxnPart]:
+            left = wallet.balance - quote.total
+            sub = rules.connect(
+                subscription_id=subscription_id,
+                product=product,
+                customer_id=customer_id,
+                payer_id=payer_id,
+                options=quote.options,
+                months=months,
+                currency=currency,
+                paid=quote.total,
+                # SPEC §5.1: on after the first payment when renewal can be paid for.
+                auto_renew=has_saved_card or left > 0,
+                now=now,
+            )
+            created[:] = [sub]
+            return self._subscriptions.create_parts(sub)
+
+        try:
+            movement = self._ledger.charge(
+                payer_id,
+                currency,
+                quote.total,
+                cause=cause,
+                reason=f"{product} for {months} months",
+                reference=subscription_id,
+                related=related,
+            )
+        except RelatedConflict as conflict:
+            raise InvalidState(
+                f"this user already has an active {product} subscription"
+            ) from conflict
+        if not movement.applied_now:
+            stored = self._subscriptions.get(subscription_id)
+            if stored is None:  # pragma: no cover - the entry and the item are written together
+                raise InvalidState(f"subscription {subscription_id} is missing its record")
+            return Purchase(stored, quote, movement)
+        return Purchase(created[0], quote, movement)
+
+    # --- renew ------------------------------------------------------------------------
+
+    def quote_renew(self, subscription_id: str, *, by: int, tax: TaxProfile) -> Quote:
+        sub = self.get(subscription_id, viewer=by)
+        rules.require(rules.can_renew(sub, by), "renew it")
+        return self._renewal_quote(sub, tax)
+
+    def _renewal_quote(self, sub: Subscription, tax: TaxProfile) -> Quote:
+        # Same options and period length, today's catalog price, the subscription's currency.
+        return build_quote(self._catalog, sub.product, sub.options, sub.months, sub.currency, tax)
+
+    def renew(
+        self,
+        subscription_id: str,
+        *,
+        by: int | None,
+        tax: TaxProfile,
+        period_key: str | None = None,
+        currency: Currency | None = None,
+    ) -> Purchase:
+        """Charge one more period and extend from the current expiry (SPEC §5.2).
+
+        `by` is the Payer pressing Renew, or None for the sweep's auto-renewal. The ledger
+        cause is the period being bought, so a manual renewal and an auto-renewal of the
+        same period, or any retry of either, charge once. `period_key` (from the button or
+        the queue message) pins the period: if it has been bought already, the earlier
+        purchase is returned; if the subscription moved on otherwise, the request is stale.
+        `currency`, when the caller is paying in a specific one, must be the subscription's.
+        """
+        for _ in range(MAX_ATTEMPTS):
+            sub = self._subscriptions.get(subscription_id)
+            if sub is None or (by is not None and not rules.can_view(sub, by)):
+                raise NotFound(f"subscription {subscription_id} not found")
+            if by is not None:
+                rules.require(rules.can_renew(sub, by), "renew it")
+            if sub.status is rules.Status.TERMINATED:
+                raise InvalidState(f"subscription {sub.id} was terminated; it cannot be renewed")
+            if currency is not None:
+                rules.require_currency(sub, currency)
+            quote = self._renewal_quote(sub, tax)
+            if period_key is not None and period_key != sub.period_key():
+                entry = self._ledger.entry(sub.payer_id, sub.currency, f"renew:{period_key}")
+                if entry is None:
+                    raise InvalidState(
+                        "this renewal offer is out of date; open the subscription again"
+                    )
+                return Purchase(sub, quote, Movement(entry, applied_now=False))
+            now = self._clock.now()
+            renewed = rules.renew(sub, paid=quote.total, by=by, now=now)
+            try:
+                movement = self._ledger.charge(
+                    sub.payer_id,
+                    sub.currency,
+                    quote.total,
+                    cause=f"renew:{sub.period_key()}",
+                    reason=f"{sub.product} renewal for {sub.months} months",
+                    reference=sub.id,
+                    related=fixed_parts(
+                        self._subscriptions.update_parts(renewed, expected_version=sub.version)
+                    ),
+                )
+            except RelatedConflict:
+                continue  # changed meanwhile (options, auto-renewal): price it again
+            if movement.applied_now:
+                return Purchase(renewed, quote, movement)
+            current = self._subscriptions.get(subscription_id)
+            return Purchase(current or renewed, quote, movement)
+        raise ConcurrentModification(f"subscription {subscription_id} kept changing; try again")
+
+    # --- change options -----------------------------------------------------------------
+
+    def plan_change(
+        self, subscription_id: str, *, by: int, new_options: Mapping[str, object]
+    ) -> tuple[Subscription, dict[str, OptionValue], ChangePlan]:
+        """What the change would do (shown before confirming): expand or reduce, new expiry."""
+        sub = self.get(subscription_id, viewer=by)
+        if not rules.can_change_options(sub, by):
+            raise NotAllowed("only the payer of this subscription can change its options")
+        normalized = self._catalog.normalize_options(sub.product, new_options)
+        plan = rules.plan_change(
+            sub,
+            normalized,
+            old_monthly=monthly_price(self._catalog, sub.product, sub.options, sub.currency),
+            new_monthly=monthly_price(self._catalog, sub.product, normalized, sub.currency),
+            now=self._clock.now(),
+        )
+        return sub, dict(normalized), plan
+
+    def change(
+        self, subscription_id: str, *, by: int, new_options: Mapping[str, object]
+    ) -> tuple[Subscription, ChangePlan]:
+        """Apply a change of options (SPEC §5.3); no money moves."""
+        for _ in range(MAX_ATTEMPTS):
+            sub, normalized, plan = self.plan_change(
+                subscription_id, by=by, new_options=new_options
+            )
+            changed = rules.apply_change(
+                sub,
+                self._catalog.normalize_options(sub.product, normalized),
+                plan,
+                by=by,
+                now=self._clock.now(),
+            )
+            try:
+                self._subscriptions.save(changed, expected_version=sub.version)
+            except StaleWrite:
+                continue
+            return changed, plan
+        raise ConcurrentModification(f"subscription {subscription_id} kept changing; try again")
+
+    # --- switches ---------------------------------------------------------------------
+
+    def set_auto_renew(self, subscription_id: str, *, by: int, on: bool) -> Subscription:
+        def toggle(sub: Subscription) -> Subscription:
+            rules.require(rules.can_toggle_auto_renew(sub, by), "switch auto-renewal")
+            return rules.set_auto_renew(sub, on, by=by, now=self._clock.now())
+
+        return self._update(subscription_id, by, toggle)
+
+    def set_customer_may_change(
+        self, subscription_id: str, *, by: int, allowed: bool
+    ) -> Subscription:
+        def switch(sub: Subscription) -> Subscription:
+            rules.require(sub.payer_id == by, "let the customer change options")
+            return rules.set_customer_may_change(sub, allowed, by=by, now=self._clock.now())
+
+        return self._update(subscription_id, by, switch)
+
+    def _update(
+        self,
+        subscription_id: str,
+        by: int,
+        step: Callable[[Subscription], Subscription],
+    ) -> Subscription:
+        for _ in range(MAX_ATTEMPTS):
+            sub = self.get(subscription_id, viewer=by)
+            updated = step(sub)
+            if updated is sub:
+                return sub
+            try:
+                self._subscriptions.save(updated, expected_version=sub.version)
+            except StaleWrite:
+                continue
+            return updated
+        raise ConcurrentModification(f"subscription {subscription_id} kept changing; try again")
+
+    # --- ending -----------------------------------------------------------------------
+
+    def expire(self, subscription_id: str) -> Subscription | None:
+        """Ends an active subscription whose expiry has passed; the Customer is on Free.
+        Returns None when there is nothing to do (not due, already ended: a late or
+        duplicate sweep message)."""
+        for _ in range(MAX_ATTEMPTS):
+            sub = self._subscriptions.get(subscription_id)
+            now = self._clock.now()
+            if sub is None or not sub.is_active or now < sub.expires_at:
+                return None
+            ended = rules.expire(sub, now=now)
+            try:
+                self._subscriptions.save(ended, expected_version=sub.version)
+            except StaleWrite:
+                continue
+            return ended
+        raise ConcurrentModification(f"subscription {subscription_id} kept changing; try again")
+
+    def terminate_with_credit(
+        self, subscription_id: str, *, admin_id: int
+    ) -> tuple[Subscription, Movement | None]:
+        """Support ends a subscription now and credits the unused value (SPEC §5.6)."""
+        if admin_id not in self._admin_ids:
+            raise NotAllowed("only support can terminate a subscription")
+        for _ in range(MAX_ATTEMPTS):
+            sub = self._subscriptions.get(subscription_id)
+            if sub is None:
+                raise NotFound(f"subscription {subscription_id} not found")
+            ended, credit = rules.terminate(sub, by=admin_id, now=self._clock.now())
+            parts = self._subscriptions.update_parts(ended, expected_version=sub.version)
+            if credit == 0:
+                try:
+                    self._subscriptions.save(ended, expected_version=sub.version)
+                except StaleWrite:
+                    continue
+                return ended, None
+            try:
+                movement = self._ledger.credit(
+                    sub.payer_id,
+                    sub.currency,
+                    credit,
+                    cause=f"terminate:{sub.id}",
+                    reason=f"unused part of {sub.product} returned by support",
+                    reference=sub.id,
+                    related=fixed_parts(parts),
+                )
+            except RelatedConflict:
+                continue
+            return ended, movement
+        raise ConcurrentModification(f"subscription {subscription_id} kept changing; try again")

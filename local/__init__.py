@@ -1,0 +1,1 @@
+"""The local stack: moto-backed AWS, fake Telegram and provider servers, a movable clock."""

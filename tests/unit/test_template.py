@@ -1,0 +1,230 @@
+"""The design points of template.yaml, read with the loader the local stack uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from local.template_tables import load_table_specs, load_template
+
+TEMPLATE = load_template()
+RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
+FUNCTIONS = ("TelegramWebhookFunction", "PaymentWebhookFunction", "RenewalCronFunction")
+TABLES = ("AccountsTable", "SubscriptionsTable", "BalancesTable", "OrdersTable", "IdempotencyTable")
+
+
+def of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: res for name, res in RESOURCES.items() if res["Type"] == kind}
+
+
+def function_setting(name: str, key: str) -> Any:
+    """A function property, falling back to Globals as SAM does."""
+    properties = RESOURCES[name]["Properties"]
+    return properties.get(key, TEMPLATE["Globals"]["Function"].get(key))
+
+
+def statements(name: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in RESOURCES[name]["Properties"].get("Policies", [])
+        for statement in policy["Statement"]
+    ]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_the_four_webhook_routes_are_posts_on_the_http_api() -> None:
+    routes = {
+        (event["Properties"]["Method"], event["Properties"]["Path"]): name
+        for name in FUNCTIONS
+        for event in RESOURCES[name]["Properties"].get("Events", {}).values()
+        if event["Type"] == "HttpApi"
+    }
+    assert routes == {
+        ("POST", "/telegram"): "TelegramWebhookFunction",
+        ("POST", "/payments/stripe"): "PaymentWebhookFunction",
+        ("POST", "/payments/paypal"): "PaymentWebhookFunction",
+        ("POST", "/payments/cryptopay"): "PaymentWebhookFunction",
+    }
+    for name in FUNCTIONS:
+        for event in RESOURCES[name]["Properties"].get("Events", {}).values():
+            if event["Type"] == "HttpApi":
+                assert event["Properties"]["ApiId"] == {"Ref": "HttpApi"}
+
+
+def test_http_api_is_throttled_and_access_logged() -> None:
+    api = RESOURCES["HttpApi"]["Properties"]
+    assert api["DefaultRouteSettings"]["ThrottlingBurstLimit"] > 0
+    assert api["DefaultRouteSettings"]["ThrottlingRateLimit"] > 0
+    assert api["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": "HttpApiAccessLogGroup.Arn"}
+
+
+def test_three_python313_functions_share_the_one_layer() -> None:
+    assert set(of_type("AWS::Serverless::Function")) == set(FUNCTIONS)
+    assert list(of_type("AWS::Serverless::LayerVersion")) == ["CommonLayer"]
+    layer = RESOURCES["CommonLayer"]
+    assert layer["Properties"]["ContentUri"] == "layers/common/"
+    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    for name in FUNCTIONS:
+        assert function_setting(name, "Runtime") == "python3.13"
+        assert function_setting(name, "Architectures") == ["arm64"]
+        assert function_setting(name, "Layers") == [{"Ref": "CommonLayer"}]
+        assert function_setting(name, "Handler") == "app.lambda_handler"
+
+
+def test_every_function_gets_the_settings_config_reads() -> None:
+    variables = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
+    assert {
+        "ACCOUNTS_TABLE",
+        "SUBSCRIPTIONS_TABLE",
+        "BALANCES_TABLE",
+        "ORDERS_TABLE",
+        "IDEMPOTENCY_TABLE",
+        "RENEWAL_QUEUE_URL",
+        "BOT_TOKEN_PARAM",
+        "WEBHOOK_SECRET_PARAM",
+        "STRIPE_KEY_PARAM",
+        "STRIPE_WEBHOOK_SECRET_PARAM",
+        "PAYPAL_CREDENTIALS_PARAM",
+        "CRYPTOPAY_TOKEN_PARAM",
+        "ADMIN_IDS",
+    } <= set(variables)
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_every_table_is_on_demand_with_point_in_time_recovery(table: str) -> None:
+    resource = RESOURCES[table]
+    properties = resource["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert properties["SSESpecification"]["SSEEnabled"] is True
+    assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain"
+    assert "TableName" not in properties
+
+
+def test_the_template_declares_exactly_the_five_tables() -> None:
+    assert [spec.logical_id for spec in load_table_specs()] == list(TABLES)
+
+
+def test_due_index_is_sparse_keys_only_on_shard_and_time() -> None:
+    (due,) = [
+        index
+        for index in RESOURCES["SubscriptionsTable"]["Properties"]["GlobalSecondaryIndexes"]
+        if index["IndexName"] == "due"
+    ]
+    assert due["KeySchema"] == [
+        {"AttributeName": "due_shard", "KeyType": "HASH"},
+        {"AttributeName": "next_action_at", "KeyType": "RANGE"},
+    ]
+    assert due["Projection"] == {"ProjectionType": "KEYS_ONLY"}
+
+
+def test_renewal_queue_feeds_the_cron_in_small_reported_batches() -> None:
+    events = RESOURCES["RenewalCronFunction"]["Properties"]["Events"]
+    (sqs,) = [event["Properties"] for event in events.values() if event["Type"] == "SQS"]
+    assert sqs["Queue"] == {"Fn::GetAtt": "RenewalQueue.Arn"}
+    assert sqs["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert sqs["ScalingConfig"]["MaximumConcurrency"] == 2
+    assert sqs["BatchSize"] == 10
+
+    queue = RESOURCES["RenewalQueue"]["Properties"]
+    timeout = RESOURCES["RenewalCronFunction"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] == 6 * timeout
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": "RenewalDeadLetterQueue.Arn"
+    }
+
+
+def test_the_sweep_runs_on_a_scheduler_schedule_with_retries() -> None:
+    events = RESOURCES["RenewalCronFunction"]["Properties"]["Events"]
+    (schedule,) = [e["Properties"] for e in events.values() if e["Type"] == "ScheduleV2"]
+    assert schedule["ScheduleExpression"] == {"Ref": "RenewalSchedule"}
+    assert schedule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+
+
+def test_dead_letters_raise_an_alarm_on_the_alerts_topic() -> None:
+    alarm = RESOURCES["RenewalDeadLetterAlarm"]["Properties"]
+    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": "RenewalDeadLetterQueue.QueueName"}}
+    ]
+    assert alarm["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_policy_grants_scan_or_every_resource(function: str) -> None:
+    found = statements(function)
+    assert found
+    for statement in found:
+        actions = as_list(statement["Action"])
+        assert not any(action in ("dynamodb:Scan", "dynamodb:*", "*") for action in actions)
+        assert "*" not in as_list(statement["Resource"])
+    for policy in RESOURCES[function]["Properties"]["Policies"]:
+        assert isinstance(policy, dict), "no SAM policy templates (DynamoDBCrudPolicy scans)"
+
+
+@pytest.mark.parametrize(
+    ("function", "parameters"),
+    [
+        (
+            "TelegramWebhookFunction",
+            {
+                "BotTokenParameter",
+                "WebhookSecretParameter",
+                "StripeSecretKeyParameter",
+                "PaypalCredentialsParameter",
+                "CryptoPayTokenParameter",
+            },
+        ),
+        (
+            "PaymentWebhookFunction",
+            {
+                "BotTokenParameter",
+                "StripeSecretKeyParameter",
+                "StripeWebhookSecretParameter",
+                "PaypalCredentialsParameter",
+                "CryptoPayTokenParameter",
+            },
+        ),
+        ("RenewalCronFunction", {"BotTokenParameter", "StripeSecretKeyParameter"}),
+    ],
+)
+def test_each_function_reads_only_the_secrets_it_needs(function: str, parameters: set[str]) -> None:
+    prefix = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter${"
+    granted = {
+        resource["Fn::Sub"].removeprefix(prefix).removesuffix("}")
+        for statement in statements(function)
+        if as_list(statement["Action"]) == ["ssm:GetParameter"]
+        for resource in as_list(statement["Resource"])
+    }
+    assert granted == parameters
+
+
+def test_secret_parameter_names_are_absolute_paths() -> None:
+    for name, parameter in TEMPLATE["Parameters"].items():
+        if name.endswith("Parameter"):
+            assert parameter["Default"].startswith("/")
+            assert parameter["AllowedPattern"].startswith("^/")
+
+
+def test_only_the_cron_may_send_to_the_renewal_queue() -> None:
+    senders = {
+        function
+        for function in FUNCTIONS
+        for statement in statements(function)
+        if "sqs:SendMessage" in as_list(statement["Action"])
+    }
+    assert senders == {"RenewalCronFunction"}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_function_logs_to_its_own_group_with_retention(function: str) -> None:
+    config = RESOURCES[function]["Properties"]["LoggingConfig"]
+    group = RESOURCES[config["LogGroup"]["Ref"]]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+    others = {RESOURCES[f]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for f in FUNCTIONS}
+    assert len(others) == len(FUNCTIONS)
