@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -12,6 +13,15 @@ from billing.clock import ManualClock
 from billing.config import Settings
 from billing.store import connection
 from local.moto_server import MotoServer
+
+# Powertools reads these when the handler modules are imported, which happens at collection,
+# before any fixture runs; template.yaml sets them for the deployed functions.
+for _name, _value in {
+    "POWERTOOLS_SERVICE_NAME": "sip-billing",
+    "POWERTOOLS_METRICS_NAMESPACE": "SipBillingTest",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}.items():
+    os.environ.setdefault(_name, _value)
 
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -1,7 +1,23 @@
-"""Placeholder: the lead replaces this handler."""
+"""POST /telegram: Telegram's webhook. Thin: the work is in billing.telegram_gate."""
+
+from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
-def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return {"statusCode": 501}
+from billing.observability import logger, metrics, tracer
+from billing.runtime import runtime
+from billing.telegram_gate import handle
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    response = handle(event, runtime())
+    metrics.add_metric(
+        name=f"TelegramUpdates{response['statusCode']}", unit=MetricUnit.Count, value=1
+    )
+    return response

@@ -1,0 +1,198 @@
+"""The three Lambda handlers, called with real API Gateway / EventBridge / SQS event shapes
+(as `sam local generate-event` prints them) against moto server."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from billing import runtime as runtime_module
+from billing.clock import ManualClock
+from billing.config import Settings
+from billing.domain.money import Currency
+from billing.domain.tax import TaxProfile
+from billing.runtime import runtime
+from functions.payment_webhook import app as payment_app
+from functions.renewal_cron import app as cron_app
+from functions.telegram_webhook import app as telegram_app
+from local.events import FakeContext
+
+EVENTS = Path(__file__).resolve().parents[1] / "data" / "events"
+SECRET = "test-webhook-secret"
+
+
+def load_event(name: str) -> dict[str, Any]:
+    return json.loads((EVENTS / name).read_text())
+
+
+def http_event(path: str, body: bytes, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    event = copy.deepcopy(load_event("http-api-proxy.json"))
+    event["rawPath"] = path
+    event["routeKey"] = f"POST {path}"
+    event["requestContext"]["http"]["path"] = path
+    event["requestContext"]["routeKey"] = f"POST {path}"
+    event["headers"] = {"content-type": "application/json", **(headers or {})}
+    event["body"] = base64.b64encode(body).decode()
+    event["isBase64Encoded"] = True
+    return event
+
+
+def start_update(user_id: int, text: str = "/start", language: str = "en") -> bytes:
+    return json.dumps(
+        {
+            "update_id": 10_000 + user_id,
+            "message": {
+                "message_id": 1,
+                "from": {
+                    "id": user_id,
+                    "is_bot": False,
+                    "first_name": "Ann",
+                    "language_code": language,
+                },
+                "chat": {"id": user_id, "type": "private", "first_name": "Ann"},
+                "date": 1_772_366_400,
+                "text": text,
+                "entities": [{"offset": 0, "length": 6, "type": "bot_command"}],
+            },
+        }
+    ).encode()
+
+
+@pytest.fixture
+def lambda_env(
+    tables: Settings, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """The environment template.yaml gives the functions, pointed at moto."""
+    for name, value in {
+        "AWS_ENDPOINT_URL": tables.aws_endpoint_url or "",
+        "ACCOUNTS_TABLE": tables.accounts_table,
+        "SUBSCRIPTIONS_TABLE": tables.subscriptions_table,
+        "BALANCES_TABLE": tables.balances_table,
+        "ORDERS_TABLE": tables.orders_table,
+        "IDEMPOTENCY_TABLE": tables.idempotency_table,
+        "DUE_SHARDS": str(tables.due_shards),
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_METRICS_NAMESPACE": "SipBillingTest",
+        "POWERTOOLS_SERVICE_NAME": "sip-billing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    ssm = boto3.client("ssm", endpoint_url=tables.aws_endpoint_url)
+    ssm.put_parameter(
+        Name=tables.webhook_secret_param, Value=SECRET, Type="SecureString", Overwrite=True
+    )
+    runtime_module.use_clock(clock)
+    yield tables
+    runtime_module.use_clock(runtime_module.SystemClock())
+
+
+def call(handler: Any, event: dict[str, Any]) -> dict[str, Any]:
+    return handler(event, FakeContext("test-function"))  # type: ignore[no-any-return]
+
+
+def accounts_count(settings: Settings) -> int:
+    client = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
+    return int(client.scan(TableName=settings.accounts_table, Select="COUNT")["Count"])
+
+
+def test_start_creates_the_account_and_replies_in_the_response_body(lambda_env: Settings) -> None:
+    event = http_event(
+        "/telegram",
+        start_update(42, "/start ref-campaign"),
+        {"x-telegram-bot-api-secret-token": SECRET},
+    )
+    response = call(telegram_app.lambda_handler, event)
+    assert response["statusCode"] == 200
+    reply = json.loads(response["body"])
+    assert reply["method"] == "sendMessage" and reply["chat_id"] == 42
+    assert "Free" in reply["text"]
+    account = runtime().accounts.get(42)
+    assert account is not None and account.start_parameter == "ref-campaign"
+    # A second /start keeps the first deep-link parameter and creates nothing new.
+    call(
+        telegram_app.lambda_handler,
+        http_event(
+            "/telegram",
+            start_update(42, "/start other"),
+            {"x-telegram-bot-api-secret-token": SECRET},
+        ),
+    )
+    assert runtime().accounts.get(42) == account
+    assert accounts_count(lambda_env) == 1
+
+
+def test_russian_users_are_answered_in_russian(lambda_env: Settings) -> None:
+    event = http_event(
+        "/telegram", start_update(43, language="ru"), {"x-telegram-bot-api-secret-token": SECRET}
+    )
+    reply = json.loads(call(telegram_app.lambda_handler, event)["body"])
+    assert reply["text"].startswith("Добро пожаловать")
+
+
+@pytest.mark.parametrize("secret", [None, "", "wrong", SECRET + "x"])
+def test_a_wrong_secret_is_401_and_nothing_is_written(
+    lambda_env: Settings, secret: str | None
+) -> None:
+    headers = {} if secret is None else {"x-telegram-bot-api-secret-token": secret}
+    response = call(telegram_app.lambda_handler, http_event("/telegram", start_update(7), headers))
+    assert response["statusCode"] == 401
+    assert accounts_count(lambda_env) == 0
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]", b"{}", b'{"message": {"text": 5}}'])
+def test_an_update_we_cannot_act_on_is_answered_200(lambda_env: Settings, body: bytes) -> None:
+    event = http_event("/telegram", body, {"x-telegram-bot-api-secret-token": SECRET})
+    response = call(telegram_app.lambda_handler, event)
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {}
+    assert accounts_count(lambda_env) == 0
+
+
+@pytest.mark.parametrize("provider", ["stripe", "paypal", "cryptopay"])
+def test_payment_webhooks_ask_providers_to_retry_until_enabled(
+    lambda_env: Settings, provider: str
+) -> None:
+    response = call(payment_app.lambda_handler, http_event(f"/payments/{provider}", b"{}"))
+    assert response["statusCode"] == 503
+
+
+def test_unknown_payment_route_is_404(lambda_env: Settings) -> None:
+    response = call(payment_app.lambda_handler, http_event("/payments/bitcoin-atm", b"{}"))
+    assert response["statusCode"] == 404
+
+
+def test_sweep_finds_only_due_subscriptions(lambda_env: Settings, clock: ManualClock) -> None:
+    rt = runtime()
+    rt.ledger.top_up(1, Currency.EUR, 10_000_000, cause="t", reason="top-up")
+    for customer in range(5):
+        rt.subscriptions.connect(
+            request_id=f"r{customer}",
+            payer_id=1,
+            customer_id=100 + customer,
+            product="gateway",
+            options={"lines": 1},
+            months=6 if customer < 2 else 12,
+            currency=Currency.EUR,
+            tax=TaxProfile.create("US"),
+            has_saved_card=False,
+        )
+    result = call(cron_app.lambda_handler, load_event("scheduled-event.json"))
+    assert result == {"due": 0}
+    # 6 months minus 7 days later the two 6-month subscriptions are due for a reminder.
+    clock.advance(timedelta(days=184 - 7))
+    assert call(cron_app.lambda_handler, load_event("scheduled-event.json")) == {"due": 2}
+
+
+def test_queue_messages_are_kept_for_retry_until_the_worker_lands(lambda_env: Settings) -> None:
+    event = load_event("sqs-receive-message.json")
+    result = call(cron_app.lambda_handler, event)
+    assert result == {
+        "batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]
+    }
