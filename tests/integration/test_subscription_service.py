@@ -186,8 +186,10 @@ def test_manual_renewal_extends_from_expiry_once_per_period(
     assert ledger.wallet(PAYER, EUR).balance == 100_000 - 2 * 18_000
     with pytest.raises(InvalidState, match="out of date"):
         service.renew(sub_id, by=PAYER, tax=US, period_key=f"{sub_id}@20990101T000000Z")
-    with pytest.raises(CurrencyMismatch):
+    with pytest.raises(CurrencyMismatch, match="billed in EUR"):
         service.renew(sub_id, by=PAYER, tax=US, currency=Currency.USD)
+    assert ledger.wallet(PAYER, EUR).balance == 100_000 - 2 * 18_000
+    assert ledger.wallets(PAYER) == [ledger.wallet(PAYER, EUR)]  # no USD wallet appeared
 
 
 def test_renewal_after_expiry_starts_now(

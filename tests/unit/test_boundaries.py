@@ -35,9 +35,12 @@ def reads_environment(tree: ast.AST) -> bool:
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "environb"}:
             return True
-        if isinstance(node, ast.ImportFrom) and node.module == "os":
-            if any(a.name in {"environ", "getenv", "environb"} for a in node.names):
-                return True
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "os"
+            and any(a.name in {"environ", "getenv", "environb"} for a in node.names)
+        ):
+            return True
     return False
 
 

@@ -1,0 +1,262 @@
+"""The AWS side of the local stack: moto in place of DynamoDB, SSM and SQS, and the real
+handlers invoked the way Lambda would.
+
+`LocalStack().start()` starts a moto server in this process, points the environment (which
+`billing.config` reads) at it, creates the tables and the renewal queue as template.yaml
+declares them, stores the secrets as SSM SecureString parameters and imports the handlers.
+moto keeps its state in the process, so every run starts empty.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from local.events import REGION, FakeContext, scheduled_event
+from local.moto_server import MotoServer
+from local.template_tables import (
+    DEFAULT_TEMPLATE,
+    LOCAL_TABLE_NAMES,
+    create_tables,
+    load_template,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+# Lambda's task root and /opt/python; the venv's .pth adds them too.
+IMPORT_PATHS = (ROOT, ROOT / "layers" / "common")
+
+DEFAULT_BOT_TOKEN = "000000:local-bot-token"  # noqa: S105 - a local placeholder
+DEFAULT_WEBHOOK_SECRET = "local-webhook-secret"  # noqa: S105 - a local placeholder
+
+# Never real credentials: whatever the shell holds, nothing may reach an AWS account.
+FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+}
+_DROPPED = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
+
+_TABLE_ENV = {
+    "AccountsTable": "ACCOUNTS_TABLE",
+    "SubscriptionsTable": "SUBSCRIPTIONS_TABLE",
+    "BalancesTable": "BALANCES_TABLE",
+    "OrdersTable": "ORDERS_TABLE",
+    "IdempotencyTable": "IDEMPOTENCY_TABLE",
+}
+
+RENEWAL_QUEUE = "RenewalQueue"
+RENEWAL_DLQ = "RenewalDeadLetterQueue"
+
+
+@dataclass(frozen=True)
+class Function:
+    module: str
+    # The deployed name is "<stack>-<LogicalId>-<suffix>"; this is close enough for logs.
+    name: str
+    timeout_seconds: float
+
+
+# Keys of `invoke`. Timeouts as in template.yaml (Globals 15 s, the sweep 60 s).
+FUNCTIONS: Mapping[str, Function] = {
+    "telegram_webhook": Function(
+        "functions.telegram_webhook.app", "sip-billing-TelegramWebhookFunction", 15
+    ),
+    "payment_webhook": Function(
+        "functions.payment_webhook.app", "sip-billing-PaymentWebhookFunction", 15
+    ),
+    "renewal_cron": Function("functions.renewal_cron.app", "sip-billing-RenewalCronFunction", 60),
+}
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class LocalStack:
+    """Start with `start()`, stop with `stop()` (which restores the environment)."""
+
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        # Where the user's overrides (TELEGRAM_BOT_TOKEN, POWERTOOLS_LOG_LEVEL, ...) come from.
+        self._environ = dict(os.environ if environ is None else environ)
+        self._moto: MotoServer | None = None
+        self._saved_env: dict[str, str | None] = {}
+        self._handlers: dict[str, Handler] = {}
+        # One lock per function: a Lambda execution environment handles one event at a
+        # time, and module-level state in the handlers (the Powertools logger's keys, the
+        # cached runtime) assumes it. Different functions still run concurrently.
+        self._locks = {name: threading.Lock() for name in FUNCTIONS}
+        self.webhook_secret = self._environ.get("TELEGRAM_WEBHOOK_SECRET") or (
+            DEFAULT_WEBHOOK_SECRET
+        )
+        self.bot_token = self._environ.get("TELEGRAM_BOT_TOKEN") or DEFAULT_BOT_TOKEN
+        self.renewal_queue_url = ""
+        self.dead_letter_queue_url = ""
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def moto_endpoint(self) -> str:
+        if self._moto is None:
+            raise RuntimeError("LocalStack.start() was not called")
+        return self._moto.endpoint
+
+    @property
+    def running(self) -> bool:
+        return self._moto is not None
+
+    def start(self) -> LocalStack:
+        if self._moto is not None:
+            raise RuntimeError("LocalStack is already running")
+        for path in IMPORT_PATHS:
+            if str(path) not in sys.path:
+                sys.path.append(str(path))
+        self._moto = MotoServer()
+        endpoint = self._moto.start()
+        try:
+            self._set_env(self._base_env(endpoint))
+            import boto3
+
+            session = boto3.session.Session(region_name=REGION)
+            create_tables(session.client("dynamodb"))
+            self._create_queues(session.client("sqs"))
+            self._set_env({"RENEWAL_QUEUE_URL": self.renewal_queue_url})
+            self._put_secrets(session.client("ssm"))
+            # Only now: the handlers' modules read the environment when imported
+            # (Powertools) and the runtime caches settings on first use.
+            from billing.runtime import reset_runtime
+
+            reset_runtime()
+            for key, function in FUNCTIONS.items():
+                module = importlib.import_module(function.module)
+                self._handlers[key] = module.lambda_handler
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+        for name, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._saved_env.clear()
+        self._handlers.clear()
+        if "billing.runtime" in sys.modules:
+            sys.modules["billing.runtime"].reset_runtime()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ invocation
+
+    def invoke(self, function: str, event: dict[str, Any]) -> Any:
+        """Call `function` (a key of FUNCTIONS) with `event`, as Lambda would; returns what
+        the handler returns (a Lambda proxy response for the webhooks) or raises."""
+        handler = self._handlers.get(function)
+        if handler is None:
+            if function not in FUNCTIONS:
+                raise KeyError(f"unknown function {function!r}")
+            raise RuntimeError("LocalStack.start() was not called")
+        spec = FUNCTIONS[function]
+        with self._locks[function]:
+            context = FakeContext(spec.name, timeout_seconds=spec.timeout_seconds)
+            return handler(event, context)
+
+    def run_sweep(self, now: datetime | None = None) -> Any:
+        """One scheduled renewal sweep, at `now` or at the runtime clock's time."""
+        if now is None:
+            from billing.runtime import runtime
+
+            now = runtime().clock.now()
+        return self.invoke("renewal_cron", scheduled_event(now))
+
+    # ------------------------------------------------------------------ set-up
+
+    def _base_env(self, endpoint: str) -> dict[str, str | None]:
+        env: dict[str, str | None] = {
+            **FAKE_CREDENTIALS,
+            **dict.fromkeys(_DROPPED),
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": endpoint,
+            "POWERTOOLS_SERVICE_NAME": "sip-billing",
+            "POWERTOOLS_METRICS_NAMESPACE": "SipBilling",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_DEV": "false",
+            "POWERTOOLS_LOG_LEVEL": self._environ.get("POWERTOOLS_LOG_LEVEL") or "INFO",
+        }
+        for logical_id, variable in _TABLE_ENV.items():
+            env[variable] = LOCAL_TABLE_NAMES[logical_id]
+        return env
+
+    def _set_env(self, values: Mapping[str, str | None]) -> None:
+        for name, value in values.items():
+            if name not in self._saved_env:
+                self._saved_env[name] = os.environ.get(name)
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def _create_queues(self, sqs: Any) -> None:
+        """The renewal queue and its dead-letter queue, with template.yaml's settings."""
+        template = load_template(DEFAULT_TEMPLATE)
+        resources: dict[str, Any] = template.get("Resources", {})
+        parameters: dict[str, Any] = template.get("Parameters", {})
+
+        def attributes(logical_id: str) -> dict[str, str]:
+            properties: dict[str, Any] = resources[logical_id].get("Properties", {})
+            return {
+                name: str(value).lower() if isinstance(value, bool) else str(value)
+                for name, value in properties.items()
+                if isinstance(value, bool | int | str)
+            }
+
+        self.dead_letter_queue_url = sqs.create_queue(
+            QueueName=RENEWAL_DLQ, Attributes=attributes(RENEWAL_DLQ)
+        )["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(
+            QueueUrl=self.dead_letter_queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        redrive = resources[RENEWAL_QUEUE]["Properties"].get("RedrivePolicy", {})
+        max_receive = redrive.get("maxReceiveCount", 5)
+        if isinstance(max_receive, dict) and "Ref" in max_receive:
+            max_receive = parameters[max_receive["Ref"]].get("Default", 5)
+        queue_attributes = attributes(RENEWAL_QUEUE)
+        queue_attributes["RedrivePolicy"] = json.dumps(
+            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": int(max_receive)}
+        )
+        self.renewal_queue_url = sqs.create_queue(
+            QueueName=RENEWAL_QUEUE, Attributes=queue_attributes
+        )["QueueUrl"]
+
+    def _put_secrets(self, ssm: Any) -> None:
+        from billing.config import Settings
+
+        settings = Settings.from_env()
+        values = {
+            settings.bot_token_param: self.bot_token,
+            settings.webhook_secret_param: self.webhook_secret,
+            # Placeholders until the fake providers land; the payment webhook answers 503.
+            settings.stripe_secret_key_param: "sk_test_local_placeholder",
+            settings.stripe_webhook_secret_param: "whsec_local_placeholder",
+            settings.paypal_credentials_param: (
+                '{"client_id": "local", "client_secret": "local", "webhook_id": "local"}'
+            ),
+            settings.cryptopay_token_param: "local-cryptopay-token",
+        }
+        for name, value in values.items():
+            ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
