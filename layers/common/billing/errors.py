@@ -85,3 +85,50 @@ class ConcurrentModification(BillingError):
     """Another writer won the race too many times in a row; the caller may retry later."""
 
     code = "concurrent_modification"
+
+
+# --- Billing profile (SPEC §6, §7) -------------------------------------------------------
+
+
+class InvalidProfileValue(BillingError):
+    """A name, address, payment method or card detail that cannot be stored as given."""
+
+    code = "invalid_profile_value"
+
+
+class InvalidPhoneNumber(BillingError):
+    code = "invalid_phone_number"
+
+
+class ForeignContact(BillingError):
+    """A shared contact that is not the user's own: it proves nothing about their country."""
+
+    code = "foreign_contact"
+
+
+class ProfileIncomplete(BillingError):
+    """The billing profile lacks what the action needs; `missing` names the fields
+    ("country", "name", "address", "vat_id") so the bot can ask for exactly those."""
+
+    code = "profile_incomplete"
+
+    def __init__(self, message: str, *, missing: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+class CountryNotVerified(BillingError):
+    """The payment method needs the Payer's country verified and it is not (yet)."""
+
+    code = "country_unverified"
+
+
+class CountryContradiction(CountryNotVerified):
+    """The shared phone number's country differs from the declared one; support decides."""
+
+    code = "country_contradiction"
+
+    def __init__(self, message: str, *, phone_country: str, country: str) -> None:
+        super().__init__(message)
+        self.phone_country = phone_country
+        self.country = country

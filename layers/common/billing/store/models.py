@@ -181,8 +181,24 @@ class LedgerEntryModel(Model):
     by_order = EntryOrderIndex()
 
 
+# --- Idempotency: id = "<namespace>#<key>", expires by TTL on `expiration` ----------------
+
+
+class IdempotencyRecordModel(Model):
+    """A claim that some work was done once (e.g. one Telegram update). The table follows
+    the Powertools idempotency schema, so records of both can live side by side."""
+
+    class Meta(_Meta):
+        pass
+
+    id = UnicodeAttribute(hash_key=True)
+    expiration = NumberAttribute()  # epoch seconds; the table's TTL attribute
+    status = UnicodeAttribute()
+
+
 ALL_MODELS: dict[str, tuple[type[Model], ...]] = {
     "accounts": (AccountModel, ConversationModel),
     "subscriptions": (SubscriptionModel, SlotModel),
     "balances": (WalletModel, LedgerEntryModel),
+    "idempotency": (IdempotencyRecordModel,),
 }

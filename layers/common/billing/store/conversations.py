@@ -1,0 +1,48 @@
+"""What the bot is waiting for from a user (an option value, an address), one per user.
+
+Stored next to the account (sk = "conversation") with a DynamoDB TTL. TTL deletion is lazy
+(items can outlive their expiry by days), so reads compare the expiry with the clock too.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from billing.store.models import ConversationModel
+
+CONVERSATION = "conversation"
+DEFAULT_TTL = timedelta(hours=24)
+
+
+def _pk(user_id: int) -> str:
+    return f"user#{user_id}"
+
+
+class ConversationRepository:
+    def get(self, user_id: int, now: datetime) -> dict[str, Any] | None:
+        """The state put last, or None when there is none or it has expired."""
+        try:
+            model = ConversationModel.get(_pk(user_id), CONVERSATION, consistent_read=True)
+        except ConversationModel.DoesNotExist:
+            return None
+        if model.expires_at <= now:
+            return None
+        state = model.state
+        return dict(state) if isinstance(state, dict) else None
+
+    def put(
+        self,
+        user_id: int,
+        state: dict[str, Any],
+        now: datetime,
+        ttl: timedelta = DEFAULT_TTL,
+    ) -> None:
+        """Replace the state; it lapses `ttl` after `now` (the user walked away)."""
+        if ttl <= timedelta(0):
+            raise ValueError(f"a conversation needs a positive time to live, got {ttl}")
+        ConversationModel(_pk(user_id), CONVERSATION, state=state, expires_at=now + ttl).save()
+
+    def clear(self, user_id: int) -> None:
+        """Forget the state; clearing one that is not there is fine."""
+        ConversationModel(_pk(user_id), CONVERSATION).delete()
