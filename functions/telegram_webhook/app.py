@@ -1,4 +1,4 @@
-"""POST /telegram: Telegram's webhook. Thin: the work is in billing.telegram_gate."""
+"""POST /telegram: Telegram's webhook. Thin: the work is in billing.bot.webhook."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from billing.bot.webhook import handle
 from billing.observability import logger, metrics, tracer
 from billing.runtime import runtime
-from billing.telegram_gate import handle
 
 
 @logger.inject_lambda_context(clear_state=True)

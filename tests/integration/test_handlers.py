@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,6 @@ from typing import Any
 import boto3
 import pytest
 
-from billing import runtime as runtime_module
 from billing.clock import ManualClock
 from billing.config import Settings
 from billing.domain.money import Currency
@@ -24,9 +22,9 @@ from functions.payment_webhook import app as payment_app
 from functions.renewal_cron import app as cron_app
 from functions.telegram_webhook import app as telegram_app
 from local.events import FakeContext
+from tests.integration.chat import WEBHOOK_SECRET as SECRET
 
 EVENTS = Path(__file__).resolve().parents[1] / "data" / "events"
-SECRET = "test-webhook-secret"
 
 
 def load_event(name: str) -> dict[str, Any]:
@@ -45,10 +43,13 @@ def http_event(path: str, body: bytes, headers: dict[str, str] | None = None) ->
     return event
 
 
+_update_ids = iter(range(10_000, 1_000_000))
+
+
 def start_update(user_id: int, text: str = "/start", language: str = "en") -> bytes:
     return json.dumps(
         {
-            "update_id": 10_000 + user_id,
+            "update_id": next(_update_ids),
             "message": {
                 "message_id": 1,
                 "from": {
@@ -64,33 +65,6 @@ def start_update(user_id: int, text: str = "/start", language: str = "en") -> by
             },
         }
     ).encode()
-
-
-@pytest.fixture
-def lambda_env(
-    tables: Settings, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Settings]:
-    """The environment template.yaml gives the functions, pointed at moto."""
-    for name, value in {
-        "AWS_ENDPOINT_URL": tables.aws_endpoint_url or "",
-        "ACCOUNTS_TABLE": tables.accounts_table,
-        "SUBSCRIPTIONS_TABLE": tables.subscriptions_table,
-        "BALANCES_TABLE": tables.balances_table,
-        "ORDERS_TABLE": tables.orders_table,
-        "IDEMPOTENCY_TABLE": tables.idempotency_table,
-        "DUE_SHARDS": str(tables.due_shards),
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "POWERTOOLS_METRICS_NAMESPACE": "SipBillingTest",
-        "POWERTOOLS_SERVICE_NAME": "sip-billing",
-    }.items():
-        monkeypatch.setenv(name, value)
-    ssm = boto3.client("ssm", endpoint_url=tables.aws_endpoint_url)
-    ssm.put_parameter(
-        Name=tables.webhook_secret_param, Value=SECRET, Type="SecureString", Overwrite=True
-    )
-    runtime_module.use_clock(clock)
-    yield tables
-    runtime_module.use_clock(runtime_module.SystemClock())
 
 
 def call(handler: Any, event: dict[str, Any]) -> dict[str, Any]:

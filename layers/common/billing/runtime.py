@@ -6,18 +6,25 @@ changing the environment or the clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 
+from billing.accounts.service import ProfileService
+from billing.bot.deps import BotDeps
+from billing.bot.router import Bot
 from billing.clock import Clock, SystemClock
 from billing.config import Settings, settings
 from billing.domain.catalog import Catalog, default_catalog, load_catalog
 from billing.ledger.service import Ledger
+from billing.secret_store import secret
 from billing.store import connection
 from billing.store.accounts import AccountsRepository
 from billing.store.balances import BalancesRepository
+from billing.store.conversations import ConversationRepository
+from billing.store.dedupe import UpdateDeduplicator
 from billing.store.subscriptions import SubscriptionsRepository
 from billing.subscriptions.service import SubscriptionService
+from billing.telegram.client import BotApi
 
 _clock: Clock = SystemClock()
 
@@ -31,6 +38,17 @@ class Runtime:
     subscriptions_repo: SubscriptionsRepository
     ledger: Ledger
     subscriptions: SubscriptionService
+    profiles: ProfileService
+    dedupe: UpdateDeduplicator
+    bot: Bot
+    _telegram: list[BotApi] = field(default_factory=list)
+
+    def telegram(self) -> BotApi:
+        """The Bot API client, created on first use (it needs the token from SSM)."""
+        if not self._telegram:
+            token = secret(self.settings, self.settings.bot_token_param)
+            self._telegram.append(BotApi(self.settings.telegram_api_base, token))
+        return self._telegram[0]
 
 
 @cache
@@ -40,20 +58,38 @@ def runtime() -> Runtime:
     catalog = load_catalog(config.catalog_path) if config.catalog_path else default_catalog()
     subscriptions_repo = SubscriptionsRepository(config.due_shards)
     ledger = Ledger(BalancesRepository(), _clock)
+    accounts = AccountsRepository()
+    profiles = ProfileService(accounts, _clock)
+    subscriptions = SubscriptionService(
+        catalog=catalog,
+        subscriptions=subscriptions_repo,
+        ledger=ledger,
+        clock=_clock,
+        admin_ids=config.admin_ids,
+    )
+    bot = Bot(
+        BotDeps(
+            catalog=catalog,
+            clock=_clock,
+            accounts=accounts,
+            profiles=profiles,
+            conversations=ConversationRepository(),
+            subscriptions=subscriptions,
+            ledger=ledger,
+            admin_ids=config.admin_ids,
+        )
+    )
     return Runtime(
         settings=config,
         clock=_clock,
         catalog=catalog,
-        accounts=AccountsRepository(),
+        accounts=accounts,
         subscriptions_repo=subscriptions_repo,
         ledger=ledger,
-        subscriptions=SubscriptionService(
-            catalog=catalog,
-            subscriptions=subscriptions_repo,
-            ledger=ledger,
-            clock=_clock,
-            admin_ids=config.admin_ids,
-        ),
+        subscriptions=subscriptions,
+        profiles=profiles,
+        dedupe=UpdateDeduplicator(),
+        bot=bot,
     )
 
 

@@ -1,0 +1,167 @@
+"""/billing (alias /paysystem): country, name, address, VAT id, payment method, saved card,
+and the phone share that confirms the country (SPEC §6)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from billing.bot.callbacks import encode
+from billing.bot.calls import Call, Screen, button
+from billing.bot.deps import BotDeps
+from billing.bot.turn import Turn
+from billing.domain.profile import BillingProfile, PaymentMethod, Verification, verification_for
+from billing.errors import BillingError, NotFound
+
+FIELDS = ("country", "name", "address", "vat_id")
+
+
+def billing_screen(turn: Turn, deps: BotDeps) -> Screen:
+    profile = deps.profiles.profile(turn.user_id)
+    unset = turn.text("not_set")
+    card = profile.saved_card
+    method = profile.payment_method
+    text = (
+        turn.text("billing_title")
+        + "\n\n"
+        + turn.text(
+            "billing_body",
+            country=profile.country or unset,
+            name=profile.name or unset,
+            address=profile.address or unset,
+            vat_id=profile.vat_id or unset,
+            method=method.label if method else unset,
+            card=f"{card.brand} •••• {card.last4}" if card else unset,
+            verification=turn.text(f"verification_{_verification(profile).value}"),
+        )
+    )
+    keyboard = [
+        [
+            button(turn.text("btn_country"), encode("bf", "country")),
+            button(turn.text("btn_name"), encode("bf", "name")),
+        ],
+        [
+            button(turn.text("btn_address"), encode("bf", "address")),
+            button(turn.text("btn_vat_id"), encode("bf", "vat_id")),
+        ],
+    ]
+    if profile.vat_id:
+        keyboard.append([button(turn.text("btn_clear_vat_id"), encode("bv"))])
+    keyboard.append([button(turn.text("btn_method"), encode("pmc"))])
+    if card:
+        keyboard.append([button(turn.text("btn_remove_card"), encode("rc"))])
+    keyboard.append([button(turn.text("btn_share_phone"), encode("sp"))])
+    return Screen(text, keyboard)
+
+
+def _verification(profile: BillingProfile) -> Verification:
+    # Shown for the chosen method, or for card payments when none is chosen yet.
+    return verification_for(profile, profile.payment_method or PaymentMethod.STRIPE_CARD)
+
+
+def on_ask(turn: Turn, deps: BotDeps, field: str | None) -> None:
+    if field not in FIELDS:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    deps.conversations.put(turn.user_id, {"ask": {"field": field}}, deps.clock.now())
+    turn.show(Screen(turn.text(f"ask_{field}"), [[button(turn.text("btn_cancel"), encode("bb"))]]))
+
+
+def on_answer(turn: Turn, deps: BotDeps, field: str, text: str) -> None:
+    setters = {
+        "country": deps.profiles.set_country,
+        "name": deps.profiles.set_name,
+        "address": deps.profiles.set_address,
+        "vat_id": deps.profiles.set_vat_id,
+    }
+    try:
+        setters[field](turn.user_id, text)
+    except NotFound:
+        turn.send(Screen(turn.text("start_first")))
+        return
+    except BillingError as error:
+        # The question stays open: the next message is another try.
+        turn.send(
+            Screen(
+                turn.text("bad_profile_value", error=error.message),
+                [[button(turn.text("btn_cancel"), encode("bb"))]],
+            )
+        )
+        return
+    deps.conversations.clear(turn.user_id)
+    turn.send(billing_screen(turn, deps))
+
+
+def on_back(turn: Turn, deps: BotDeps) -> None:
+    deps.conversations.clear(turn.user_id)
+    turn.show(billing_screen(turn, deps))
+
+
+def on_clear_vat_id(turn: Turn, deps: BotDeps) -> None:
+    _change(turn, deps, lambda: deps.profiles.clear_vat_id(turn.user_id))
+
+
+def on_remove_card(turn: Turn, deps: BotDeps) -> None:
+    _change(turn, deps, lambda: deps.profiles.remove_saved_card(turn.user_id))
+
+
+def on_choose_method(turn: Turn, deps: BotDeps) -> None:
+    keyboard = [[button(m.label, encode("pm", m.value))] for m in PaymentMethod]
+    keyboard.append([button(turn.text("btn_back"), encode("bb"))])
+    turn.show(Screen(turn.text("choose_method"), keyboard))
+
+
+def on_method(turn: Turn, deps: BotDeps, value: str | None) -> None:
+    if value not in {m.value for m in PaymentMethod}:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    _change(turn, deps, lambda: deps.profiles.set_payment_method(turn.user_id, value or ""))
+
+
+def _change(turn: Turn, deps: BotDeps, action: Any) -> None:
+    try:
+        action()
+    except NotFound:
+        turn.answer(turn.text("start_first"), alert=True)
+        return
+    except BillingError as error:
+        turn.answer(error.message, alert=True)
+        return
+    turn.show(billing_screen(turn, deps))
+
+
+def on_share_phone(turn: Turn) -> None:
+    keyboard = {
+        "keyboard": [[{"text": turn.text("btn_share_phone"), "request_contact": True}]],
+        "resize_keyboard": True,
+        "one_time_keyboard": True,
+    }
+    turn.calls.append(
+        Call(
+            "sendMessage",
+            {"chat_id": turn.chat_id, "text": turn.text("ask_phone"), "reply_markup": keyboard},
+        )
+    )
+
+
+def on_contact(turn: Turn, deps: BotDeps, phone_number: str, contact_user_id: int | None) -> None:
+    try:
+        profile = deps.profiles.share_phone(
+            turn.user_id, phone_number, contact_user_id=contact_user_id
+        )
+    except NotFound:
+        turn.send(Screen(turn.text("start_first")))
+        return
+    except BillingError as error:
+        turn.send(Screen(error.message))
+        return
+    turn.calls.append(
+        Call(
+            "sendMessage",
+            {
+                "chat_id": turn.chat_id,
+                "text": turn.text("phone_saved", country=profile.phone_country or "?"),
+                "reply_markup": {"remove_keyboard": True},
+            },
+        )
+    )
+    turn.send(billing_screen(turn, deps))

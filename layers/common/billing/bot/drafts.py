@@ -1,0 +1,424 @@
+"""Connect and change: a draft of options, period and currency, kept in the conversation
+until the Payer confirms the quote.
+
+Each draft has a nonce carried by its buttons; a button from an older draft (or another
+user's) finds a different nonce and changes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from billing.bot.callbacks import encode
+from billing.bot.calls import Screen, button
+from billing.bot.deps import BotDeps
+from billing.bot.subscriptions import list_screen
+from billing.bot.texts import date_text
+from billing.bot.turn import Turn
+from billing.bot.views import option_title, person, quote_text, title
+from billing.domain import profile as billing_profile
+from billing.domain import subscription as rules
+from billing.domain.catalog import OptionSpec, OptionValue, Product, show_value
+from billing.domain.money import Currency, format_minor
+from billing.errors import BillingError, NotAllowed
+
+CONNECT, CHANGE = "connect", "change"
+
+
+# --- the draft in the conversation state ----------------------------------------------
+
+
+def load(turn: Turn, deps: BotDeps) -> dict[str, Any]:
+    return deps.conversations.get(turn.user_id, deps.clock.now()) or {}
+
+
+def save(turn: Turn, deps: BotDeps, state: dict[str, Any]) -> None:
+    deps.conversations.put(turn.user_id, state, deps.clock.now())
+
+
+def current_draft(turn: Turn, deps: BotDeps, nonce: str | None) -> dict[str, Any] | None:
+    draft = load(turn, deps).get("draft")
+    if not isinstance(draft, dict) or nonce is None or draft.get("nonce") != nonce:
+        turn.answer(turn.text("stale"), alert=True)
+        return None
+    return draft
+
+
+def applicable(product: Product, options: dict[str, OptionValue]) -> dict[str, OptionValue]:
+    """Drops options whose condition no longer holds (recording_duration once recording is
+    off), so the draft always normalizes."""
+    kept = dict(options)
+    for spec in product.options:
+        if spec.requires is not None:
+            other, value = spec.requires
+            if kept.get(other) != value:
+                kept.pop(spec.key, None)
+    return kept
+
+
+def visible_options(product: Product, options: dict[str, OptionValue]) -> list[OptionSpec]:
+    return [
+        spec
+        for spec in product.options
+        if spec.requires is None or options.get(spec.requires[0]) == spec.requires[1]
+    ]
+
+
+# --- starting -----------------------------------------------------------------------------
+
+
+def start_connect(turn: Turn, deps: BotDeps, product_key: str | None, customer: int) -> None:
+    products = {p.key for p in deps.catalog.sellable()}
+    if product_key not in products:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    product = deps.catalog.product(product_key)
+    held = deps.subscriptions.visible_to(customer)
+    if any(s.is_active and s.product == product.key and s.customer_id == customer for s in held):
+        who = person(deps, customer, turn.user_id, turn.lang)
+        text = turn.text("already_active", customer=who, product=title(product, turn.lang))
+        if turn.callback_id:
+            turn.answer(text, alert=True)
+        else:
+            turn.send(Screen(text))
+        return
+    options = deps.catalog.normalize_options(product.key, {})
+    draft = {
+        "kind": CONNECT,
+        "nonce": secrets.token_hex(4),
+        "product": product.key,
+        "options": options,
+        "months": min(deps.catalog.periods),
+        "currency": None,
+        "customer": customer,
+    }
+    save(turn, deps, {"draft": draft})
+    turn.show(draft_screen(turn, deps, draft))
+
+
+def start_change(turn: Turn, deps: BotDeps, sub_id: str | None) -> None:
+    try:
+        sub = deps.subscriptions.get(sub_id or "", viewer=turn.user_id)
+    except BillingError:
+        turn.answer(turn.text("not_yours"), alert=True)
+        return
+    if not rules.can_change_options(sub, turn.user_id):
+        turn.answer(turn.text("payer_only"), alert=True)
+        return
+    draft = {
+        "kind": CHANGE,
+        "nonce": secrets.token_hex(4),
+        "product": sub.product,
+        "options": dict(sub.options),
+        "subscription": sub.id,
+        "version": sub.version,
+        "customer": sub.customer_id,
+    }
+    save(turn, deps, {"draft": draft})
+    turn.show(draft_screen(turn, deps, draft))
+
+
+# --- the draft screen -----------------------------------------------------------------------
+
+
+def draft_screen(turn: Turn, deps: BotDeps, draft: dict[str, Any]) -> Screen:
+    product = deps.catalog.product(draft["product"])
+    nonce = draft["nonce"]
+    options: dict[str, OptionValue] = draft["options"]
+    keyboard = [
+        [
+            button(
+                f"{option_title(product, spec.key, turn.lang)}: {show_value(options[spec.key])}",
+                encode("co", nonce, spec.key),
+            )
+        ]
+        for spec in visible_options(product, options)
+        if spec.key in options
+    ]
+    if draft["kind"] == CONNECT:
+        text = turn.text(
+            "draft_connect",
+            product=title(product, turn.lang),
+            customer=person(deps, draft["customer"], turn.user_id, turn.lang),
+            currency_hint=turn.text("currency_hint"),
+        )
+        keyboard.append(
+            [
+                button(
+                    ("✓ " if draft["months"] == months else "")
+                    + turn.text("btn_months", months=months),
+                    encode("cm", nonce, months),
+                )
+                for months in sorted(deps.catalog.periods)
+            ]
+        )
+        keyboard.append(
+            [
+                button(
+                    ("✓ " if draft["currency"] == c.value else "") + c.value,
+                    encode("cc", nonce, c.value),
+                )
+                for c in Currency
+            ]
+        )
+    else:
+        text = turn.text("draft_change", product=title(product, turn.lang))
+    keyboard.append([button(turn.text("btn_quote"), encode("cq", nonce))])
+    keyboard.append([button(turn.text("btn_cancel"), encode("cx", nonce))])
+    return Screen(text, keyboard)
+
+
+# --- editing the draft --------------------------------------------------------------------
+
+
+def on_option(turn: Turn, deps: BotDeps, nonce: str | None, key: str | None) -> None:
+    draft = current_draft(turn, deps, nonce)
+    if draft is None:
+        return
+    product = deps.catalog.product(draft["product"])
+    spec = next((s for s in visible_options(product, draft["options"]) if s.key == key), None)
+    if spec is None:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    name = option_title(product, spec.key, turn.lang)
+    if spec.kind == "int":
+        save(turn, deps, {"draft": draft, "ask": {"option": spec.key}})
+        turn.show(
+            Screen(
+                turn.text("ask_option_int", option=name, min=spec.min, max=spec.max),
+                [[button(turn.text("btn_cancel"), encode("ca", nonce))]],
+            )
+        )
+        return
+    values: list[OptionValue] = [True, False] if spec.kind == "bool" else list(spec.choices)
+    keyboard = [
+        [
+            button(show_value(value), encode("cv", nonce, spec.key, show_value(value)))
+            for value in values
+        ],
+        [button(turn.text("btn_cancel"), encode("ca", nonce))],
+    ]
+    allowed = ", ".join(show_value(v) for v in values)
+    turn.show(Screen(turn.text("ask_option_choice", option=name, allowed=allowed), keyboard))
+
+
+def set_option(turn: Turn, deps: BotDeps, draft: dict[str, Any], key: str, raw: object) -> bool:
+    """Validates through the catalog; on a bad value tells why and keeps the draft."""
+    product = deps.catalog.product(draft["product"])
+    try:
+        value = product.option(key).parse(raw)
+        candidate = applicable(product, {**draft["options"], key: value})
+        # A newly applicable option (recording_duration after recording on) takes its default.
+        draft["options"] = deps.catalog.normalize_options(product.key, candidate)
+    except BillingError as error:
+        if turn.callback_id:
+            turn.answer(error.message, alert=True)
+        else:
+            turn.send(Screen(turn.text("bad_option_value", error=error.message)))
+        return False
+    return True
+
+
+def on_option_value(
+    turn: Turn, deps: BotDeps, nonce: str | None, key: str | None, raw: str | None
+) -> None:
+    draft = current_draft(turn, deps, nonce)
+    if draft is None or key is None or raw is None:
+        return
+    if set_option(turn, deps, draft, key, raw):
+        save(turn, deps, {"draft": draft})
+        turn.show(draft_screen(turn, deps, draft))
+
+
+def on_option_text(turn: Turn, deps: BotDeps, state: dict[str, Any], text: str) -> None:
+    """The answer to "send the new value": checked, and asked again when it doesn't fit."""
+    draft, key = state["draft"], state["ask"]["option"]
+    if not set_option(turn, deps, draft, key, text.strip()):
+        return
+    save(turn, deps, {"draft": draft})
+    turn.send(draft_screen(turn, deps, draft))
+
+
+def on_back_to_draft(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
+    draft = current_draft(turn, deps, nonce)
+    if draft is not None:
+        save(turn, deps, {"draft": draft})
+        turn.show(draft_screen(turn, deps, draft))
+
+
+def on_months(turn: Turn, deps: BotDeps, nonce: str | None, months: str | None) -> None:
+    draft = current_draft(turn, deps, nonce)
+    if draft is None:
+        return
+    if not (months or "").isdigit() or int(months or 0) not in deps.catalog.periods:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    draft["months"] = int(months or 0)
+    save(turn, deps, {"draft": draft})
+    turn.show(draft_screen(turn, deps, draft))
+
+
+def on_currency(turn: Turn, deps: BotDeps, nonce: str | None, code: str | None) -> None:
+    draft = current_draft(turn, deps, nonce)
+    if draft is None:
+        return
+    if code not in {c.value for c in Currency}:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    draft["currency"] = code
+    save(turn, deps, {"draft": draft})
+    turn.show(draft_screen(turn, deps, draft))
+
+
+def on_cancel(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
+    deps.conversations.clear(turn.user_id)
+    turn.answer(turn.text("cancelled"))
+    turn.show(list_screen(turn, deps))
+
+
+# --- quote and confirmation ------------------------------------------------------------------
+
+
+def on_quote(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
+    draft = current_draft(turn, deps, nonce)
+    if draft is None:
+        return
+    if draft["kind"] == CHANGE:
+        _change_plan(turn, deps, draft)
+        return
+    if draft["currency"] is None:
+        turn.answer(turn.text("ask_currency"), alert=True)
+        return
+    try:
+        tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
+    except BillingError:
+        turn.answer(turn.text("need_country"), alert=True)
+        return
+    currency = Currency(draft["currency"])
+    quote = deps.subscriptions.quote_connect(
+        product=draft["product"],
+        options=draft["options"],
+        months=draft["months"],
+        currency=currency,
+        tax=tax,
+    )
+    customer = person(deps, draft["customer"], turn.user_id, turn.lang)
+    text = quote_text(deps, quote, customer, turn.lang)
+    wallet = deps.ledger.wallet(turn.user_id, currency)
+    balance = format_minor(wallet.balance, currency)
+    keyboard = []
+    if wallet.can_pay(quote.total):
+        text += "\n\n" + turn.text("quote_balance_ok", currency=currency.value, balance=balance)
+        pay = turn.text("btn_pay_balance", amount=format_minor(quote.total, currency))
+        keyboard.append([button(pay, encode("cy", nonce, quote.total))])
+    else:
+        missing = format_minor(wallet.missing_for(quote.total), currency)
+        text += "\n\n" + turn.text(
+            "quote_balance_short", currency=currency.value, balance=balance, missing=missing
+        )
+        keyboard.append([button(turn.text("btn_top_up"), encode("bt"))])
+    keyboard.append([button(turn.text("btn_back"), encode("cb", nonce))])
+    turn.show(Screen(text, keyboard))
+
+
+def on_confirm(turn: Turn, deps: BotDeps, nonce: str | None, total: str | None) -> None:
+    draft = current_draft(turn, deps, nonce)
+    if draft is None or draft["kind"] != CONNECT or draft["currency"] is None:
+        return
+    try:
+        tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
+        currency = Currency(draft["currency"])
+        quote = deps.subscriptions.quote_connect(
+            product=draft["product"],
+            options=draft["options"],
+            months=draft["months"],
+            currency=currency,
+            tax=tax,
+        )
+        if str(quote.total) != total:
+            # The price changed since the quote was shown (catalog, VAT): show it again.
+            turn.answer(turn.text("stale"), alert=True)
+            return
+        profile = deps.profiles.profile(turn.user_id)
+        purchase = deps.subscriptions.connect(
+            request_id=f"{turn.user_id}:{draft['nonce']}",
+            payer_id=turn.user_id,
+            customer_id=draft["customer"],
+            product=draft["product"],
+            options=draft["options"],
+            months=draft["months"],
+            currency=currency,
+            tax=tax,
+            has_saved_card=profile.saved_card is not None,
+        )
+    except BillingError as error:  # funds, the slot taken meanwhile, a changed profile
+        turn.answer(error.message, alert=True)
+        return
+    deps.conversations.clear(turn.user_id)
+    sub = purchase.subscription
+    product = deps.catalog.product(sub.product)
+    text = turn.text(
+        "connected",
+        product=title(product, turn.lang),
+        customer=person(deps, sub.customer_id, turn.user_id, turn.lang),
+        expiry=date_text(sub.expires_at, turn.lang),
+        total=format_minor(purchase.quote.total, currency),
+        auto=turn.text("on" if sub.auto_renew else "off"),
+    )
+    turn.show(Screen(text, [[button(turn.text("btn_subscriptions"), encode("sv", sub.id))]]))
+
+
+def _change_plan(turn: Turn, deps: BotDeps, draft: dict[str, Any]) -> None:
+    try:
+        sub, _, plan = deps.subscriptions.plan_change(
+            draft["subscription"], by=turn.user_id, new_options=draft["options"]
+        )
+    except NotAllowed:
+        turn.answer(turn.text("payer_only"), alert=True)
+        return
+    except BillingError as error:
+        turn.answer(error.message, alert=True)
+        return
+    key = "change_plan_expand" if plan.expands else "change_plan_reduce"
+    text = turn.text(
+        key,
+        new_price=format_minor(plan.new_monthly, sub.currency),
+        old_price=format_minor(plan.old_monthly, sub.currency),
+        old=date_text(plan.old_expiry, turn.lang),
+        new=date_text(plan.new_expiry, turn.lang),
+    )
+    keyboard = [
+        [button(turn.text("btn_confirm_change"), encode("xy", draft["nonce"]))],
+        [button(turn.text("btn_back"), encode("cb", draft["nonce"]))],
+    ]
+    turn.show(Screen(text, keyboard))
+
+
+def on_confirm_change(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
+    draft = current_draft(turn, deps, nonce)
+    if draft is None or draft["kind"] != CHANGE:
+        return
+    current = deps.subscriptions.get(draft["subscription"], viewer=turn.user_id)
+    if current.version != draft["version"]:
+        # Something else changed the subscription after this draft was made.
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    try:
+        changed, _ = deps.subscriptions.change(
+            draft["subscription"], by=turn.user_id, new_options=draft["options"]
+        )
+    except NotAllowed:
+        turn.answer(turn.text("payer_only"), alert=True)
+        return
+    except BillingError as error:
+        turn.answer(error.message, alert=True)
+        return
+    deps.conversations.clear(turn.user_id)
+    product = deps.catalog.product(changed.product)
+    text = turn.text(
+        "changed",
+        product=title(product, turn.lang),
+        expiry=date_text(changed.expires_at, turn.lang),
+    )
+    turn.show(Screen(text, [[button(turn.text("btn_back"), encode("sv", changed.id))]]))

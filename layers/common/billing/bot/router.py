@@ -1,0 +1,256 @@
+"""Turns one Telegram update into the Bot API calls that answer it.
+
+Commands and button presses are routed by name; free text is taken only while a question
+is open. A button's data is only a hint: every action re-reads the object it names and
+re-checks that the pressing user may act on it now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from billing.bot import balance, billing_screen, drafts, subscriptions
+from billing.bot.callbacks import Pressed, decode, encode
+from billing.bot.calls import Call, Screen, button
+from billing.bot.deps import BotDeps
+from billing.bot.texts import LANGUAGES, t
+from billing.bot.turn import Turn
+from billing.errors import ConcurrentModification, NotFound
+from billing.observability import logger
+from billing.telegram.models import CallbackQuery, Message, Update, User
+
+PICK_USER_REQUEST = 1
+
+Action = Callable[[Turn, BotDeps, Pressed], None]
+
+
+def _product(turn: Turn, deps: BotDeps, key: str | None) -> None:
+    if key not in {p.key for p in deps.catalog.sellable()}:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    turn.show(subscriptions.product_screen(turn, deps, key or ""))
+
+
+def _connect(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
+    customer = pressed.arg(1)
+    # The Payer may pay for anyone they pick; the id only decides who uses it.
+    customer_id = int(customer) if customer and customer.isdigit() else turn.user_id
+    drafts.start_connect(turn, deps, pressed.arg(0), customer_id)
+
+
+def _pick_user(turn: Turn) -> None:
+    keyboard = {
+        "keyboard": [
+            [
+                {
+                    "text": turn.text("btn_pick_user"),
+                    "request_users": {
+                        "request_id": PICK_USER_REQUEST,
+                        "user_is_bot": False,
+                        "max_quantity": 1,
+                    },
+                }
+            ]
+        ],
+        "resize_keyboard": True,
+        "one_time_keyboard": True,
+    }
+    turn.calls.append(
+        Call(
+            "sendMessage",
+            {"chat_id": turn.chat_id, "text": turn.text("pick_user"), "reply_markup": keyboard},
+        )
+    )
+
+
+def _set_language(turn: Turn, deps: BotDeps, lang: str | None) -> None:
+    if lang not in LANGUAGES:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    try:
+        deps.accounts.set_language(turn.user_id, lang or "en")
+    except NotFound:
+        turn.answer(turn.text("start_first"), alert=True)
+        return
+    turn.lang = lang or "en"
+    turn.show(Screen(turn.text("language_set")))
+
+
+ACTIONS: dict[str, Action] = {
+    "sl": lambda turn, deps, p: turn.show(subscriptions.list_screen(turn, deps)),
+    "pd": lambda turn, deps, p: _product(turn, deps, p.arg(0)),
+    "sv": lambda turn, deps, p: subscriptions.on_view(turn, deps, p.arg(0)),
+    "sa": lambda turn, deps, p: subscriptions.on_auto_renew(turn, deps, p.arg(0), p.arg(1)),
+    "sr": lambda turn, deps, p: subscriptions.on_renew_quote(turn, deps, p.arg(0), p.arg(1)),
+    "sR": lambda turn, deps, p: subscriptions.on_renew_confirm(turn, deps, p.arg(0), p.arg(1)),
+    "sc": lambda turn, deps, p: drafts.start_change(turn, deps, p.arg(0)),
+    "cn": _connect,
+    "co": lambda turn, deps, p: drafts.on_option(turn, deps, p.arg(0), p.arg(1)),
+    "cv": lambda turn, deps, p: drafts.on_option_value(turn, deps, p.arg(0), p.arg(1), p.arg(2)),
+    "ca": lambda turn, deps, p: drafts.on_back_to_draft(turn, deps, p.arg(0)),
+    "cb": lambda turn, deps, p: drafts.on_back_to_draft(turn, deps, p.arg(0)),
+    "cm": lambda turn, deps, p: drafts.on_months(turn, deps, p.arg(0), p.arg(1)),
+    "cc": lambda turn, deps, p: drafts.on_currency(turn, deps, p.arg(0), p.arg(1)),
+    "cq": lambda turn, deps, p: drafts.on_quote(turn, deps, p.arg(0)),
+    "cy": lambda turn, deps, p: drafts.on_confirm(turn, deps, p.arg(0), p.arg(1)),
+    "cx": lambda turn, deps, p: drafts.on_cancel(turn, deps, p.arg(0)),
+    "xy": lambda turn, deps, p: drafts.on_confirm_change(turn, deps, p.arg(0)),
+    "pu": lambda turn, deps, p: _pick_user(turn),
+    "bt": lambda turn, deps, p: balance.on_top_up(turn, deps),
+    "lg": lambda turn, deps, p: _set_language(turn, deps, p.arg(0)),
+    "bf": lambda turn, deps, p: billing_screen.on_ask(turn, deps, p.arg(0)),
+    "bb": lambda turn, deps, p: billing_screen.on_back(turn, deps),
+    "bv": lambda turn, deps, p: billing_screen.on_clear_vat_id(turn, deps),
+    "rc": lambda turn, deps, p: billing_screen.on_remove_card(turn, deps),
+    "pmc": lambda turn, deps, p: billing_screen.on_choose_method(turn, deps),
+    "pm": lambda turn, deps, p: billing_screen.on_method(turn, deps, p.arg(0)),
+    "sp": lambda turn, deps, p: billing_screen.on_share_phone(turn),
+}
+
+
+class Bot:
+    def __init__(self, deps: BotDeps) -> None:
+        self._deps = deps
+
+    def handle(self, update: Update) -> list[Call]:
+        try:
+            if update.callback_query is not None:
+                return self._pressed(update.callback_query)
+            if update.message is not None:
+                return self._message(update.message)
+            if update.pre_checkout_query is not None:
+                # Nothing is sold through Telegram invoices yet: refuse politely, at once.
+                query = update.pre_checkout_query
+                lang = self._language(query.from_)
+                return [
+                    Call(
+                        "answerPreCheckoutQuery",
+                        {
+                            "pre_checkout_query_id": query.id,
+                            "ok": False,
+                            "error_message": t(lang, "top_up_soon"),
+                        },
+                    )
+                ]
+        except ConcurrentModification:
+            logger.warning("concurrent modification while handling an update")
+        logger.info("update not acted on", extra={"update_id": update.update_id})
+        return []
+
+    # --- who is talking --------------------------------------------------------------
+
+    def _language(self, user: User) -> str:
+        account = self._deps.accounts.get(user.id)
+        if account is not None and account.language in LANGUAGES:
+            return account.language or "en"
+        return "ru" if (user.language_code or "").startswith("ru") else "en"
+
+    def _turn(self, user: User, chat_id: int, **extra: Any) -> Turn:
+        return Turn(user_id=user.id, chat_id=chat_id, lang=self._language(user), **extra)
+
+    # --- button presses ------------------------------------------------------------------
+
+    def _pressed(self, query: CallbackQuery) -> list[Call]:
+        message = query.message
+        chat_id = message.chat.id if message is not None else query.from_.id
+        turn = self._turn(
+            query.from_,
+            chat_id,
+            message_id=message.message_id if message is not None else None,
+            callback_id=query.id,
+        )
+        pressed = decode(query.data)
+        action = ACTIONS.get(pressed.action) if pressed else None
+        if pressed is None or action is None:
+            turn.answer(turn.text("stale"), alert=True)
+        else:
+            try:
+                action(turn, self._deps, pressed)
+            except ConcurrentModification:
+                turn.answer(turn.text("try_again"), alert=True)
+        return turn.finish()
+
+    # --- messages ------------------------------------------------------------------------
+
+    def _message(self, message: Message) -> list[Call]:
+        user = message.from_
+        if user is None or user.is_bot:
+            return []
+        turn = self._turn(user, message.chat.id)
+        deps = self._deps
+        if message.users_shared is not None:
+            self._user_picked(turn, message)
+        elif message.contact is not None:
+            contact = message.contact
+            billing_screen.on_contact(turn, deps, contact.phone_number, contact.user_id)
+        elif message.text is not None and message.text.startswith("/"):
+            self._command(turn, user, message.text)
+        elif message.text is not None:
+            state = deps.conversations.get(user.id, deps.clock.now()) or {}
+            ask = state.get("ask")
+            if isinstance(ask, dict) and "option" in ask and "draft" in state:
+                drafts.on_option_text(turn, deps, state, message.text)
+            elif isinstance(ask, dict) and ask.get("field") in billing_screen.FIELDS:
+                billing_screen.on_answer(turn, deps, ask["field"], message.text)
+            else:
+                turn.send(Screen(turn.text("nothing_asked")))
+        return turn.finish()
+
+    def _command(self, turn: Turn, user: User, text: str) -> None:
+        deps = self._deps
+        command, _, argument = text.strip().partition(" ")
+        name = command.split("@")[0].lower()
+        if name == "/start":
+            deps.accounts.ensure(
+                user.id,
+                now=deps.clock.now(),
+                language=turn.lang,
+                first_name=user.first_name,
+                username=user.username,
+                start_parameter=argument.strip()[:64] or None,
+            )
+            turn.send(Screen(turn.text("welcome")))
+        elif name in ("/subscriptions", "/tariff"):
+            deps.conversations.clear(user.id)
+            turn.send(subscriptions.list_screen(turn, deps))
+        elif name in ("/billing", "/paysystem"):
+            deps.conversations.clear(user.id)
+            turn.send(billing_screen.billing_screen(turn, deps))
+        elif name == "/balance":
+            turn.send(balance.balance_screen(turn, deps))
+        elif name == "/help":
+            turn.send(Screen(turn.text("help")))
+        elif name == "/cancel":
+            deps.conversations.clear(user.id)
+            turn.send(Screen(turn.text("cancelled")))
+        elif name == "/language":
+            keyboard = [
+                [button("English", encode("lg", "en")), button("Русский", encode("lg", "ru"))]
+            ]
+            turn.send(Screen(turn.text("choose_language"), keyboard))
+        else:
+            turn.send(Screen(turn.text("unknown_command")))
+
+    def _user_picked(self, turn: Turn, message: Message) -> None:
+        shared = message.users_shared
+        if shared is None or shared.request_id != PICK_USER_REQUEST or not shared.users:
+            turn.send(Screen(turn.text("stale")))
+            return
+        customer = shared.users[0].user_id
+        # Take the one-time keyboard away, then offer the products for that user.
+        turn.calls.append(
+            Call(
+                "sendMessage",
+                {
+                    "chat_id": turn.chat_id,
+                    "text": turn.text("user_n", id=customer),
+                    "reply_markup": {"remove_keyboard": True},
+                },
+            )
+        )
+        keyboard = [
+            [button(p.titles.get(turn.lang) or p.titles["en"], encode("cn", p.key, customer))]
+            for p in self._deps.catalog.sellable()
+        ]
+        turn.send(Screen(turn.text("subs_available"), keyboard))

@@ -1,0 +1,206 @@
+"""/subscriptions: the list, one subscription, a product, renewal and auto-renewal."""
+
+from __future__ import annotations
+
+from billing.bot.callbacks import encode
+from billing.bot.calls import Screen, button
+from billing.bot.deps import BotDeps
+from billing.bot.texts import date_text
+from billing.bot.turn import Turn
+from billing.bot.views import history_line, options_text, person, quote_text, title
+from billing.domain import profile as billing_profile
+from billing.domain import subscription as rules
+from billing.domain.money import format_minor
+from billing.domain.periods import add_months
+from billing.domain.subscription import Status, Subscription
+from billing.errors import BillingError, InsufficientFunds, NotAllowed, NotFound
+
+HISTORY_SHOWN = 5
+
+
+def period_token(sub: Subscription) -> str:
+    """Names the period a Renew button buys, so a stale button cannot buy the next one."""
+    return sub.expires_at.strftime("%Y%m%dT%H%M%SZ")
+
+
+def list_screen(turn: Turn, deps: BotDeps) -> Screen:
+    subs = [s for s in deps.subscriptions.visible_to(turn.user_id) if s.is_active]
+    lines = [turn.text("subs_title"), ""]
+    keyboard = []
+    held = {s.product for s in subs if s.customer_id == turn.user_id}
+    if not held:
+        lines.append(turn.text("subs_free"))
+    for sub in subs:
+        product = deps.catalog.product(sub.product)
+        label = turn.text(
+            "subs_item",
+            product=title(product, turn.lang),
+            customer=person(deps, sub.customer_id, turn.user_id, turn.lang),
+            expiry=date_text(sub.expires_at, turn.lang),
+        )
+        lines.append(label)
+        keyboard.append([button(label[:60], encode("sv", sub.id))])
+    available = [p for p in deps.catalog.sellable() if p.key not in held]
+    if available:
+        lines += ["", turn.text("subs_available")]
+        for product in available:
+            lines.append(f"• {title(product, turn.lang)}")
+            keyboard.append([button(title(product, turn.lang), encode("pd", product.key))])
+    keyboard.append([button(turn.text("btn_connect_other"), encode("pu"))])
+    return Screen("\n".join(lines), keyboard)
+
+
+def product_screen(turn: Turn, deps: BotDeps, product_key: str) -> Screen:
+    product = deps.catalog.product(product_key)
+    text = turn.text(
+        "product_view",
+        product=title(product, turn.lang),
+        description=product.descriptions.get(turn.lang) or product.descriptions["en"],
+    )
+    return Screen(
+        text,
+        [
+            [button(turn.text("btn_connect"), encode("cn", product.key))],
+            [button(turn.text("btn_back"), encode("sl"))],
+        ],
+    )
+
+
+def view_screen(turn: Turn, deps: BotDeps, sub: Subscription) -> Screen:
+    product = deps.catalog.product(sub.product)
+    text = turn.text(
+        "sub_view",
+        product=title(product, turn.lang),
+        customer=person(deps, sub.customer_id, turn.user_id, turn.lang),
+        payer=person(deps, sub.payer_id, turn.user_id, turn.lang),
+        options=options_text(product, sub.options, turn.lang),
+        months=sub.months,
+        currency=sub.currency.value,
+        status=turn.text(f"status_{sub.status.value}"),
+        expiry=date_text(sub.expires_at, turn.lang),
+        auto=turn.text("on" if sub.auto_renew else "off"),
+    )
+    history = [history_line(deps, sub, r, turn.lang) for r in sub.history[-HISTORY_SHOWN:]]
+    text += "\n\n" + turn.text("history_title") + "\n" + "\n".join(history)
+    keyboard = []
+    if sub.is_active and rules.can_change_options(sub, turn.user_id):
+        keyboard.append([button(turn.text("btn_change"), encode("sc", sub.id))])
+    if sub.status is not Status.TERMINATED and rules.can_renew(sub, turn.user_id):
+        keyboard.append([button(turn.text("btn_renew"), encode("sr", sub.id, period_token(sub)))])
+    if sub.is_active and rules.can_toggle_auto_renew(sub, turn.user_id):
+        label = turn.text("btn_auto_on" if sub.auto_renew else "btn_auto_off")
+        keyboard.append([button(label, encode("sa", sub.id, 0 if sub.auto_renew else 1))])
+    keyboard.append([button(turn.text("btn_back"), encode("sl"))])
+    return Screen(text, keyboard)
+
+
+def visible(turn: Turn, deps: BotDeps, sub_id: str | None) -> Subscription | None:
+    """The subscription if this user may see it; otherwise a polite answer and None."""
+    try:
+        return deps.subscriptions.get(sub_id or "", viewer=turn.user_id)
+    except NotFound:
+        turn.answer(turn.text("not_yours"), alert=True)
+        return None
+
+
+def on_view(turn: Turn, deps: BotDeps, sub_id: str | None) -> None:
+    sub = visible(turn, deps, sub_id)
+    if sub is not None:
+        turn.show(view_screen(turn, deps, sub))
+
+
+def on_auto_renew(turn: Turn, deps: BotDeps, sub_id: str | None, on: str | None) -> None:
+    sub = visible(turn, deps, sub_id)
+    if sub is None:
+        return
+    if on not in ("0", "1"):
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    try:
+        updated = deps.subscriptions.set_auto_renew(sub.id, by=turn.user_id, on=on == "1")
+    except NotAllowed:
+        turn.answer(turn.text("payer_only"), alert=True)
+        return
+    except BillingError as error:
+        turn.answer(error.message, alert=True)
+        return
+    turn.show(view_screen(turn, deps, updated))
+
+
+def _current_period(turn: Turn, sub: Subscription, token: str | None) -> bool:
+    if token != period_token(sub):
+        turn.answer(turn.text("stale"), alert=True)
+        return False
+    if not rules.can_renew(sub, turn.user_id):
+        turn.answer(turn.text("payer_only"), alert=True)
+        return False
+    return True
+
+
+def on_renew_quote(turn: Turn, deps: BotDeps, sub_id: str | None, token: str | None) -> None:
+    sub = visible(turn, deps, sub_id)
+    if sub is None or not _current_period(turn, sub, token):
+        return
+    try:
+        tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
+        quote = deps.subscriptions.quote_renew(sub.id, by=turn.user_id, tax=tax)
+    except BillingError as error:
+        turn.answer(error.message, alert=True)
+        return
+    start = max(sub.expires_at, deps.clock.now())
+    intro = turn.text(
+        "renew_quote_intro",
+        expiry=date_text(sub.expires_at, turn.lang),
+        new=date_text(add_months(start, sub.months), turn.lang),
+    )
+    customer = person(deps, sub.customer_id, turn.user_id, turn.lang)
+    text = intro + "\n\n" + quote_text(deps, quote, customer, turn.lang)
+    wallet = deps.ledger.wallet(turn.user_id, quote.currency)
+    keyboard = []
+    balance = format_minor(wallet.balance, quote.currency)
+    if wallet.can_pay(quote.total):
+        text += "\n\n" + turn.text(
+            "quote_balance_ok", currency=quote.currency.value, balance=balance
+        )
+        pay = turn.text("btn_pay_balance", amount=format_minor(quote.total, quote.currency))
+        keyboard.append([button(pay, encode("sR", sub.id, token))])
+    else:
+        missing = format_minor(wallet.missing_for(quote.total), quote.currency)
+        text += "\n\n" + turn.text(
+            "quote_balance_short", currency=quote.currency.value, balance=balance, missing=missing
+        )
+        keyboard.append([button(turn.text("btn_top_up"), encode("bt"))])
+    keyboard.append([button(turn.text("btn_back"), encode("sv", sub.id))])
+    turn.show(Screen(text, keyboard))
+
+
+def on_renew_confirm(turn: Turn, deps: BotDeps, sub_id: str | None, token: str | None) -> None:
+    sub = visible(turn, deps, sub_id)
+    if sub is None:
+        return
+    if not rules.can_renew(sub, turn.user_id):
+        turn.answer(turn.text("payer_only"), alert=True)
+        return
+    try:
+        tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
+        purchase = deps.subscriptions.renew(
+            sub.id, by=turn.user_id, tax=tax, period_key=f"{sub.id}@{token}"
+        )
+    except InsufficientFunds as error:
+        turn.answer(error.message, alert=True)
+        return
+    except NotAllowed:
+        turn.answer(turn.text("payer_only"), alert=True)
+        return
+    except BillingError:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    renewed = purchase.subscription
+    product = deps.catalog.product(renewed.product)
+    text = turn.text(
+        "renewed",
+        product=title(product, turn.lang),
+        expiry=date_text(renewed.expires_at, turn.lang),
+        total=format_minor(purchase.quote.total, purchase.quote.currency),
+    )
+    turn.show(Screen(text, [[button(turn.text("btn_back"), encode("sv", renewed.id))]]))

@@ -1,0 +1,324 @@
+"""Every sentence the bot says, in English and Russian.
+
+`t(lang, key, **values)` picks the language (English when unknown) and fills the values.
+Keeping texts apart from flow code lets a translator work on one file.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+LANGUAGES = ("en", "ru")
+
+TEXTS: dict[str, dict[str, str]] = {
+    # --- general --------------------------------------------------------------------
+    "welcome": {
+        "en": "Welcome! Your account is on the Free subscription.\n"
+        "/subscriptions — connect Softphone or Gateway\n/balance — your balance\n"
+        "/billing — billing details and payment method\n/help — all commands",
+        "ru": "Добро пожаловать! Ваш аккаунт на бесплатной подписке Free.\n"
+        "/subscriptions — подключить Софтфон или Шлюз\n/balance — ваш баланс\n"
+        "/billing — платёжные данные и способ оплаты\n/help — все команды",
+    },
+    "help": {
+        "en": "Commands:\n/subscriptions — your subscriptions, connect, change, renew\n"
+        "/balance — wallets, top-up, recent operations\n/billing (/paysystem) — country, name,"
+        " address, VAT id, payment method, saved card\n/tariff — same as /subscriptions\n"
+        "/cancel — cancel the current question\n/language — English / Русский",
+        "ru": "Команды:\n/subscriptions — подписки: подключить, изменить, продлить\n"
+        "/balance — кошельки, пополнение, последние операции\n/billing (/paysystem) — страна,"
+        " имя, адрес, VAT-номер, способ оплаты, сохранённая карта\n/tariff — то же, что"
+        " /subscriptions\n/cancel — отменить текущий вопрос\n/language — English / Русский",
+    },
+    "nothing_asked": {
+        "en": "I wasn't waiting for a message. Use the buttons or /help.",
+        "ru": "Я сейчас ничего не спрашивал. Пользуйтесь кнопками или /help.",
+    },
+    "unknown_command": {
+        "en": "I don't know that command. /help lists what I can do.",
+        "ru": "Такой команды нет. /help — список команд.",
+    },
+    "cancelled": {"en": "Cancelled.", "ru": "Отменено."},
+    "stale": {
+        "en": "This button is out of date. Open /subscriptions again.",
+        "ru": "Эта кнопка устарела. Откройте /subscriptions заново.",
+    },
+    "not_yours": {
+        "en": "This subscription is not available to you.",
+        "ru": "Эта подписка вам недоступна.",
+    },
+    "payer_only": {
+        "en": "Only the payer of this subscription can do that.",
+        "ru": "Это может сделать только плательщик подписки.",
+    },
+    "try_again": {
+        "en": "Something changed at the same moment. Please try again.",
+        "ru": "Данные изменились в тот же момент. Попробуйте ещё раз.",
+    },
+    "language_set": {"en": "Language: English.", "ru": "Язык: русский."},
+    "choose_language": {"en": "Choose a language:", "ru": "Выберите язык:"},
+    # --- buttons ------------------------------------------------------------------------
+    "btn_back": {"en": "« Back", "ru": "« Назад"},
+    "btn_cancel": {"en": "Cancel", "ru": "Отмена"},
+    "btn_connect": {"en": "Connect", "ru": "Подключить"},
+    "btn_connect_other": {"en": "Connect for another user", "ru": "Подключить другому"},
+    "btn_change": {"en": "Change", "ru": "Изменить"},
+    "btn_renew": {"en": "Renew", "ru": "Продлить"},
+    "btn_auto_on": {"en": "Auto-renewal: on ✓", "ru": "Автопродление: вкл ✓"},
+    "btn_auto_off": {"en": "Auto-renewal: off", "ru": "Автопродление: выкл"},
+    "btn_quote": {"en": "Show the price", "ru": "Показать цену"},
+    "btn_pay_balance": {"en": "Pay {amount} from balance", "ru": "Оплатить {amount} с баланса"},
+    "btn_confirm_change": {"en": "Confirm the change", "ru": "Подтвердить изменение"},
+    "btn_top_up": {"en": "Top up", "ru": "Пополнить"},
+    "btn_subscriptions": {"en": "Subscriptions", "ru": "Подписки"},
+    "btn_months": {"en": "{months} months", "ru": "{months} мес."},
+    "btn_pick_user": {"en": "Choose the user", "ru": "Выбрать пользователя"},
+    # --- subscriptions ------------------------------------------------------------------
+    "subs_title": {"en": "Your subscriptions", "ru": "Ваши подписки"},
+    "subs_free": {
+        "en": "Free — always on (1 gateway line, 1 SIP account, 30 call minutes a month)",
+        "ru": "Free — всегда включена (1 линия шлюза, 1 SIP-аккаунт, 30 минут звонков в месяц)",
+    },
+    "subs_item": {
+        "en": "{product} for {customer} — until {expiry}",
+        "ru": "{product} для {customer} — до {expiry}",
+    },
+    "subs_available": {"en": "Available:", "ru": "Можно подключить:"},
+    "you": {"en": "you", "ru": "вас"},
+    "user_n": {"en": "user {id}", "ru": "пользователя {id}"},
+    "sub_view": {
+        "en": "{product}\nCustomer: {customer}\nPayer: {payer}\nOptions:\n{options}\n"
+        "Period: {months} months, {currency}\nStatus: {status}\nValid until: {expiry}\n"
+        "Auto-renewal: {auto}",
+        "ru": "{product}\nПользователь: {customer}\nПлательщик: {payer}\nОпции:\n{options}\n"
+        "Период: {months} мес., {currency}\nСтатус: {status}\nДействует до: {expiry}\n"
+        "Автопродление: {auto}",
+    },
+    "on": {"en": "on", "ru": "вкл"},
+    "off": {"en": "off", "ru": "выкл"},
+    "status_active": {"en": "active", "ru": "активна"},
+    "status_expired": {"en": "expired", "ru": "истекла"},
+    "status_terminated": {"en": "terminated", "ru": "прекращена"},
+    "history_title": {"en": "History:", "ru": "История:"},
+    "history_connect": {"en": "{at}: connected until {new}", "ru": "{at}: подключена до {new}"},
+    "history_renew": {
+        "en": "{at}: renewed, {old} → {new}",
+        "ru": "{at}: продлена, {old} → {new}",
+    },
+    "history_change": {
+        "en": "{at}: expiry moved from {old} to {new} because {what}",
+        "ru": "{at}: срок перенесён с {old} на {new}, потому что {what}",
+    },
+    "history_change_kept": {
+        "en": "{at}: options changed ({what}), expiry kept",
+        "ru": "{at}: опции изменены ({what}), срок не изменился",
+    },
+    "history_auto_renew": {
+        "en": "{at}: auto-renewal switched {state}",
+        "ru": "{at}: автопродление {state}",
+    },
+    "history_other": {"en": "{at}: {kind}", "ru": "{at}: {kind}"},
+    "changed_what": {"en": "{option} changed {old} → {new}", "ru": "{option}: {old} → {new}"},
+    "product_view": {"en": "{product}\n{description}", "ru": "{product}\n{description}"},
+    "already_active": {
+        "en": "{customer} already has an active {product}. Open it to change or renew it.",
+        "ru": "У {customer} уже есть активная подписка {product}. Откройте её, чтобы изменить"
+        " или продлить.",
+    },
+    # --- connect / change drafts ----------------------------------------------------------
+    "draft_connect": {
+        "en": "Connect {product} for {customer}.\nPress an option to change it, then choose"
+        " the period{currency_hint} and press «Show the price».",
+        "ru": "Подключение {product} для {customer}.\nНажмите на опцию, чтобы изменить её, затем"
+        " выберите период{currency_hint} и нажмите «Показать цену».",
+    },
+    "currency_hint": {"en": " and the currency", "ru": " и валюту"},
+    "draft_change": {
+        "en": "Change {product}.\nPress an option to change it, then «Show the price».",
+        "ru": "Изменение {product}.\nНажмите на опцию, чтобы изменить её, затем «Показать цену».",
+    },
+    "ask_option_int": {
+        "en": "Send the new value of «{option}»: a whole number from {min} to {max}.",
+        "ru": "Отправьте новое значение «{option}»: целое число от {min} до {max}.",
+    },
+    "ask_option_choice": {
+        "en": "Choose «{option}» ({allowed}):",
+        "ru": "Выберите «{option}» ({allowed}):",
+    },
+    "bad_option_value": {
+        "en": "That value doesn't fit: {error}. Try again or press Cancel.",
+        "ru": "Это значение не подходит: {error}. Попробуйте ещё раз или нажмите «Отмена».",
+    },
+    "option_requires": {
+        "en": "«{option}» applies only when «{other}» is {value}.",
+        "ru": "«{option}» действует, только когда «{other}» — {value}.",
+    },
+    "ask_currency": {
+        "en": "Choose the currency first: it is fixed for this subscription.",
+        "ru": "Сначала выберите валюту: у подписки она не меняется.",
+    },
+    "need_country": {
+        "en": "Before the first payment, set your country in /billing (it decides the VAT).",
+        "ru": "Перед первой оплатой укажите страну в /billing (от неё зависит НДС).",
+    },
+    "quote": {
+        "en": "{product} for {customer}, {months} months, {currency}\n{lines}\nSubtotal: {subtotal}"
+        "\nDiscount {discount_percent}%: -{discount}\nNet: {net}\n{vat_line}\nTotal: {total}",
+        "ru": "{product} для {customer}, {months} мес., {currency}\n{lines}\nСумма: {subtotal}"
+        "\nСкидка {discount_percent}%: -{discount}\nБез НДС: {net}\n{vat_line}\nИтого: {total}",
+    },
+    "quote_line": {
+        "en": "• {option}: {quantity} × {unit} × {months} mo = {amount}",
+        "ru": "• {option}: {quantity} × {unit} × {months} мес. = {amount}",
+    },
+    "vat_line": {"en": "VAT {rate}%: {vat}", "ru": "НДС {rate}%: {vat}"},
+    "vat_reverse_charge": {
+        "en": "VAT 0% (reverse charge)",
+        "ru": "НДС 0% (обратное начисление, reverse charge)",
+    },
+    "vat_not_subject": {
+        "en": "VAT 0% (not subject to EU VAT)",
+        "ru": "НДС 0% (не облагается НДС ЕС)",
+    },
+    "quote_balance_ok": {
+        "en": "Your {currency} balance: {balance}. Confirm to pay from it.",
+        "ru": "Ваш баланс в {currency}: {balance}. Подтвердите оплату с баланса.",
+    },
+    "quote_balance_short": {
+        "en": "Your {currency} balance: {balance}; {missing} is missing. Top up in /balance,"
+        " then come back.",
+        "ru": "Ваш баланс в {currency}: {balance}; не хватает {missing}. Пополните баланс в"
+        " /balance и вернитесь.",
+    },
+    "connected": {
+        "en": "Done! {product} for {customer} is active until {expiry}. Paid {total} from the"
+        " balance. Auto-renewal: {auto}.",
+        "ru": "Готово! {product} для {customer} активна до {expiry}. Списано {total} с баланса."
+        " Автопродление: {auto}.",
+    },
+    "renew_quote_intro": {
+        "en": "Renewal: the new period starts at the current expiry ({expiry}) and ends {new}.",
+        "ru": "Продление: новый период начнётся с текущей даты окончания ({expiry}) и закончится"
+        " {new}.",
+    },
+    "renewed": {
+        "en": "Renewed: {product} is now valid until {expiry}. Paid {total} from the balance.",
+        "ru": "Продлено: {product} действует до {expiry}. Списано {total} с баланса.",
+    },
+    "change_plan_expand": {
+        "en": "New monthly price {new_price} (was {old_price}). No payment is taken: the time"
+        " left is recalculated at the new price, so the expiry moves from {old} to {new}.",
+        "ru": "Новая цена в месяц {new_price} (была {old_price}). Оплата не нужна: оставшееся"
+        " время пересчитывается по новой цене, срок переносится с {old} на {new}.",
+    },
+    "change_plan_reduce": {
+        "en": "New monthly price {new_price} (was {old_price}). The expiry stays {old};"
+        " nothing is refunded.",
+        "ru": "Новая цена в месяц {new_price} (была {old_price}). Срок остаётся {old};"
+        " разница не возвращается.",
+    },
+    "changed": {
+        "en": "Changed. {product} is valid until {expiry}.",
+        "ru": "Изменено. {product} действует до {expiry}.",
+    },
+    "pick_user": {
+        "en": "Press the button below and choose the Telegram user the subscription is for."
+        " You will pay for it; they will use it.",
+        "ru": "Нажмите кнопку ниже и выберите пользователя Telegram, для которого подписка."
+        " Платите вы, пользуется он.",
+    },
+    "picked_user_is_bot": {
+        "en": "A subscription can't be connected for a bot.",
+        "ru": "Подписку нельзя подключить боту.",
+    },
+    # --- billing profile --------------------------------------------------------------
+    "billing_title": {"en": "Billing details", "ru": "Платёжные данные"},
+    "billing_body": {
+        "en": "Country: {country}\nName: {name}\nAddress: {address}\nVAT id: {vat_id}\n"
+        "Payment method: {method}\nSaved card: {card}\nCountry check: {verification}",
+        "ru": "Страна: {country}\nИмя: {name}\nАдрес: {address}\nVAT-номер: {vat_id}\n"
+        "Способ оплаты: {method}\nСохранённая карта: {card}\nПроверка страны: {verification}",
+    },
+    "not_set": {"en": "not set", "ru": "не указано"},
+    "verification_verified": {"en": "confirmed", "ru": "подтверждена"},
+    "verification_unverified": {
+        "en": "not confirmed (share your phone number)",
+        "ru": "не подтверждена (поделитесь номером телефона)",
+    },
+    "verification_contradiction": {
+        "en": "phone country differs; support can check it",
+        "ru": "страна телефона отличается; поддержка может проверить",
+    },
+    "verification_not_needed": {"en": "not needed", "ru": "не нужна"},
+    "btn_country": {"en": "Country", "ru": "Страна"},
+    "btn_name": {"en": "Name", "ru": "Имя"},
+    "btn_address": {"en": "Address", "ru": "Адрес"},
+    "btn_vat_id": {"en": "VAT id", "ru": "VAT-номер"},
+    "btn_clear_vat_id": {"en": "Remove VAT id", "ru": "Удалить VAT-номер"},
+    "btn_method": {"en": "Payment method", "ru": "Способ оплаты"},
+    "btn_remove_card": {"en": "Remove saved card", "ru": "Удалить сохранённую карту"},
+    "btn_share_phone": {"en": "Share my phone number", "ru": "Поделиться номером телефона"},
+    "ask_country": {
+        "en": "Send your country as a two-letter code, for example DE, LT or US.",
+        "ru": "Отправьте страну двухбуквенным кодом, например DE, LT или US.",
+    },
+    "ask_name": {
+        "en": "Send the buyer's name for invoices (a person or a company).",
+        "ru": "Отправьте имя покупателя для счетов (человек или компания).",
+    },
+    "ask_address": {
+        "en": "Send the buyer's address for invoices.",
+        "ru": "Отправьте адрес покупателя для счетов.",
+    },
+    "ask_vat_id": {
+        "en": "Send your VAT id, for example DE136695976.",
+        "ru": "Отправьте VAT-номер, например DE136695976.",
+    },
+    "bad_profile_value": {
+        "en": "That doesn't fit: {error}. Try again or press Cancel.",
+        "ru": "Не подходит: {error}. Попробуйте ещё раз или нажмите «Отмена».",
+    },
+    "choose_method": {"en": "Choose the default payment method:", "ru": "Выберите способ оплаты:"},
+    "ask_phone": {
+        "en": "Press the button below to share your phone number: its country confirms the"
+        " country of your billing details.",
+        "ru": "Нажмите кнопку ниже, чтобы поделиться номером телефона: его страна подтверждает"
+        " страну в платёжных данных.",
+    },
+    "phone_saved": {
+        "en": "Thank you. Phone country: {country}.",
+        "ru": "Спасибо. Страна телефона: {country}.",
+    },
+    "start_first": {"en": "Please send /start first.", "ru": "Сначала отправьте /start."},
+    # --- balance --------------------------------------------------------------------------
+    "balance_title": {"en": "Balance", "ru": "Баланс"},
+    "balance_empty": {
+        "en": "Your balance is empty. Top up to pay for subscriptions and renewals.",
+        "ru": "Баланс пуст. Пополните его, чтобы оплачивать подписки и продления.",
+    },
+    "balance_wallet": {"en": "{currency}: {balance}", "ru": "{currency}: {balance}"},
+    "balance_limit": {"en": " (credit limit {limit})", "ru": " (кредитный лимит {limit})"},
+    "balance_entry": {"en": "  {at} {amount} — {reason}", "ru": "  {at} {amount} — {reason}"},
+    "top_up_soon": {
+        "en": "Top-ups by card, PayPal, crypto and bank transfer are being connected. Until then"
+        " support (@siptg_support) can top up your balance.",
+        "ru": "Пополнение картой, PayPal, криптовалютой и переводом подключается. Пока что"
+        " баланс может пополнить поддержка (@siptg_support).",
+    },
+}
+
+
+def t(lang: str, key: str, **values: object) -> str:
+    variants = TEXTS[key]
+    template = variants.get(lang) or variants["en"]
+    return template.format(**values) if values else template
+
+
+def date_text(moment: datetime, lang: str) -> str:
+    """Dates as people read them: "1 Mar 2027 12:00 UTC" (times matter for short periods)."""
+    months = {
+        "en": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
+        "ru": "янв фев мар апр мая июн июл авг сен окт ноя дек",
+    }
+    names = (months.get(lang) or months["en"]).split()
+    return f"{moment.day} {names[moment.month - 1]} {moment.year} {moment:%H:%M} UTC"

@@ -1,0 +1,117 @@
+"""Shared pieces of screens: names, amounts, options, quotes, history lines."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from billing.bot.deps import BotDeps
+from billing.bot.texts import date_text, t
+from billing.domain.catalog import OptionValue, Product, show_value
+from billing.domain.money import format_minor
+from billing.domain.pricing import Quote
+from billing.domain.subscription import ChangeKind, HistoryRecord, Subscription
+from billing.domain.tax import NOT_SUBJECT, REVERSE_CHARGE
+
+
+def title(product: Product, lang: str) -> str:
+    return product.titles.get(lang) or product.titles["en"]
+
+
+def person(deps: BotDeps, user_id: int, viewer: int, lang: str) -> str:
+    if user_id == viewer:
+        return t(lang, "you")
+    account = deps.accounts.get(user_id)
+    label = t(lang, "user_n", id=user_id)
+    return f"{account.first_name} ({label})" if account and account.first_name else label
+
+
+def option_title(product: Product, key: str, lang: str) -> str:
+    spec = product.option(key)
+    return spec.titles.get(lang) or spec.titles.get("en") or key
+
+
+def options_text(product: Product, options: dict[str, OptionValue], lang: str) -> str:
+    return "\n".join(
+        f"• {option_title(product, key, lang)}: {show_value(value)}"
+        for key, value in options.items()
+    )
+
+
+def percent(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def quote_text(deps: BotDeps, quote: Quote, customer: str, lang: str) -> str:
+    product = deps.catalog.product(quote.product)
+    titles = {
+        line.id: (line.titles.get(lang) or line.titles.get("en") or line.id)
+        for line in product.lines
+    }
+    lines = "\n".join(
+        t(
+            lang,
+            "quote_line",
+            option=titles.get(line.option, line.option),
+            quantity=line.quantity,
+            unit=format_minor(line.unit_price, quote.currency),
+            months=quote.months,
+            amount=format_minor(line.amount, quote.currency),
+        )
+        for line in quote.lines
+    )
+    if quote.note == REVERSE_CHARGE:
+        vat_line = t(lang, "vat_reverse_charge")
+    elif quote.note == NOT_SUBJECT:
+        vat_line = t(lang, "vat_not_subject")
+    else:
+        vat_line = t(
+            lang,
+            "vat_line",
+            rate=percent(quote.vat_rate),
+            vat=format_minor(quote.vat, quote.currency),
+        )
+    return t(
+        lang,
+        "quote",
+        product=title(product, lang),
+        customer=customer,
+        months=quote.months,
+        currency=quote.currency.value,
+        lines=lines,
+        subtotal=format_minor(quote.subtotal, quote.currency),
+        discount_percent=percent(quote.discount_percent),
+        discount=format_minor(quote.discount, quote.currency),
+        net=format_minor(quote.net, quote.currency),
+        vat_line=vat_line,
+        total=format_minor(quote.total, quote.currency),
+    )
+
+
+def history_line(deps: BotDeps, sub: Subscription, record: HistoryRecord, lang: str) -> str:
+    at = date_text(record.at, lang)
+    old = date_text(record.old_expiry, lang) if record.old_expiry else "—"
+    new = date_text(record.new_expiry, lang) if record.new_expiry else "—"
+    if record.kind is ChangeKind.CONNECT:
+        return t(lang, "history_connect", at=at, new=new)
+    if record.kind is ChangeKind.RENEW:
+        return t(lang, "history_renew", at=at, old=old, new=new)
+    if record.kind is ChangeKind.CHANGE:
+        product = deps.catalog.product(sub.product)
+        changed = record.details.get("changed", {})
+        what = ", ".join(
+            t(
+                lang,
+                "changed_what",
+                option=option_title(product, key, lang),
+                old="—" if pair[0] is None else show_value(pair[0]),
+                new="—" if pair[1] is None else show_value(pair[1]),
+            )
+            for key, pair in changed.items()
+        )
+        if record.old_expiry == record.new_expiry:
+            return t(lang, "history_change_kept", at=at, what=what)
+        return t(lang, "history_change", at=at, old=old, new=new, what=what)
+    if record.kind is ChangeKind.AUTO_RENEW:
+        state = t(lang, "on" if record.details.get("on") else "off")
+        return t(lang, "history_auto_renew", at=at, state=state)
+    return t(lang, "history_other", at=at, kind=record.kind.value)
