@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: help setup run test lint format validate checkov build bench clean
+.PHONY: help setup run test lint format validate checkov build bench set-webhook clean
 
 help:
 	@echo "make setup     create .venv (Python 3.13) and install everything"
@@ -22,6 +22,7 @@ help:
 	@echo "make checkov   checkov on template.yaml"
 	@echo "make build     sam build"
 	@echo "make bench     benchmarks"
+	@echo "make set-webhook  register the deployed webhook and commands with Telegram"
 
 setup: $(STAMP)
 
@@ -61,6 +62,10 @@ build: setup
 bench: setup
 	@if [ -d benchmarks ]; then $(PY) -m pytest benchmarks -q -s; \
 	else echo "no benchmarks yet: they arrive with the benchmarks issue (see README)"; fi
+
+STACK ?= sip-billing
+set-webhook: setup
+	$(PY) scripts/set_webhook.py --stack $(STACK) --region $(AWS_DEFAULT_REGION)
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -139,6 +139,33 @@ def test_payer_connects_for_another_user_who_sees_but_cannot_manage(chat: Chat) 
     assert not runtime().subscriptions.get(sub_id, viewer=ANN.id).auto_renew
 
 
+def test_forwarded_message_picks_the_customer_and_payer_lets_them_change(chat: Chat) -> None:
+    for user in (ANN, BOB):
+        chat.say(user, "/start")
+    set_country(chat, ANN, "US")
+    top_up(ANN, 100_000)
+    chat.say(
+        ANN,
+        "hi from Bob",
+        forward_origin={"type": "hidden_user", "date": 0, "sender_user_name": "B"},
+    )
+    assert "hides their account" in chat.screen(ANN)
+    bob = {"id": BOB.id, "is_bot": False, "first_name": "Bob"}
+    chat.say(ANN, "hi from Bob", forward_origin={"type": "user", "date": 0, "sender_user": bob})
+    chat.press(ANN, "Gateway")
+    chat.press(ANN, "EUR")
+    chat.press(ANN, "Show the price")
+    chat.press(ANN, "Pay")
+    sub = runtime().subscriptions.visible_to(BOB.id)[0]
+    assert (sub.customer_id, sub.payer_id) == (BOB.id, ANN.id)
+    chat.press(ANN, "Subscriptions")
+    chat.press(ANN, "User may change options: no")
+    assert runtime().subscriptions.get(sub.id, viewer=BOB.id).customer_may_change
+    chat.say(BOB, "/subscriptions")
+    chat.press(BOB, "Gateway for you")
+    assert chat.buttons(BOB) == ["Change", "« Back"]  # still no Renew or Auto-renewal
+
+
 def test_expanding_change_shows_then_applies_the_shorter_expiry(chat: Chat, clock) -> None:  # type: ignore[no-untyped-def]
     chat.say(ANN, "/start")
     set_country(chat, ANN, "US")

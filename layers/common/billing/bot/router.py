@@ -85,6 +85,9 @@ ACTIONS: dict[str, Action] = {
     "sr": lambda turn, deps, p: subscriptions.on_renew_quote(turn, deps, p.arg(0), p.arg(1)),
     "sR": lambda turn, deps, p: subscriptions.on_renew_confirm(turn, deps, p.arg(0), p.arg(1)),
     "sc": lambda turn, deps, p: drafts.start_change(turn, deps, p.arg(0)),
+    "sm": lambda turn, deps, p: subscriptions.on_customer_may_change(
+        turn, deps, p.arg(0), p.arg(1)
+    ),
     "cn": _connect,
     "co": lambda turn, deps, p: drafts.on_option(turn, deps, p.arg(0), p.arg(1)),
     "cv": lambda turn, deps, p: drafts.on_option_value(turn, deps, p.arg(0), p.arg(1), p.arg(2)),
@@ -180,7 +183,13 @@ class Bot:
         turn = self._turn(user, message.chat.id)
         deps = self._deps
         if message.users_shared is not None:
-            self._user_picked(turn, message)
+            shared = message.users_shared
+            if shared.request_id == PICK_USER_REQUEST and shared.users:
+                self._offer_products_for(turn, shared.users[0].user_id)
+            else:
+                turn.send(Screen(turn.text("stale")))
+        elif message.forward_origin is not None:
+            self._forwarded(turn, message.forward_origin)
         elif message.contact is not None:
             contact = message.contact
             billing_screen.on_contact(turn, deps, contact.phone_number, contact.user_id)
@@ -232,12 +241,16 @@ class Bot:
         else:
             turn.send(Screen(turn.text("unknown_command")))
 
-    def _user_picked(self, turn: Turn, message: Message) -> None:
-        shared = message.users_shared
-        if shared is None or shared.request_id != PICK_USER_REQUEST or not shared.users:
-            turn.send(Screen(turn.text("stale")))
+    def _forwarded(self, turn: Turn, origin: dict[str, Any]) -> None:
+        """A message forwarded from someone picks them as the Customer (SPEC §1)."""
+        sender = origin.get("sender_user") if origin.get("type") == "user" else None
+        user_id = sender.get("id") if isinstance(sender, dict) else None
+        if not isinstance(user_id, int) or (isinstance(sender, dict) and sender.get("is_bot")):
+            turn.send(Screen(turn.text("forward_hidden")))
             return
-        customer = shared.users[0].user_id
+        self._offer_products_for(turn, user_id)
+
+    def _offer_products_for(self, turn: Turn, customer: int) -> None:
         # Take the one-time keyboard away, then offer the products for that user.
         turn.calls.append(
             Call(

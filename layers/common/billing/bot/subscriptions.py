@@ -90,6 +90,13 @@ def view_screen(turn: Turn, deps: BotDeps, sub: Subscription) -> Screen:
     if sub.is_active and rules.can_toggle_auto_renew(sub, turn.user_id):
         label = turn.text("btn_auto_on" if sub.auto_renew else "btn_auto_off")
         keyboard.append([button(label, encode("sa", sub.id, 0 if sub.auto_renew else 1))])
+    if sub.is_active and sub.payer_id == turn.user_id != sub.customer_id:
+        label = turn.text(
+            "btn_customer_may_change_on"
+            if sub.customer_may_change
+            else "btn_customer_may_change_off"
+        )
+        keyboard.append([button(label, encode("sm", sub.id, 0 if sub.customer_may_change else 1))])
     keyboard.append([button(turn.text("btn_back"), encode("sl"))])
     return Screen(text, keyboard)
 
@@ -118,6 +125,28 @@ def on_auto_renew(turn: Turn, deps: BotDeps, sub_id: str | None, on: str | None)
         return
     try:
         updated = deps.subscriptions.set_auto_renew(sub.id, by=turn.user_id, on=on == "1")
+    except NotAllowed:
+        turn.answer(turn.text("payer_only"), alert=True)
+        return
+    except BillingError as error:
+        turn.answer(error.message, alert=True)
+        return
+    turn.show(view_screen(turn, deps, updated))
+
+
+def on_customer_may_change(
+    turn: Turn, deps: BotDeps, sub_id: str | None, allow: str | None
+) -> None:
+    sub = visible(turn, deps, sub_id)
+    if sub is None:
+        return
+    if allow not in ("0", "1"):
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    try:
+        updated = deps.subscriptions.set_customer_may_change(
+            sub.id, by=turn.user_id, allowed=allow == "1"
+        )
     except NotAllowed:
         turn.answer(turn.text("payer_only"), alert=True)
         return

@@ -66,6 +66,20 @@ TEXTS: dict[str, dict[str, str]] = {
     "btn_renew": {"en": "Renew", "ru": "Продлить"},
     "btn_auto_on": {"en": "Auto-renewal: on ✓", "ru": "Автопродление: вкл ✓"},
     "btn_auto_off": {"en": "Auto-renewal: off", "ru": "Автопродление: выкл"},
+    "btn_customer_may_change_on": {
+        "en": "User may change options: yes ✓",
+        "ru": "Пользователь может менять опции: да ✓",
+    },
+    "btn_customer_may_change_off": {
+        "en": "User may change options: no",
+        "ru": "Пользователь может менять опции: нет",
+    },
+    "forward_hidden": {
+        "en": "That user hides their account in forwarded messages. Use «Connect for another"
+        " user» in /subscriptions and choose them instead.",
+        "ru": "Этот пользователь скрывает аккаунт в пересланных сообщениях. Используйте"
+        " «Подключить другому» в /subscriptions и выберите его.",
+    },
     "btn_quote": {"en": "Show the price", "ru": "Показать цену"},
     "btn_pay_balance": {"en": "Pay {amount} from balance", "ru": "Оплатить {amount} с баланса"},
     "btn_confirm_change": {"en": "Confirm the change", "ru": "Подтвердить изменение"},
