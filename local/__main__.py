@@ -62,6 +62,7 @@ def main() -> int:
             print(f"  {method} {base.rstrip('/')}{path}")
         print(f"  webhook secret header: {SECRET_HEADER}: {stack.webhook_secret}")
         print(f"  moto (DynamoDB, SSM, SQS): {stack.moto_endpoint}")
+        print(f"  Bot API for the bot's calls: {stack.telegram_api_base}")
         print(f"ready: {base}", flush=True)
         # A timeout, not a bare wait(): the signal may land on another thread, and then
         # only the main thread's next bytecode runs the handler; a bare wait never gets there.

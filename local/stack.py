@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from local.events import REGION, FakeContext, scheduled_event
+from local.fake_bot_api import FakeBotApi
 from local.moto_server import MotoServer
 from local.template_tables import (
     DEFAULT_TEMPLATE,
@@ -85,6 +86,10 @@ class LocalStack:
         # Where the user's overrides (TELEGRAM_BOT_TOKEN, POWERTOOLS_LOG_LEVEL, ...) come from.
         self._environ = dict(os.environ if environ is None else environ)
         self._moto: MotoServer | None = None
+        # The bot's outgoing calls go to a fake Bot API that enforces api.json, unless
+        # TELEGRAM_API_BASE points somewhere else (then that server is used instead).
+        self.fake_telegram: FakeBotApi | None = None
+        self.telegram_api_base = self._environ.get("TELEGRAM_API_BASE") or ""
         self._saved_env: dict[str, str | None] = {}
         self._handlers: dict[str, Handler] = {}
         # One lock per function: a Lambda execution environment handles one event at a
@@ -119,6 +124,9 @@ class LocalStack:
         self._moto = MotoServer()
         endpoint = self._moto.start()
         try:
+            if not self.telegram_api_base:
+                self.fake_telegram = FakeBotApi(token=self.bot_token, require_https_webhook=False)
+                self.telegram_api_base = self.fake_telegram.serve()
             self._set_env(self._base_env(endpoint))
             import boto3
 
@@ -141,6 +149,10 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        if self.fake_telegram is not None:
+            self.fake_telegram.stop()
+            self.fake_telegram = None
+            self.telegram_api_base = ""
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -192,6 +204,7 @@ class LocalStack:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
             "AWS_ENDPOINT_URL": endpoint,
+            "TELEGRAM_API_BASE": self.telegram_api_base,
             "POWERTOOLS_SERVICE_NAME": "sip-billing",
             "POWERTOOLS_METRICS_NAMESPACE": "SipBilling",
             "POWERTOOLS_TRACE_DISABLED": "true",
