@@ -315,3 +315,35 @@ def test_telegram_handler_does_not_import_stripe_or_fpdf() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_balance_shows_wallets_limit_and_last_entries(chat: Chat) -> None:
+    chat.say(ANN, "/start")
+    chat.say(ANN, "/balance")
+    assert "Your balance is empty" in chat.screen(ANN)
+    top_up(ANN, 5_000)
+    runtime().ledger.set_credit_limit(ANN.id, Currency.EUR, 2_000)
+    runtime().ledger.charge(ANN.id, Currency.EUR, 1_250, cause="c1", reason="softphone")
+    chat.say(ANN, "/balance")
+    screen = chat.screen(ANN)
+    assert "EUR: 37.50 EUR (credit limit 20.00 EUR)" in screen
+    assert "-12.50 EUR — softphone" in screen and "+50.00 EUR — top-up" in screen
+    chat.press(ANN, "Top up")
+    assert "support" in chat.last_answer()["text"]
+
+
+def test_billing_payment_method_and_saved_card(chat: Chat) -> None:
+    from billing.domain.profile import SavedCard
+
+    chat.say(ANN, "/start")
+    runtime().profiles.save_card(
+        ANN.id, SavedCard("visa", "4242", 12, 2030, provider_ref="pm_123", customer_ref="cus_1")
+    )
+    chat.say(ANN, "/paysystem")
+    assert "Saved card: visa •••• 4242" in chat.screen(ANN)
+    chat.press(ANN, "Payment method")
+    chat.press(ANN, "PayPal")
+    assert "Payment method: PayPal" in chat.screen(ANN)
+    chat.press(ANN, "Remove saved card")
+    assert "Saved card: not set" in chat.screen(ANN)
+    assert runtime().profiles.profile(ANN.id).saved_card is None
