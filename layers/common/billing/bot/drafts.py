@@ -248,25 +248,26 @@ def on_back_to_draft(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
 
 
 def on_months(turn: Turn, deps: BotDeps, nonce: str | None, months: str | None) -> None:
-    draft = current_draft(turn, deps, nonce)
-    if draft is None:
-        return
-    if not (months or "").isdigit() or int(months or 0) not in deps.catalog.periods:
-        turn.answer(turn.text("stale"), alert=True)
-        return
-    draft["months"] = int(months or 0)
-    save(turn, deps, {"draft": draft})
-    turn.show(draft_screen(turn, deps, draft))
+    valid = {str(m): m for m in deps.catalog.periods}
+    _set_choice(turn, deps, nonce, "months", valid.get(months or ""))
 
 
 def on_currency(turn: Turn, deps: BotDeps, nonce: str | None, code: str | None) -> None:
+    valid = {c.value: c.value for c in Currency}
+    _set_choice(turn, deps, nonce, "currency", valid.get(code or ""))
+
+
+def _set_choice(
+    turn: Turn, deps: BotDeps, nonce: str | None, field: str, value: object | None
+) -> None:
+    """Period or currency from a button; a value not offered is treated as a stale button."""
     draft = current_draft(turn, deps, nonce)
     if draft is None:
         return
-    if code not in {c.value for c in Currency}:
+    if value is None:
         turn.answer(turn.text("stale"), alert=True)
         return
-    draft["currency"] = code
+    draft[field] = value
     save(turn, deps, {"draft": draft})
     turn.show(draft_screen(turn, deps, draft))
 

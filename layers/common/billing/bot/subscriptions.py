@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from billing.bot.callbacks import encode
 from billing.bot.calls import Screen, button
 from billing.bot.deps import BotDeps
@@ -117,36 +119,45 @@ def on_view(turn: Turn, deps: BotDeps, sub_id: str | None) -> None:
 
 
 def on_auto_renew(turn: Turn, deps: BotDeps, sub_id: str | None, on: str | None) -> None:
-    sub = visible(turn, deps, sub_id)
-    if sub is None:
-        return
-    if on not in ("0", "1"):
-        turn.answer(turn.text("stale"), alert=True)
-        return
-    try:
-        updated = deps.subscriptions.set_auto_renew(sub.id, by=turn.user_id, on=on == "1")
-    except NotAllowed:
-        turn.answer(turn.text("payer_only"), alert=True)
-        return
-    except BillingError as error:
-        turn.answer(error.message, alert=True)
-        return
-    turn.show(view_screen(turn, deps, updated))
+    _switch(
+        turn,
+        deps,
+        sub_id,
+        on,
+        lambda sub, value: deps.subscriptions.set_auto_renew(sub.id, by=turn.user_id, on=value),
+    )
 
 
 def on_customer_may_change(
     turn: Turn, deps: BotDeps, sub_id: str | None, allow: str | None
 ) -> None:
+    _switch(
+        turn,
+        deps,
+        sub_id,
+        allow,
+        lambda sub, value: deps.subscriptions.set_customer_may_change(
+            sub.id, by=turn.user_id, allowed=value
+        ),
+    )
+
+
+def _switch(
+    turn: Turn,
+    deps: BotDeps,
+    sub_id: str | None,
+    flag: str | None,
+    apply: Callable[[Subscription, bool], Subscription],
+) -> None:
+    """An on/off button ("1"/"0") of a subscription, re-checked by the use case."""
     sub = visible(turn, deps, sub_id)
     if sub is None:
         return
-    if allow not in ("0", "1"):
+    if flag not in ("0", "1"):
         turn.answer(turn.text("stale"), alert=True)
         return
     try:
-        updated = deps.subscriptions.set_customer_may_change(
-            sub.id, by=turn.user_id, allowed=allow == "1"
-        )
+        updated = apply(sub, flag == "1")
     except NotAllowed:
         turn.answer(turn.text("payer_only"), alert=True)
         return
