@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import boto3
 import pytest
 
 from billing.config import Settings
@@ -26,6 +27,13 @@ def chat(lambda_env: Settings, fake_telegram: FakeBotApi) -> Iterator[Chat]:
     yield Chat(fake_telegram, WEBHOOK_SECRET)
     # Every call the bot made, in a response body or through the client, met api.json.
     assert fake_telegram.violations == []
+
+
+def items_in_all_tables() -> int:
+    settings = runtime().settings
+    client = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
+    names = client.list_tables()["TableNames"]
+    return sum(client.scan(TableName=name, Select="COUNT")["Count"] for name in names)
 
 
 def top_up(user: TgUser, amount: int, currency: Currency = Currency.EUR) -> None:
@@ -275,6 +283,8 @@ def test_secret_body_type_and_duplicates(chat: Chat) -> None:
     assert runtime().accounts.get(ANN.id) is None
     assert chat.deliver({"update_id": 5, "poll": {"id": "1"}})["statusCode"] == 200
     assert chat.deliver({"nonsense": True})["statusCode"] == 200
+    assert chat.deliver({"update_id": "x", "message": []})["statusCode"] == 200
+    assert items_in_all_tables() == 0  # nothing read as an update was written
     first = chat.deliver(update)
     again = chat.deliver(update)
     assert first["statusCode"] == again["statusCode"] == 200

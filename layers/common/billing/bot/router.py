@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from billing.bot import balance, billing_screen, drafts, subscriptions
+from billing.bot import admin, balance, billing_screen, drafts, subscriptions
 from billing.bot.callbacks import Pressed, decode, encode
 from billing.bot.calls import Call, Screen, button
 from billing.bot.deps import BotDeps
@@ -109,6 +109,8 @@ ACTIONS: dict[str, Action] = {
     "pmc": lambda turn, deps, p: billing_screen.on_choose_method(turn, deps),
     "pm": lambda turn, deps, p: billing_screen.on_method(turn, deps, p.arg(0)),
     "sp": lambda turn, deps, p: billing_screen.on_share_phone(turn),
+    # Support's actions: each re-checks that the presser is a configured admin.
+    **admin.ADMIN_ACTIONS,
 }
 
 
@@ -198,6 +200,8 @@ class Bot:
         elif message.text is not None:
             state = deps.conversations.get(user.id, deps.clock.now()) or {}
             ask = state.get("ask")
+            if admin.on_admin_text(turn, deps, state, message.text, message_id=message.message_id):
+                return turn.finish()
             if isinstance(ask, dict) and "option" in ask and "draft" in state:
                 drafts.on_option_text(turn, deps, state, message.text)
             elif isinstance(ask, dict) and ask.get("field") in billing_screen.FIELDS:
@@ -238,6 +242,8 @@ class Bot:
                 [button("English", encode("lg", "en")), button("Русский", encode("lg", "ru"))]
             ]
             turn.send(Screen(turn.text("choose_language"), keyboard))
+        elif name == "/admin":
+            admin.admin_command(turn, deps, argument)
         else:
             turn.send(Screen(turn.text("unknown_command")))
 

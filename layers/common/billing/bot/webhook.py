@@ -44,6 +44,14 @@ def handle(event: Event, rt: Runtime) -> Response:
     if update is None:
         logger.warning("not a Telegram update; ignored")
         return json_response(200, {})
+    if (
+        update.message is None
+        and update.callback_query is None
+        and update.pre_checkout_query is None
+    ):
+        # Edited messages, polls, ...: nothing to do, and nothing worth remembering.
+        logger.info("update kind not handled", extra={"update_id": update.update_id})
+        return json_response(200, {})
     key = f"telegram-update#{update.update_id}"
     if not rt.dedupe.claim(key, rt.clock.now()):
         logger.info("update already handled", extra={"update_id": update.update_id})

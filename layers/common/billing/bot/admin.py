@@ -1,0 +1,601 @@
+"""Support actions in the bot (SPEC §9), for the ids in ADMIN_IDS only.
+
+/admin [user id] opens a user's screen: account, billing profile, wallets, subscriptions
+and the last support actions, with buttons to set a credit limit, adjust a balance, verify
+the country and terminate a subscription with credit. Anyone else gets exactly what an
+unknown command or a stale button gets, so the feature reveals nothing.
+
+Every action re-checks the rights and re-reads its target; every change is written to the
+audit trail (money movements are in the ledger too, under a cause named in the details).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from billing.bot.callbacks import Pressed, encode
+from billing.bot.calls import Screen, button
+from billing.bot.deps import BotDeps
+from billing.bot.texts import date_text, t
+from billing.bot.turn import Turn
+from billing.bot.views import person, title
+from billing.domain.money import Currency, format_minor, to_minor
+from billing.domain.profile import PaymentMethod, verification_for
+from billing.domain.subscription import Subscription, remaining_value
+from billing.errors import BillingError, InvalidAmount, InvalidState, NotFound
+from billing.ledger.service import Movement
+from billing.store.audit import AuditRepository
+
+AUDIT_SHOWN = 5
+# Binds from AccountModel's table at call time, so one instance serves the process.
+_audit = AuditRepository()
+
+ADMIN_TEXTS: dict[str, dict[str, str]] = {
+    "admin_ask_lookup": {
+        "en": "Send the Telegram user id to look up.",
+        "ru": "Пришлите Telegram id пользователя.",
+    },
+    "admin_bad_user_id": {
+        "en": "A Telegram user id is a positive number, like 123456789. Send it again, or /cancel.",
+        "ru": "Telegram id — положительное число, например 123456789. Пришлите ещё раз или"
+        " /cancel.",
+    },
+    "admin_user_title": {"en": "Support: user {id}", "ru": "Поддержка: пользователь {id}"},
+    "admin_account": {
+        "en": "Name: {name}\nUsername: {username}\nLanguage: {language}\nSince: {since}",
+        "ru": "Имя: {name}\nUsername: {username}\nЯзык: {language}\nС нами с: {since}",
+    },
+    "admin_no_account": {
+        "en": "No account (never sent /start).",
+        "ru": "Аккаунта нет (не отправлял /start).",
+    },
+    "admin_profile": {
+        "en": "Country: {country}\nVAT id: {vat_id}\nPhone country: {phone}\n"
+        "Country check: {verification}{by_support}",
+        "ru": "Страна: {country}\nVAT-номер: {vat_id}\nСтрана телефона: {phone}\n"
+        "Проверка страны: {verification}{by_support}",
+    },
+    "admin_by_support": {"en": " (by support)", "ru": " (поддержкой)"},
+    "admin_wallets": {"en": "Wallets:", "ru": "Кошельки:"},
+    "admin_wallet": {
+        "en": "• {currency}: {balance}, credit limit {limit}",
+        "ru": "• {currency}: {balance}, кредитный лимит {limit}",
+    },
+    "admin_none": {"en": "• none", "ru": "• нет"},
+    "admin_subs": {"en": "Subscriptions:", "ru": "Подписки:"},
+    "admin_sub": {
+        "en": "• {id} {product}, {role}, until {expiry}, {status}",
+        "ru": "• {id} {product}, {role}, до {expiry}, {status}",
+    },
+    "admin_role_both": {"en": "pays and holds", "ru": "платит и пользуется"},
+    "admin_role_payer": {"en": "pays for user {id}", "ru": "платит за {id}"},
+    "admin_role_customer": {"en": "held, paid by {id}", "ru": "пользуется, платит {id}"},
+    "admin_audit": {"en": "Support actions:", "ru": "Действия поддержки:"},
+    "admin_audit_line": {
+        "en": "• {at} {action} by {admin}: {details}",
+        "ru": "• {at} {action}, {admin}: {details}",
+    },
+    "admin_btn_limit": {"en": "Set credit limit", "ru": "Кредитный лимит"},
+    "admin_btn_adjust": {"en": "Adjust balance", "ru": "Корректировка баланса"},
+    "admin_btn_verify": {"en": "Verify country", "ru": "Подтвердить страну"},
+    "admin_btn_terminate": {
+        "en": "Terminate {product} with credit",
+        "ru": "Прекратить {product} с возвратом",
+    },
+    "admin_btn_terminate_now": {
+        "en": "Terminate, credit {credit}",
+        "ru": "Прекратить, вернуть {credit}",
+    },
+    "admin_btn_back": {"en": "« Back to the user", "ru": "« К пользователю"},
+    "admin_ask_limit": {
+        "en": "User {id}: send the credit limit as «EUR 50.00» (0 removes it).",
+        "ru": "Пользователь {id}: пришлите кредитный лимит, например «EUR 50.00» (0 — убрать).",
+    },
+    "admin_ask_adjust": {
+        "en": "User {id}: send the adjustment as «EUR -10.00 reason». A negative amount takes"
+        " money away; the reason is shown to the user in /balance.",
+        "ru": "Пользователь {id}: пришлите корректировку, например «EUR -10.00 причина»."
+        " Отрицательная сумма списывает деньги; причину пользователь видит в /balance.",
+    },
+    "admin_bad_amount": {
+        "en": "Not applied: {error}\nSend it again, e.g. «{example}», or /cancel.",
+        "ru": "Не применено: {error}\nПришлите ещё раз, например «{example}», или /cancel.",
+    },
+    "admin_amount_format": {
+        "en": "write a currency code and an amount, like «EUR 50.00» or «50 EUR»",
+        "ru": "нужны код валюты и сумма, например «EUR 50.00» или «50 EUR»",
+    },
+    "admin_negative_limit": {
+        "en": "a credit limit cannot be negative",
+        "ru": "кредитный лимит не может быть отрицательным",
+    },
+    "admin_zero_adjust": {
+        "en": "an adjustment must move money (not 0)",
+        "ru": "корректировка не может быть нулевой",
+    },
+    "admin_no_reason": {
+        "en": "an adjustment needs a reason after the amount",
+        "ru": "после суммы нужна причина корректировки",
+    },
+    "admin_limit_set": {
+        "en": "User {id}: {currency} credit limit set to {limit}.",
+        "ru": "Пользователь {id}: кредитный лимит {currency} — {limit}.",
+    },
+    "admin_adjusted": {
+        "en": "User {id}: {amount} ({reason}). Balance now {balance}.",
+        "ru": "Пользователь {id}: {amount} ({reason}). Баланс теперь {balance}.",
+    },
+    "admin_already_applied": {
+        "en": "This adjustment was already applied; nothing changed.",
+        "ru": "Эта корректировка уже применена; ничего не изменилось.",
+    },
+    "admin_verified": {"en": "Country verified.", "ru": "Страна подтверждена."},
+    "admin_no_country": {
+        "en": "The user has not declared a country yet.",
+        "ru": "Пользователь ещё не указал страну.",
+    },
+    "admin_terminate_confirm": {
+        "en": "Terminate {product} ({id}) of {customer} now?\nThe unused value, {credit},"
+        " goes to the wallet of the payer, {payer}. This cannot be undone.",
+        "ru": "Прекратить {product} ({id}) у {customer} сейчас?\nНеиспользованная сумма,"
+        " {credit}, вернётся на кошелёк плательщика, {payer}. Отменить нельзя.",
+    },
+    "admin_terminated": {
+        "en": "{product} ({id}) terminated; {credit} credited to user {payer}.",
+        "ru": "{product} ({id}) прекращена; {credit} зачислено пользователю {payer}.",
+    },
+    "admin_not_active": {
+        "en": "That subscription is no longer active.",
+        "ru": "Эта подписка уже не активна.",
+    },
+}
+
+
+def _t(lang: str, key: str, **values: object) -> str:
+    """ADMIN_TEXTS first, so this module works before they are merged into TEXTS."""
+    variants = ADMIN_TEXTS.get(key)
+    if variants is None:
+        return t(lang, key, **values)
+    template = variants.get(lang) or variants["en"]
+    return template.format(**values) if values else template
+
+
+def is_admin(turn: Turn, deps: BotDeps) -> bool:
+    return turn.user_id in deps.admin_ids
+
+
+def _stale(turn: Turn) -> None:
+    # Word for word what any unknown button gets.
+    turn.answer(turn.text("stale"), alert=True)
+
+
+def _user_id(text: str | None) -> int | None:
+    value = (text or "").strip()
+    if not value.isascii() or not value.isdigit() or len(value) > 15:
+        return None
+    number = int(value)
+    return number if number > 0 else None
+
+
+# --- the user screen ----------------------------------------------------------------------
+
+
+def user_screen(turn: Turn, deps: BotDeps, user_id: int) -> Screen:
+    lang = turn.lang
+    unset = t(lang, "not_set")
+    lines = [_t(lang, "admin_user_title", id=user_id), ""]
+    account = deps.accounts.get(user_id)
+    if account is None:
+        lines.append(_t(lang, "admin_no_account"))
+    else:
+        profile = account.profile
+        method = profile.payment_method or PaymentMethod.STRIPE_CARD
+        lines.append(
+            _t(
+                lang,
+                "admin_account",
+                name=account.first_name or unset,
+                username=f"@{account.username}" if account.username else unset,
+                language=account.language or unset,
+                since=date_text(account.created_at, lang),
+            )
+        )
+        lines.append(
+            _t(
+                lang,
+                "admin_profile",
+                country=profile.country or unset,
+                vat_id=profile.vat_id or unset,
+                phone=profile.phone_country or unset,
+                verification=t(lang, f"verification_{verification_for(profile, method).value}"),
+                by_support=_t(lang, "admin_by_support") if profile.verified_by_support else "",
+            )
+        )
+    lines += ["", _t(lang, "admin_wallets")]
+    wallets = deps.ledger.wallets(user_id)
+    for wallet in wallets:
+        lines.append(
+            _t(
+                lang,
+                "admin_wallet",
+                currency=wallet.currency.value,
+                balance=format_minor(wallet.balance, wallet.currency),
+                limit=format_minor(wallet.credit_limit, wallet.currency),
+            )
+        )
+    if not wallets:
+        lines.append(_t(lang, "admin_none"))
+    lines += ["", _t(lang, "admin_subs")]
+    subs = deps.subscriptions.visible_to(user_id)
+    for sub in subs:
+        lines.append(
+            _t(
+                lang,
+                "admin_sub",
+                id=sub.id,
+                product=title(deps.catalog.product(sub.product), lang),
+                role=_role(lang, sub, user_id),
+                expiry=date_text(sub.expires_at, lang),
+                status=t(lang, f"status_{sub.status.value}"),
+            )
+        )
+    if not subs:
+        lines.append(_t(lang, "admin_none"))
+    lines += ["", _t(lang, "admin_audit")]
+    entries = _audit.for_user(user_id, AUDIT_SHOWN)
+    for entry in entries:
+        lines.append(
+            _t(
+                lang,
+                "admin_audit_line",
+                at=date_text(entry.at, lang),
+                action=entry.action,
+                admin=entry.admin_id,
+                details=", ".join(f"{k}={v}" for k, v in entry.details.items()),
+            )
+        )
+    if not entries:
+        lines.append(_t(lang, "admin_none"))
+    keyboard = [
+        [
+            button(_t(lang, "admin_btn_limit"), encode("al", user_id)),
+            button(_t(lang, "admin_btn_adjust"), encode("aa", user_id)),
+        ],
+    ]
+    if account is not None:
+        keyboard.append([button(_t(lang, "admin_btn_verify"), encode("av", user_id))])
+    for sub in subs:
+        if sub.is_active:
+            label = _t(
+                lang,
+                "admin_btn_terminate",
+                product=title(deps.catalog.product(sub.product), lang),
+            )
+            keyboard.append([button(label, encode("at", sub.id))])
+    return Screen("\n".join(lines), keyboard)
+
+
+def _role(lang: str, sub: Subscription, user_id: int) -> str:
+    if sub.payer_id == user_id == sub.customer_id:
+        return _t(lang, "admin_role_both")
+    if sub.payer_id == user_id:
+        return _t(lang, "admin_role_payer", id=sub.customer_id)
+    return _t(lang, "admin_role_customer", id=sub.payer_id)
+
+
+def _back(turn: Turn, user_id: int) -> list[list[dict[str, Any]]]:
+    return [[button(_t(turn.lang, "admin_btn_back"), encode("au", user_id))]]
+
+
+# --- entry points: the command and the answers to its questions ----------------------------
+
+
+def admin_command(turn: Turn, deps: BotDeps, argument: str) -> None:
+    """/admin asks for a user id; /admin <id> shows that user."""
+    if not is_admin(turn, deps):
+        turn.send(Screen(turn.text("unknown_command")))
+        return
+    if not argument.strip():
+        deps.conversations.put(turn.user_id, {"ask": {"admin": "lookup"}}, deps.clock.now())
+        turn.send(Screen(_t(turn.lang, "admin_ask_lookup")))
+        return
+    user_id = _user_id(argument)
+    if user_id is None:
+        deps.conversations.put(turn.user_id, {"ask": {"admin": "lookup"}}, deps.clock.now())
+        turn.send(Screen(_t(turn.lang, "admin_bad_user_id")))
+        return
+    deps.conversations.clear(turn.user_id)
+    turn.send(user_screen(turn, deps, user_id))
+
+
+def on_admin_text(
+    turn: Turn, deps: BotDeps, state: dict[str, Any], text: str, *, message_id: int
+) -> bool:
+    """Handle an answer to an admin question; False when the state is not one of ours (or
+    the writer is no longer an admin), so the router answers as it would anyway.
+
+    `message_id` is the answer's Telegram message id: it names the ledger cause of an
+    adjustment, so the same message delivered again cannot move money twice."""
+    ask = state.get("ask")
+    if not isinstance(ask, dict) or "admin" not in ask or not is_admin(turn, deps):
+        return False
+    kind = ask.get("admin")
+    target = ask.get("user")
+    if kind == "lookup":
+        user_id = _user_id(text)
+        if user_id is None:
+            turn.send(Screen(_t(turn.lang, "admin_bad_user_id")))
+        else:
+            deps.conversations.clear(turn.user_id)
+            turn.send(user_screen(turn, deps, user_id))
+    elif kind == "limit" and isinstance(target, int) and not isinstance(target, bool):
+        _set_limit(turn, deps, target, text)
+    elif kind == "adjust" and isinstance(target, int) and not isinstance(target, bool):
+        _adjust(turn, deps, target, text, message_id)
+    else:  # a question this version does not know: drop it
+        deps.conversations.clear(turn.user_id)
+        turn.send(Screen(turn.text("nothing_asked")))
+    return True
+
+
+class _BadInput(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+_AMOUNT = re.compile(r"[+-]?\d{1,12}(?:[.,]\d+)?")
+
+
+def parse_money(first: str, second: str, lang: str) -> tuple[Currency, int]:
+    """ "EUR 50.00", "50 EUR", "usd -10,5" -> (currency, minor units). Never a float."""
+    for code, amount in ((first, second), (second, first)):
+        if code.isascii() and code.isalpha() and _AMOUNT.fullmatch(amount):
+            try:
+                currency = Currency.parse(code)
+                return currency, to_minor(Decimal(amount.replace(",", ".")), currency)
+            except BillingError as error:
+                raise _BadInput(error.message) from error
+    raise _BadInput(_t(lang, "admin_amount_format"))
+
+
+def _retry(turn: Turn, user_id: int, error: str, example: str) -> None:
+    # The question stays open: the next message is another try.
+    turn.send(
+        Screen(
+            _t(turn.lang, "admin_bad_amount", error=error, example=example), _back(turn, user_id)
+        )
+    )
+
+
+def _set_limit(turn: Turn, deps: BotDeps, user_id: int, text: str) -> None:
+    parts = text.split()
+    try:
+        if len(parts) != 2:
+            raise _BadInput(_t(turn.lang, "admin_amount_format"))
+        currency, limit = parse_money(parts[0], parts[1], turn.lang)
+        if limit < 0:
+            raise _BadInput(_t(turn.lang, "admin_negative_limit"))
+        previous = deps.ledger.wallet(user_id, currency).credit_limit
+        wallet = deps.ledger.set_credit_limit(user_id, currency, limit)
+    except _BadInput as error:
+        _retry(turn, user_id, error.message, "EUR 50.00")
+        return
+    except InvalidAmount as error:
+        _retry(turn, user_id, error.message, "EUR 50.00")
+        return
+    _audit.record(
+        turn.user_id,
+        user_id,
+        "credit_limit",
+        {"currency": currency.value, "limit": limit, "previous": previous},
+        deps.clock.now(),
+    )
+    deps.conversations.clear(turn.user_id)
+    done = _t(
+        turn.lang,
+        "admin_limit_set",
+        id=user_id,
+        currency=currency.value,
+        limit=format_minor(wallet.credit_limit, currency),
+    )
+    turn.send(Screen(done, _back(turn, user_id)))
+
+
+def _adjust(turn: Turn, deps: BotDeps, user_id: int, text: str, message_id: int) -> None:
+    parts = text.split(maxsplit=2)
+    cause = f"admin-adjust:{turn.user_id}:{message_id}"
+    try:
+        if len(parts) < 2:
+            raise _BadInput(_t(turn.lang, "admin_amount_format"))
+        currency, amount = parse_money(parts[0], parts[1], turn.lang)
+        reason = parts[2].strip() if len(parts) == 3 else ""
+        if amount == 0:
+            raise _BadInput(_t(turn.lang, "admin_zero_adjust"))
+        if not reason:
+            raise _BadInput(_t(turn.lang, "admin_no_reason"))
+        movement: Movement = deps.ledger.adjust(
+            user_id, currency, amount, cause=cause, reason=reason
+        )
+    except _BadInput as error:
+        _retry(turn, user_id, error.message, "EUR -10.00 goodwill")
+        return
+    except InvalidAmount as error:
+        _retry(turn, user_id, error.message, "EUR -10.00 goodwill")
+        return
+    deps.conversations.clear(turn.user_id)
+    if not movement.applied_now:
+        turn.send(Screen(_t(turn.lang, "admin_already_applied"), _back(turn, user_id)))
+        return
+    _audit.record(
+        turn.user_id,
+        user_id,
+        "adjust",
+        {"currency": currency.value, "amount": amount, "reason": reason, "cause": cause},
+        deps.clock.now(),
+    )
+    entry = movement.entry
+    done = _t(
+        turn.lang,
+        "admin_adjusted",
+        id=user_id,
+        amount=("+" if amount > 0 else "") + format_minor(amount, currency),
+        reason=reason,
+        balance=format_minor(entry.balance_after, currency),
+    )
+    turn.send(Screen(done, _back(turn, user_id)))
+
+
+# --- buttons ----------------------------------------------------------------------------------
+
+
+def _target(turn: Turn, deps: BotDeps, pressed: Pressed) -> int | None:
+    """The user a button names, if the presser is an admin; otherwise a stale answer."""
+    user_id = _user_id(pressed.arg(0))
+    if not is_admin(turn, deps) or user_id is None:
+        _stale(turn)
+        return None
+    return user_id
+
+
+def on_user(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
+    user_id = _target(turn, deps, pressed)
+    if user_id is None:
+        return
+    state = deps.conversations.get(turn.user_id, deps.clock.now()) or {}
+    ask = state.get("ask")
+    if isinstance(ask, dict) and "admin" in ask:
+        deps.conversations.clear(turn.user_id)  # "back" abandons the open question
+    turn.show(user_screen(turn, deps, user_id))
+
+
+def _ask(turn: Turn, deps: BotDeps, pressed: Pressed, kind: str, key: str) -> None:
+    user_id = _target(turn, deps, pressed)
+    if user_id is None:
+        return
+    state = {"ask": {"admin": kind, "user": user_id}}
+    deps.conversations.put(turn.user_id, state, deps.clock.now())
+    turn.show(Screen(_t(turn.lang, key, id=user_id), _back(turn, user_id)))
+
+
+def on_ask_limit(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
+    _ask(turn, deps, pressed, "limit", "admin_ask_limit")
+
+
+def on_ask_adjust(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
+    _ask(turn, deps, pressed, "adjust", "admin_ask_adjust")
+
+
+def on_verify(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
+    user_id = _target(turn, deps, pressed)
+    if user_id is None:
+        return
+    account = deps.accounts.get(user_id)
+    if account is None:
+        _stale(turn)
+        return
+    if account.profile.country is None:
+        turn.answer(_t(turn.lang, "admin_no_country"), alert=True)
+        return
+    try:
+        profile = deps.profiles.verify_country_by_support(user_id, turn.user_id, deps.admin_ids)
+    except NotFound:
+        _stale(turn)
+        return
+    except BillingError as error:
+        turn.answer(error.message, alert=True)
+        return
+    if not account.profile.verified_by_support:
+        _audit.record(
+            turn.user_id,
+            user_id,
+            "verify_country",
+            {"country": profile.country},
+            deps.clock.now(),
+        )
+    turn.answer(_t(turn.lang, "admin_verified"))
+    turn.show(user_screen(turn, deps, user_id))
+
+
+def _subscription(turn: Turn, deps: BotDeps, pressed: Pressed) -> Subscription | None:
+    if not is_admin(turn, deps):
+        _stale(turn)
+        return None
+    try:
+        return deps.subscriptions.get(pressed.arg(0) or "", viewer=turn.user_id)
+    except NotFound:
+        _stale(turn)
+        return None
+
+
+def on_ask_terminate(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
+    sub = _subscription(turn, deps, pressed)
+    if sub is None:
+        return
+    if not sub.is_active:
+        turn.answer(_t(turn.lang, "admin_not_active"), alert=True)
+        return
+    credit = format_minor(remaining_value(sub, deps.clock.now()), sub.currency)
+    product = title(deps.catalog.product(sub.product), turn.lang)
+    text = _t(
+        turn.lang,
+        "admin_terminate_confirm",
+        product=product,
+        id=sub.id,
+        customer=person(deps, sub.customer_id, turn.user_id, turn.lang),
+        payer=person(deps, sub.payer_id, turn.user_id, turn.lang),
+        credit=credit,
+    )
+    keyboard = [
+        [button(_t(turn.lang, "admin_btn_terminate_now", credit=credit), encode("aT", sub.id))],
+        *_back(turn, sub.payer_id),
+    ]
+    turn.show(Screen(text, keyboard))
+
+
+def on_terminate(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
+    sub = _subscription(turn, deps, pressed)
+    if sub is None:
+        return
+    try:
+        ended, movement = deps.subscriptions.terminate_with_credit(sub.id, admin_id=turn.user_id)
+    except InvalidState:
+        turn.answer(_t(turn.lang, "admin_not_active"), alert=True)
+        return
+    except BillingError as error:
+        turn.answer(error.message, alert=True)
+        return
+    credit = movement.entry.amount if movement is not None else 0
+    details: dict[str, Any] = {
+        "subscription": ended.id,
+        "product": ended.product,
+        "credit": credit,
+        "currency": ended.currency.value,
+    }
+    if movement is not None:
+        details["cause"] = movement.entry.cause
+    if movement is None or movement.applied_now:
+        for user_id in dict.fromkeys((ended.payer_id, ended.customer_id)):
+            _audit.record(turn.user_id, user_id, "terminate", details, deps.clock.now())
+    text = _t(
+        turn.lang,
+        "admin_terminated",
+        product=title(deps.catalog.product(ended.product), turn.lang),
+        id=ended.id,
+        credit=format_minor(credit, ended.currency),
+        payer=ended.payer_id,
+    )
+    turn.show(Screen(text, _back(turn, ended.payer_id)))
+
+
+ADMIN_ACTIONS: dict[str, Callable[[Turn, BotDeps, Pressed], None]] = {
+    "au": on_user,
+    "al": on_ask_limit,
+    "aa": on_ask_adjust,
+    "av": on_verify,
+    "at": on_ask_terminate,
+    "aT": on_terminate,
+}
