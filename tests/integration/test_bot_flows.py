@@ -357,3 +357,24 @@ def test_billing_payment_method_and_saved_card(chat: Chat) -> None:
     chat.press(ANN, "Remove saved card")
     assert "Saved card: not set" in chat.screen(ANN)
     assert runtime().profiles.profile(ANN.id).saved_card is None
+
+
+def test_a_transient_fault_is_503_and_the_redelivery_acts(
+    chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    bot = runtime().bot
+    handle = bot.handle
+    faults = [ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "Query")]
+
+    def flaky(update):  # type: ignore[no-untyped-def]
+        if faults:
+            raise faults.pop()
+        return handle(update)
+
+    monkeypatch.setattr(bot, "handle", flaky)
+    update = chat.fake.user_message(ANN.id, "/start", first_name="Ann")
+    assert chat.deliver(update)["statusCode"] == 503
+    assert chat.deliver(update)["statusCode"] == 200  # Telegram's retry is not deduplicated away
+    assert "Free" in chat.screen(ANN)

@@ -21,7 +21,7 @@ from billing.observability import logger
 from billing.runtime import Runtime
 from billing.secret_store import secret
 from billing.telegram.client import TelegramError
-from billing.telegram.models import parse_update
+from billing.telegram.models import Update, parse_update
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
 TRANSIENT = (BotoCoreError, ClientError, PynamoDBException)
@@ -35,22 +35,8 @@ def authentic(event: Event, expected: str) -> bool:
 def handle(event: Event, rt: Runtime) -> Response:
     if not authentic(event, secret(rt.settings, rt.settings.webhook_secret_param)):
         return json_response(401, {"error": "unauthorized"})
-    try:
-        raw: Any = json.loads(body_bytes(event))
-    except ValueError:
-        logger.warning("telegram update is not JSON; ignored")
-        return json_response(200, {})
-    update = parse_update(raw)
+    update = _actionable_update(event)
     if update is None:
-        logger.warning("not a Telegram update; ignored")
-        return json_response(200, {})
-    if (
-        update.message is None
-        and update.callback_query is None
-        and update.pre_checkout_query is None
-    ):
-        # Edited messages, polls, ...: nothing to do, and nothing worth remembering.
-        logger.info("update kind not handled", extra={"update_id": update.update_id})
         return json_response(200, {})
     key = f"telegram-update#{update.update_id}"
     if not rt.dedupe.claim(key, rt.clock.now()):
@@ -63,6 +49,28 @@ def handle(event: Event, rt: Runtime) -> Response:
         logger.exception("transient fault; Telegram will deliver the update again")
         return json_response(503, {"error": "temporarily unavailable"})
     return json_response(200, _reply(calls, rt))
+
+
+def _actionable_update(event: Event) -> Update | None:
+    """The update if the bot handles its kind; anything else is logged and left alone."""
+    try:
+        raw: Any = json.loads(body_bytes(event))
+    except ValueError:
+        logger.warning("telegram update is not JSON; ignored")
+        return None
+    update = parse_update(raw)
+    if update is None:
+        logger.warning("not a Telegram update; ignored")
+        return None
+    if (
+        update.message is None
+        and update.callback_query is None
+        and update.pre_checkout_query is None
+    ):
+        # Edited messages, polls, ...: nothing to do, and nothing worth remembering.
+        logger.info("update kind not handled", extra={"update_id": update.update_id})
+        return None
+    return update
 
 
 def _reply(calls: list[Call], rt: Runtime) -> dict[str, Any]:
