@@ -64,6 +64,21 @@ class Settings(BaseModel):
     # The seller became a VAT payer on this date: invoices before it carry no VAT number.
     seller_vat_number_from: date = Field(date(2025, 7, 9), alias="SELLER_VAT_NUMBER_FROM")
 
+    # Bank details printed on bank-transfer payment orders (SPEC §7).
+    seller_bank_beneficiary: str = Field("SIP.TG UAB", alias="SELLER_BANK_BENEFICIARY")
+    seller_iban: str = Field("LT12 1000 0111 0100 1000", alias="SELLER_IBAN")
+    seller_bic: str = Field("CBVILT2X", alias="SELLER_BIC")
+    seller_bank_name: str = Field("AB SEB bankas, Vilnius", alias="SELLER_BANK_NAME")
+
+    # Telegram card payments (SPEC §7): the SSM parameter holding a JSON object
+    # {"EUR": "<Stripe provider token>", "USD": ..., "RUB": "<partner provider token>"}.
+    payment_provider_tokens_param: str = Field(
+        "/sip-billing/telegram/provider-tokens", alias="PAYMENT_PROVIDER_TOKENS_PARAM"
+    )
+    paypal_webhook_id: str = Field("", alias="PAYPAL_WEBHOOK_ID")
+    # Where the browser goes back after paying on a provider's page (the bot's chat).
+    payment_return_url: str = Field("https://t.me/", alias="PAYMENT_RETURN_URL")
+
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:

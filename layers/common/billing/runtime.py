@@ -16,12 +16,15 @@ from billing.clock import Clock, SystemClock
 from billing.config import Settings, settings
 from billing.domain.catalog import Catalog, default_catalog, load_catalog
 from billing.ledger.service import Ledger
+from billing.orders.invoices import InvoiceIssuer
+from billing.orders.service import PaymentService
 from billing.secret_store import secret
 from billing.store import connection
 from billing.store.accounts import AccountsRepository
 from billing.store.balances import BalancesRepository
 from billing.store.conversations import ConversationRepository
 from billing.store.dedupe import UpdateDeduplicator
+from billing.store.orders import OrdersRepository
 from billing.store.subscriptions import SubscriptionsRepository
 from billing.subscriptions.service import SubscriptionService
 from billing.telegram.client import BotApi
@@ -39,6 +42,8 @@ class Runtime:
     ledger: Ledger
     subscriptions: SubscriptionService
     profiles: ProfileService
+    orders: OrdersRepository
+    payments: PaymentService
     dedupe: UpdateDeduplicator
     bot: Bot
     _telegram: list[BotApi] = field(default_factory=list)
@@ -60,12 +65,21 @@ def runtime() -> Runtime:
     ledger = Ledger(BalancesRepository(), _clock)
     accounts = AccountsRepository()
     profiles = ProfileService(accounts, _clock)
+    orders = OrdersRepository()
     subscriptions = SubscriptionService(
         catalog=catalog,
         subscriptions=subscriptions_repo,
         ledger=ledger,
         clock=_clock,
         admin_ids=config.admin_ids,
+        invoices=InvoiceIssuer(orders=orders, accounts=accounts, catalog=catalog, settings=config),
+    )
+    payments = PaymentService(
+        orders=orders,
+        ledger=ledger,
+        subscriptions=subscriptions,
+        accounts=accounts,
+        clock=_clock,
     )
     bot = Bot(
         BotDeps(
@@ -88,6 +102,8 @@ def runtime() -> Runtime:
         ledger=ledger,
         subscriptions=subscriptions,
         profiles=profiles,
+        orders=orders,
+        payments=payments,
         dedupe=UpdateDeduplicator(),
         bot=bot,
     )

@@ -15,9 +15,9 @@ from billing.clock import Clock
 from billing.domain.money import Currency, format_minor, require_positive
 from billing.errors import ConcurrentModification, InsufficientFunds, InvalidAmount, InvalidState
 from billing.ledger.model import DEBT_ALLOWED, EntryKind, LedgerEntry, Wallet
-from billing.store.balances import ENTRY_PART, WALLET_PART, BalancesRepository
+from billing.store.balances import FIRST_ENTRY_PART, BalancesRepository
 from billing.store.codec import iso
-from billing.store.transactions import StaleWrite, TransactionCancelled, TxnPart
+from billing.store.transactions import StaleWrite, TransactionCancelled, TxnPart, TxnWriter
 
 MAX_ATTEMPTS = 8
 
@@ -26,6 +26,43 @@ MAX_ATTEMPTS = 8
 class Movement:
     entry: LedgerEntry
     applied_now: bool  # False when the cause had been applied before (a retry)
+    funding_entry: LedgerEntry | None = None  # the payment credited together with a charge
+
+
+@dataclass(frozen=True)
+class Funding:
+    """Money received for a purchase (a paid order), credited in the same transaction as
+    the charge it pays for, so the payment and the purchase land together or not at all."""
+
+    amount: int
+    cause: str
+    reason: str
+    reference: str | None = None
+
+
+class FundingAlreadyApplied(InvalidState):
+    """The payment was credited before without this purchase (an earlier fallback)."""
+
+
+@dataclass(frozen=True)
+class _Spec:
+    amount: int
+    kind: EntryKind
+    cause: str
+    reason: str
+    reference: str | None
+
+
+class RetryablePart:
+    """A related part whose condition guards a shared counter (invoice numbers): its
+    failure means another writer went first, so the ledger reads again and retries
+    instead of refusing."""
+
+    def __init__(self, part: TxnPart) -> None:
+        self._part = part
+
+    def __call__(self, txn: TxnWriter) -> None:
+        self._part(txn)
 
 
 class RelatedConflict(InvalidState):
@@ -107,19 +144,27 @@ class Ledger:
         reason: str,
         reference: str | None = None,
         related: RelatedParts | None = None,
+        funding: Funding | None = None,
     ) -> Movement:
-        """Debit within the credit limit: allowed while balance - amount >= -credit_limit."""
+        """Debit within the credit limit: allowed while balance - amount >= -credit_limit.
+
+        With `funding`, the payment is credited first in the same transaction (SPEC §4:
+        every payment goes to the wallet, every purchase is a debit from it)."""
         require_positive(amount)
-        return self._move(
-            payer_id=payer_id,
-            currency=currency,
-            amount=-amount,
-            kind=EntryKind.CHARGE,
-            cause=cause,
-            reason=reason,
-            reference=reference,
-            related=related,
-        )
+        specs = []
+        if funding is not None:
+            require_positive(funding.amount)
+            specs.append(
+                _Spec(
+                    funding.amount,
+                    EntryKind.TOP_UP,
+                    funding.cause,
+                    funding.reason,
+                    funding.reference,
+                )
+            )
+        specs.append(_Spec(-amount, EntryKind.CHARGE, cause, reason, reference))
+        return self._apply(payer_id, currency, specs, related)
 
     def refund(
         self,
@@ -223,49 +268,100 @@ class Ledger:
         reference: str | None,
         related: RelatedParts | None,
     ) -> Movement:
-        if not cause:
+        return self._apply(
+            payer_id, currency, [_Spec(amount, kind, cause, reason, reference)], related
+        )
+
+    def _apply(
+        self,
+        payer_id: int,
+        currency: Currency,
+        specs: Sequence[_Spec],
+        related: RelatedParts | None,
+    ) -> Movement:
+        """Write `specs` as consecutive entries of one wallet in one transaction. The last
+        spec is the movement asked for; an earlier one is the payment funding it."""
+        if any(not spec.cause for spec in specs):
             raise InvalidAmount("every ledger entry needs a cause")
-        enforce_limit = amount < 0 and kind not in DEBT_ALLOWED
+        main = specs[-1]
+        net = sum(spec.amount for spec in specs)
+        enforce_limit = any(spec.amount < 0 and spec.kind not in DEBT_ALLOWED for spec in specs)
+        entry_parts = set(range(FIRST_ENTRY_PART, FIRST_ENTRY_PART + len(specs)))
         for _ in range(MAX_ATTEMPTS):
             wallet = self._balances.wallet(payer_id, currency)
-            if enforce_limit and not wallet.can_pay(-amount):
-                already = self._balances.entry(payer_id, currency, cause)
+            if enforce_limit and not wallet.can_pay(-net):
+                already = self._already(payer_id, currency, specs)
                 if already is not None:
-                    return Movement(already, applied_now=False)
+                    return already
                 raise InsufficientFunds(
                     f"the {currency} balance is {format_minor(wallet.balance, currency)}"
                     f" (credit limit {format_minor(wallet.credit_limit, currency)});"
-                    f" {format_minor(-amount, currency)} is needed",
-                    missing=wallet.missing_for(-amount),
+                    f" {format_minor(-net, currency)} is needed",
+                    missing=wallet.missing_for(-net),
                     currency=currency.value,
                 )
-            entry = LedgerEntry(
-                payer_id=payer_id,
-                currency=currency,
-                cause=cause,
-                amount=amount,
-                kind=kind,
-                reason=reason,
-                reference=reference,
-                created_at=self._clock.now(),
-                balance_after=wallet.balance + amount,
-                credit_limit=wallet.credit_limit,
-                seq=wallet.seq + 1,
-            )
-            parts = related(wallet) if related is not None else ()
+            now = self._clock.now()
+            entries: list[LedgerEntry] = []
+            balance, seq = wallet.balance, wallet.seq
+            for spec in specs:
+                balance += spec.amount
+                seq += 1
+                entries.append(
+                    LedgerEntry(
+                        payer_id=payer_id,
+                        currency=currency,
+                        cause=spec.cause,
+                        amount=spec.amount,
+                        kind=spec.kind,
+                        reason=spec.reason,
+                        reference=spec.reference,
+                        created_at=now,
+                        balance_after=balance,
+                        credit_limit=wallet.credit_limit,
+                        seq=seq,
+                    )
+                )
+            parts = list(related(wallet)) if related is not None else []
+            first_related = FIRST_ENTRY_PART + len(specs)
+            retryable = {
+                first_related + index
+                for index, part in enumerate(parts)
+                if isinstance(part, RetryablePart)
+            }
             try:
-                self._balances.append(wallet, entry, enforce_limit=enforce_limit, related=parts)
+                self._balances.append(wallet, entries, enforce_limit=enforce_limit, related=parts)
             except TransactionCancelled as cancelled:
-                if ENTRY_PART in cancelled.failed:
-                    already = self._balances.entry(payer_id, currency, cause)
+                if cancelled.failed & entry_parts:
+                    already = self._already(payer_id, currency, specs)
                     if already is not None:
-                        return Movement(already, applied_now=False)
-                related_failed = cancelled.failed - {WALLET_PART, ENTRY_PART}
-                if related_failed:
+                        return already
+                related_failed = cancelled.failed - entry_parts - {0}
+                if related_failed - retryable:
                     raise RelatedConflict(
-                        f"the object paid for changed or is not in the expected state ({cause})",
+                        f"the object paid for changed or is not in the expected state"
+                        f" ({main.cause})",
                         related_failed,
                     ) from cancelled
-                continue  # the wallet moved under us, or writers collided: read again
-            return Movement(entry, applied_now=True)
+                continue  # the wallet or a counter moved under us: read again
+            return Movement(
+                entries[-1],
+                applied_now=True,
+                funding_entry=entries[0] if len(entries) > 1 else None,
+            )
         raise ConcurrentModification(f"wallet {payer_id}/{currency} kept changing; try again")
+
+    def _already(
+        self, payer_id: int, currency: Currency, specs: Sequence[_Spec]
+    ) -> Movement | None:
+        """The earlier movement when these causes were applied before (a retry)."""
+        main = self._balances.entry(payer_id, currency, specs[-1].cause)
+        funding = (
+            self._balances.entry(payer_id, currency, specs[0].cause) if len(specs) > 1 else None
+        )
+        if main is not None:
+            return Movement(main, applied_now=False, funding_entry=funding)
+        if funding is not None:
+            raise FundingAlreadyApplied(
+                f"payment {specs[0].cause} was credited before without {specs[-1].cause}"
+            )
+        return None

@@ -17,9 +17,9 @@ from billing.store.codec import iso, parse_iso
 from billing.store.models import LedgerEntryModel, WalletModel
 from billing.store.transactions import StaleWrite, TxnPart, TxnWriter, run_transaction
 
-# Index of the wallet and entry parts in a ledger transaction; related parts follow.
+# The wallet is part 0 of a ledger transaction; its entries follow (1..n), then related parts.
 WALLET_PART = 0
-ENTRY_PART = 1
+FIRST_ENTRY_PART = 1
 
 
 def _pk(payer_id: int) -> str:
@@ -108,28 +108,34 @@ class BalancesRepository:
     def append(
         self,
         wallet: Wallet,
-        entry: LedgerEntry,
+        entries: Sequence[LedgerEntry],
         *,
         enforce_limit: bool,
         related: Sequence[TxnPart] = (),
     ) -> None:
-        """Write the entry and the new wallet state in one transaction with `related` parts.
+        """Write the entries and the new wallet state in one transaction with `related` parts.
 
-        The wallet part is conditional on the state it was computed from (seq and credit
-        limit unchanged) and, with `enforce_limit`, on the balance covering the amount; the
-        entry part on its cause being new. Raises `TransactionCancelled` whose `failed`
-        names the parts that did not hold.
+        Several entries at once let a payment and the purchase it pays for land together
+        (a top-up then a charge). The wallet part is conditional on the state it was
+        computed from (seq and credit limit unchanged) and, with `enforce_limit`, on the
+        balance covering the net debit; each entry part on its cause being new. Raises
+        `TransactionCancelled` whose `failed` names the parts that did not hold: the wallet
+        is part 0, the entries 1..n in the order given, then the related parts.
         """
+        if not entries:
+            raise ValueError("a ledger transaction needs at least one entry")
+        last = entries[-1]
+        net = sum(entry.amount for entry in entries)
 
         def wallet_part(txn: TxnWriter) -> None:
             model = WalletModel(_pk(wallet.payer_id), _wallet_sk(wallet.currency))
             actions = [
                 WalletModel.payer_id.set(wallet.payer_id),
                 WalletModel.currency.set(wallet.currency.value),
-                WalletModel.balance.set(entry.balance_after),
+                WalletModel.balance.set(last.balance_after),
                 WalletModel.credit_limit.set(wallet.credit_limit),
-                WalletModel.seq.set(entry.seq),
-                WalletModel.updated_at.set(iso(entry.created_at)),
+                WalletModel.seq.set(last.seq),
+                WalletModel.updated_at.set(iso(last.created_at)),
             ]
             if wallet.exists:
                 condition = (WalletModel.seq == wallet.seq) & (
@@ -138,31 +144,34 @@ class BalancesRepository:
                 if enforce_limit:
                     # DynamoDB conditions take no arithmetic: compare with a threshold
                     # computed from the wallet read above (ARCHITECTURE, Data).
-                    condition &= WalletModel.balance >= (-entry.amount - wallet.credit_limit)
+                    condition &= WalletModel.balance >= (-net - wallet.credit_limit)
             else:
                 condition = WalletModel.pk.does_not_exist()
             txn.update(model, actions=actions, condition=condition)
 
-        def entry_part(txn: TxnWriter) -> None:
-            model = LedgerEntryModel(
-                _pk(entry.payer_id),
-                _entry_sk(entry.currency, entry.cause),
-                entry_order=_entry_order(entry.currency, entry.seq),
-                payer_id=entry.payer_id,
-                currency=entry.currency.value,
-                cause=entry.cause,
-                amount=entry.amount,
-                kind=entry.kind.value,
-                reason=entry.reason,
-                reference=entry.reference,
-                created_at=iso(entry.created_at),
-                balance_after=entry.balance_after,
-                credit_limit=entry.credit_limit,
-                seq=entry.seq,
-            )
-            txn.save(model, condition=LedgerEntryModel.sk.does_not_exist())
+        def entry_part(entry: LedgerEntry) -> TxnPart:
+            def put(txn: TxnWriter) -> None:
+                model = LedgerEntryModel(
+                    _pk(entry.payer_id),
+                    _entry_sk(entry.currency, entry.cause),
+                    entry_order=_entry_order(entry.currency, entry.seq),
+                    payer_id=entry.payer_id,
+                    currency=entry.currency.value,
+                    cause=entry.cause,
+                    amount=entry.amount,
+                    kind=entry.kind.value,
+                    reason=entry.reason,
+                    reference=entry.reference,
+                    created_at=iso(entry.created_at),
+                    balance_after=entry.balance_after,
+                    credit_limit=entry.credit_limit,
+                    seq=entry.seq,
+                )
+                txn.save(model, condition=LedgerEntryModel.sk.does_not_exist())
 
-        run_transaction([wallet_part, entry_part, *related])
+            return put
+
+        run_transaction([wallet_part, *(entry_part(entry) for entry in entries), *related])
 
     def set_credit_limit(self, wallet: Wallet, limit: int, now_iso: str) -> None:
         """Conditional on the wallet being as read, so a concurrent charge re-checks."""

@@ -19,6 +19,7 @@ def bind(settings: Settings) -> None:
         "accounts": settings.accounts_table,
         "subscriptions": settings.subscriptions_table,
         "balances": settings.balances_table,
+        "orders": settings.orders_table,
         "idempotency": settings.idempotency_table,
     }
     for group, models in ALL_MODELS.items():

@@ -181,6 +181,111 @@ class LedgerEntryModel(Model):
     by_order = EntryOrderIndex()
 
 
+# --- Orders: pk = "order#<id>" | "invoice#<number>" | "counter#invoice" | "alert#<...>" ----
+
+
+class ByProviderRefIndex(GlobalSecondaryIndex["OrderModel"]):
+    """Finds the order of a provider's payment id (support's lookup, refunds, disputes)."""
+
+    class Meta:
+        index_name = "by_provider_ref"
+        projection = AllProjection()
+
+    provider_ref = UnicodeAttribute(hash_key=True)
+
+
+class OrdersByPayerIndex(GlobalSecondaryIndex["OrderModel"]):
+    """A Payer's orders and invoices, newest first (`/balance`, support)."""
+
+    class Meta:
+        index_name = "by_payer"
+        projection = AllProjection()
+
+    payer_id = NumberAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class OrderModel(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()  # "order"
+    payer_id = NumberAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    purpose = UnicodeAttribute()
+    amount = NumberAttribute()
+    currency = UnicodeAttribute()
+    method = UnicodeAttribute()
+    status = UnicodeAttribute()
+    details = JSONAttribute()
+    provider_ref = UnicodeAttribute(null=True)
+    paid_amount = NumberAttribute(null=True)
+    refunded_amount = NumberAttribute(default=0)
+    note = UnicodeAttribute(null=True)
+    chat_id = NumberAttribute(null=True)
+    version = NumberAttribute()
+
+    by_provider_ref = ByProviderRefIndex()
+    by_payer = OrdersByPayerIndex()
+
+
+class InvoicesByPayerIndex(GlobalSecondaryIndex["InvoiceModel"]):
+    """The same by_payer index, read as invoices (items are told apart by `kind`)."""
+
+    class Meta:
+        index_name = "by_payer"
+        projection = AllProjection()
+
+    payer_id = NumberAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
+class InvoiceModel(Model):
+    """An issued invoice: its number and the document as issued (rendered on demand)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()  # "invoice"
+    number = UnicodeAttribute()
+    payer_id = NumberAttribute()
+    created_at = UnicodeAttribute()
+    total = NumberAttribute()
+    currency = UnicodeAttribute()
+    subscription_id = UnicodeAttribute(null=True)
+    order_id = UnicodeAttribute(null=True)
+    document = JSONAttribute()
+
+    by_payer = InvoicesByPayerIndex()
+
+
+class CounterModel(Model):
+    """The invoice counter: advanced inside the charge transaction, so numbers have no gaps."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    value = NumberAttribute()
+
+
+class AlertModel(Model):
+    """Something support must look at (unknown or mismatching payment, refund, dispute)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute()  # "alert"
+    reason = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    provider = UnicodeAttribute(null=True)
+    details = JSONAttribute()
+
+
 # --- Idempotency: id = "<namespace>#<key>", expires by TTL on `expiration` ----------------
 
 
@@ -200,5 +305,6 @@ ALL_MODELS: dict[str, tuple[type[Model], ...]] = {
     "accounts": (AccountModel, ConversationModel),
     "subscriptions": (SubscriptionModel, SlotModel),
     "balances": (WalletModel, LedgerEntryModel),
+    "orders": (OrderModel, InvoiceModel, CounterModel, AlertModel),
     "idempotency": (IdempotencyRecordModel,),
 }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 from billing.clock import Clock
 from billing.domain import subscription as rules
@@ -21,7 +22,15 @@ from billing.domain.subscription import ChangePlan, Subscription
 from billing.domain.tax import TaxProfile
 from billing.errors import ConcurrentModification, InvalidState, NotAllowed, NotFound
 from billing.ledger.model import Wallet
-from billing.ledger.service import Ledger, Movement, RelatedConflict, fixed_parts
+from billing.ledger.service import (
+    Funding,
+    Ledger,
+    Movement,
+    RelatedConflict,
+    RelatedParts,
+    fixed_parts,
+)
+from billing.orders.invoices import InvoiceIssuer, InvoiceSubject
 from billing.store.subscriptions import SubscriptionsRepository
 from billing.store.transactions import StaleWrite, TxnPart
 
@@ -35,10 +44,21 @@ class Purchase:
     subscription: Subscription
     quote: Quote
     movement: Movement
+    invoice_number: str | None = None  # issued with this charge (None for a retry)
 
     @property
     def applied_now(self) -> bool:
         return self.movement.applied_now
+
+
+@dataclass(frozen=True)
+class Payment:
+    """A paid order funding a purchase: credited, charged and marked paid together."""
+
+    funding: Funding
+    paid_by: str  # written on the invoice: "card via Stripe", "PayPal", ...
+    order_id: str
+    parts: Callable[[], list[TxnPart]]  # the order's own update, rebuilt on every attempt
 
 
 def subscription_id_for(request_id: str) -> str:
@@ -55,7 +75,9 @@ class SubscriptionService:
         ledger: Ledger,
         clock: Clock,
         admin_ids: frozenset[int] = frozenset(),
+        invoices: InvoiceIssuer | None = None,
     ) -> None:
+        self._invoices = invoices
         self._catalog = catalog
         self._subscriptions = subscriptions
         self._ledger = ledger
@@ -104,6 +126,7 @@ class SubscriptionService:
         currency: Currency,
         tax: TaxProfile,
         has_saved_card: bool,
+        payment: Payment | None = None,
     ) -> Purchase:
         """Charge the quote to the Payer's wallet and activate the subscription (SPEC §5.1).
 
@@ -128,9 +151,11 @@ class SubscriptionService:
             )
         now = self._clock.now()
         created: list[Subscription] = []
+        issued: list[str] = []
+        funding = payment.funding if payment is not None else None
 
         def related(wallet: Wallet) -> list[TxnPart]:
-            left = wallet.balance - quote.total
+            left = wallet.balance + (funding.amount if funding else 0) - quote.total
             sub = rules.connect(
                 subscription_id=subscription_id,
                 product=product,
@@ -145,7 +170,18 @@ class SubscriptionService:
                 now=now,
             )
             created[:] = [sub]
-            return self._subscriptions.create_parts(sub)
+            return [
+                *self._subscriptions.create_parts(sub),
+                *self._invoice_parts(
+                    sub,
+                    quote,
+                    period_start=sub.started_at,
+                    payment=payment,
+                    now=now,
+                    issued=issued,
+                ),
+                *(payment.parts() if payment is not None else ()),
+            ]
 
         try:
             movement = self._ledger.charge(
@@ -156,6 +192,7 @@ class SubscriptionService:
                 reason=f"{product} for {months} months",
                 reference=subscription_id,
                 related=related,
+                funding=funding,
             )
         except RelatedConflict as conflict:
             raise InvalidState(
@@ -166,7 +203,54 @@ class SubscriptionService:
             if stored is None:  # pragma: no cover - the entry and the item are written together
                 raise InvalidState(f"subscription {subscription_id} is missing its record")
             return Purchase(stored, quote, movement)
-        return Purchase(created[0], quote, movement)
+        return Purchase(created[0], quote, movement, issued[0] if issued else None)
+
+    def _purchase_parts(
+        self,
+        own_parts: list[TxnPart],
+        sub: Subscription,
+        quote: Quote,
+        *,
+        period_start: datetime,
+        payment: Payment | None,
+        now: datetime,
+        issued: list[str],
+    ) -> RelatedParts:
+        """The subscription's parts, then its invoice, then the paying order's update."""
+
+        def build(_wallet: Wallet) -> list[TxnPart]:
+            return [
+                *own_parts,
+                *self._invoice_parts(
+                    sub, quote, period_start=period_start, payment=payment, now=now, issued=issued
+                ),
+                *(payment.parts() if payment is not None else ()),
+            ]
+
+        return build
+
+    def _invoice_parts(
+        self,
+        sub: Subscription,
+        quote: Quote,
+        *,
+        period_start: datetime,
+        payment: Payment | None,
+        now: datetime,
+        issued: list[str],
+    ) -> list[TxnPart]:
+        if self._invoices is None:
+            return []
+        subject = InvoiceSubject(
+            payer_id=sub.payer_id,
+            quote=quote,
+            subscription_id=sub.id,
+            period_start=period_start,
+            period_end=sub.expires_at,
+            paid_by=payment.paid_by if payment is not None else "wallet balance",
+            order_id=payment.order_id if payment is not None else None,
+        )
+        return self._invoices.parts(subject, now, issued)
 
     # --- renew ------------------------------------------------------------------------
 
@@ -187,6 +271,7 @@ class SubscriptionService:
         tax: TaxProfile,
         period_key: str | None = None,
         currency: Currency | None = None,
+        payment: Payment | None = None,
     ) -> Purchase:
         """Charge one more period and extend from the current expiry (SPEC §5.2).
 
@@ -217,6 +302,20 @@ class SubscriptionService:
                 return Purchase(sub, quote, Movement(entry, applied_now=False))
             now = self._clock.now()
             renewed = rules.renew(sub, paid=quote.total, by=by, now=now)
+            issued: list[str] = []
+            # The period bought starts at the old expiry, or now when it has passed.
+            period_start = max(sub.expires_at, now)
+
+            related = self._purchase_parts(
+                self._subscriptions.update_parts(renewed, expected_version=sub.version),
+                renewed,
+                quote,
+                period_start=period_start,
+                payment=payment,
+                now=now,
+                issued=issued,
+            )
+
             try:
                 movement = self._ledger.charge(
                     sub.payer_id,
@@ -225,14 +324,13 @@ class SubscriptionService:
                     cause=f"renew:{sub.period_key()}",
                     reason=f"{sub.product} renewal for {sub.months} months",
                     reference=sub.id,
-                    related=fixed_parts(
-                        self._subscriptions.update_parts(renewed, expected_version=sub.version)
-                    ),
+                    related=related,
+                    funding=payment.funding if payment is not None else None,
                 )
             except RelatedConflict:
                 continue  # changed meanwhile (options, auto-renewal): price it again
             if movement.applied_now:
-                return Purchase(renewed, quote, movement)
+                return Purchase(renewed, quote, movement, issued[0] if issued else None)
             current = self._subscriptions.get(subscription_id)
             return Purchase(current or renewed, quote, movement)
         raise ConcurrentModification(f"subscription {subscription_id} kept changing; try again")

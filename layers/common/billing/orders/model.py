@@ -1,0 +1,112 @@
+"""Orders as plain values, and the payment limits of SPEC §4 and §7.
+
+An order names one payment: who pays, how much, in what currency, by which method and for
+what (a top-up, or a connect / renew it pays for). Its status moves
+pending -> paid | failed | expired | refunded; a paid order never goes back to pending.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from billing.domain.money import Currency, format_minor
+from billing.domain.profile import PaymentMethod
+from billing.errors import InvalidAmount
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PAID = "paid"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REFUNDED = "refunded"
+
+
+class Purpose(StrEnum):
+    TOP_UP = "top_up"
+    CONNECT = "connect"
+    RENEW = "renew"
+
+
+# SPEC §4: per payment, in minor units. The maximum is 10 000 EUR "or equivalent"; the
+# USD and RUB figures are that equivalent rounded, fixed here so limits never float.
+MINIMUM = {Currency.EUR: 100, Currency.USD: 100, Currency.RUB: 10_000}
+BANK_TRANSFER_MINIMUM = {Currency.EUR: 10_000, Currency.USD: 10_000, Currency.RUB: 1_000_000}
+MAXIMUM = {Currency.EUR: 1_000_000, Currency.USD: 1_000_000, Currency.RUB: 100_000_000}
+
+
+def minimum_for(method: PaymentMethod, currency: Currency) -> int:
+    if method is PaymentMethod.BANK_TRANSFER:
+        return BANK_TRANSFER_MINIMUM[currency]
+    return MINIMUM[currency]
+
+
+def require_payable_amount(amount: int, method: PaymentMethod, currency: Currency) -> int:
+    """Refuses an amount outside the method's limits, saying what the limits are."""
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise InvalidAmount(f"an amount is an integer of minor units, got {amount!r}")
+    low, high = minimum_for(method, currency), MAXIMUM[currency]
+    if not low <= amount <= high:
+        raise InvalidAmount(
+            f"{method.label} takes from {format_minor(low, currency)}"
+            f" to {format_minor(high, currency)} per payment"
+        )
+    return amount
+
+
+def amount_to_pay(missing: int, method: PaymentMethod, currency: Currency) -> int:
+    """What a purchase asks the method for: the missing amount, raised to its minimum
+    (the rest stays on the balance)."""
+    return max(missing, minimum_for(method, currency))
+
+
+def new_order_id(now: datetime) -> str:
+    """Short enough to type into a bank transfer's reference: date + 6 random hex digits."""
+    return f"{now:%y%m%d}-{secrets.token_hex(3).upper()}"
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    payer_id: int
+    purpose: Purpose
+    amount: int
+    currency: Currency
+    method: PaymentMethod
+    status: OrderStatus
+    created_at: datetime
+    updated_at: datetime
+    # connect: request_id, customer_id, product, options, months, total;
+    # renew: subscription_id, period_key, total. Empty for a top-up.
+    details: dict[str, Any] = field(default_factory=dict)
+    provider_ref: str | None = None  # the provider's payment id (pi_, capture, invoice, charge)
+    paid_amount: int | None = None
+    refunded_amount: int = 0
+    note: str | None = None  # why a paid order did not apply its purpose, a failure reason
+    chat_id: int | None = None  # where to tell the Payer (the Payer's private chat)
+    version: int = 1
+
+    @property
+    def is_open(self) -> bool:
+        """Still waiting for money (a failed card attempt can be retried on the same order)."""
+        return self.status in (OrderStatus.PENDING, OrderStatus.FAILED)
+
+    def describe(self) -> str:
+        return f"order {self.id}: {format_minor(self.amount, self.currency)} by {self.method.label}"
+
+    def paid(
+        self, *, amount: int, provider_ref: str | None, now: datetime, note: str | None
+    ) -> Order:
+        return replace(
+            self,
+            status=OrderStatus.PAID,
+            paid_amount=amount,
+            provider_ref=provider_ref or self.provider_ref,
+            note=note,
+            updated_at=now,
+            version=self.version + 1,
+        )

@@ -1,0 +1,363 @@
+"""Payment use cases (SPEC §4, §7): open an order, and apply a paid one exactly once.
+
+A provider's confirmation (webhook, Telegram `successful_payment`, an off-session charge,
+support marking a bank transfer paid) ends in `settle`. It checks the order, amount and
+currency, then writes in ONE transaction: the payment credited to the wallet (entry keyed
+`order:<id>`), the purchase it pays for (entry keyed by subscription and period), the
+subscription, the invoice and the order. If the purchase can no longer be made (the price
+changed, the period was bought meanwhile), the payment is still credited, so nothing paid
+is ever lost, and the Payer is told it is on the balance.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from billing.clock import Clock
+from billing.domain.money import Currency, format_minor
+from billing.domain.profile import PaymentMethod, require_can_pay, tax_profile
+from billing.errors import BillingError, InvalidState, NotFound
+from billing.ledger.service import (
+    Funding,
+    FundingAlreadyApplied,
+    Ledger,
+    Movement,
+    fixed_parts,
+)
+from billing.orders.model import (
+    Order,
+    OrderStatus,
+    Purpose,
+    new_order_id,
+    require_payable_amount,
+)
+from billing.store.accounts import AccountsRepository
+from billing.store.orders import OrdersRepository
+from billing.store.transactions import StaleWrite
+from billing.subscriptions.service import Payment, Purchase, SubscriptionService
+
+MAX_ATTEMPTS = 5
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"  # credited and the purpose applied (or a top-up credited)
+    TOPPED_UP = "topped_up"  # credited, but the purchase could not be made any more
+    ALREADY = "already"  # this order was settled before: nothing changed
+    MISMATCH = "mismatch"  # wrong amount or currency: nothing credited, support alerted
+    UNKNOWN = "unknown"  # no such order: nothing credited, support alerted
+
+
+@dataclass(frozen=True)
+class Settlement:
+    outcome: Outcome
+    order: Order | None
+    movement: Movement | None = None
+    purchase: Purchase | None = None
+    reason: str | None = None  # why the purpose was not applied, or what mismatched
+
+    @property
+    def credited_now(self) -> bool:
+        return self.outcome in (Outcome.APPLIED, Outcome.TOPPED_UP)
+
+
+class PaymentService:
+    def __init__(
+        self,
+        *,
+        orders: OrdersRepository,
+        ledger: Ledger,
+        subscriptions: SubscriptionService,
+        accounts: AccountsRepository,
+        clock: Clock,
+    ) -> None:
+        self._orders = orders
+        self._ledger = ledger
+        self._subscriptions = subscriptions
+        self._accounts = accounts
+        self._clock = clock
+
+    # --- reads ------------------------------------------------------------------------
+
+    def order(self, order_id: str) -> Order | None:
+        return self._orders.get(order_id)
+
+    def order_of_provider(self, provider_ref: str) -> Order | None:
+        return self._orders.by_provider_ref(provider_ref)
+
+    # --- opening orders -----------------------------------------------------------------
+
+    def open(
+        self,
+        *,
+        payer_id: int,
+        purpose: Purpose,
+        amount: int,
+        currency: Currency,
+        method: PaymentMethod,
+        chat_id: int | None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Order:
+        """A pending order, after every check that can refuse the payment up front: the
+        method's currencies and limits, the billing profile it needs, country verification."""
+        account = self._accounts.get(payer_id)
+        if account is None:
+            raise NotFound("send /start first")
+        if account.profile.country is None:
+            raise InvalidState("set your billing country in /billing before the first payment")
+        require_can_pay(account.profile, method, currency)
+        require_payable_amount(amount, method, currency)
+        now = self._clock.now()
+        for _ in range(MAX_ATTEMPTS):
+            order = Order(
+                id=new_order_id(now),
+                payer_id=payer_id,
+                purpose=purpose,
+                amount=amount,
+                currency=currency,
+                method=method,
+                status=OrderStatus.PENDING,
+                created_at=now,
+                updated_at=now,
+                details=dict(details or {}),
+                chat_id=chat_id,
+            )
+            try:
+                return self._orders.create(order)
+            except StaleWrite:
+                continue  # the random part collided: draw again
+        raise InvalidState("could not number the order; try again")
+
+    def attach_provider_ref(self, order: Order, provider_ref: str, **details: Any) -> Order:
+        """Remember the provider's id for this order (checkout session, PayPal order...)."""
+        updated = replace(
+            order,
+            provider_ref=provider_ref,
+            details={**order.details, **details},
+            updated_at=self._clock.now(),
+            version=order.version + 1,
+        )
+        self._orders.save(updated, expected_version=order.version)
+        return updated
+
+    def is_payable(self, order_id: str, *, amount: int, currency: str) -> Order | None:
+        """The order when it still waits for exactly this payment (Telegram pre-checkout)."""
+        order = self._orders.get(order_id)
+        if order is None or not order.is_open:
+            return None
+        if order.amount != amount or order.currency.value != currency:
+            return None
+        return order
+
+    # --- applying payments ---------------------------------------------------------------
+
+    def settle(
+        self,
+        order_id: str,
+        *,
+        amount: int,
+        currency: str,
+        provider: str,
+        provider_ref: str | None,
+        exact: bool = True,
+    ) -> Settlement:
+        """Apply a confirmed payment once. `exact=False` (a bank transfer marked paid by
+        support) credits what arrived; the purpose applies only if it covers the order."""
+        order = self._orders.get(order_id) if order_id else None
+        if order is None:
+            self._alert(
+                "payment for an unknown order",
+                provider,
+                {"order": order_id, "amount": amount, "currency": currency, "ref": provider_ref},
+            )
+            return Settlement(Outcome.UNKNOWN, None, reason="unknown order")
+        mismatch = self._mismatch(order, amount, currency, exact=exact)
+        if mismatch is not None:
+            self._alert(
+                mismatch,
+                provider,
+                {"order": order.id, "amount": amount, "currency": currency, "ref": provider_ref},
+            )
+            return Settlement(Outcome.MISMATCH, order, reason=mismatch)
+        if order.status in (OrderStatus.PAID, OrderStatus.REFUNDED):
+            return Settlement(Outcome.ALREADY, order)
+        return self._apply(order, amount, provider_ref)
+
+    def _apply(self, order: Order, amount: int, provider_ref: str | None) -> Settlement:
+        if order.purpose is Purpose.TOP_UP or amount < order.amount:
+            reason = None if order.purpose is Purpose.TOP_UP else "less than the order arrived"
+            return self._top_up_only(order, amount, provider_ref, reason)
+        try:
+            purchase = self._purchase(order, amount, provider_ref)
+        except FundingAlreadyApplied:
+            return Settlement(Outcome.ALREADY, self._orders.get(order.id))
+        except BillingError as refused:
+            return self._top_up_only(order, amount, provider_ref, str(refused))
+        if purchase.movement.funding_entry is None:
+            # The purchase had been made before by other means (paid from the balance):
+            # this payment still belongs on the wallet.
+            return self._top_up_only(order, amount, provider_ref, "already bought")
+        if not purchase.applied_now:
+            return Settlement(Outcome.ALREADY, self._orders.get(order.id), purchase.movement)
+        return Settlement(
+            Outcome.APPLIED, self._orders.get(order.id), purchase.movement, purchase=purchase
+        )
+
+    def fail(self, order_id: str, reason: str) -> Order | None:
+        """A payment attempt failed (card declined): the order stays payable."""
+        for _ in range(MAX_ATTEMPTS):
+            order = self._orders.get(order_id)
+            if order is None or order.status is not OrderStatus.PENDING:
+                return order
+            failed = replace(
+                order,
+                status=OrderStatus.FAILED,
+                note=reason[:200],
+                updated_at=self._clock.now(),
+                version=order.version + 1,
+            )
+            try:
+                self._orders.save(failed, expected_version=order.version)
+            except StaleWrite:
+                continue
+            return failed
+        return None
+
+    def record_refund(
+        self,
+        *,
+        provider: str,
+        provider_ref: str,
+        refund_id: str,
+        amount: int,
+        currency: str,
+        chargeback: bool = False,
+    ) -> Movement | None:
+        """Money a provider took back: debited even into debt, support alerted (SPEC §4)."""
+        order = self._orders.by_provider_ref(provider_ref)
+        what = "chargeback (dispute opened)" if chargeback else "refund"
+        details = {"ref": provider_ref, "refund": refund_id, "amount": amount, "currency": currency}
+        if order is None or order.currency.value != currency or amount <= 0:
+            self._alert(f"{what} for an unknown payment", provider, details)
+            return None
+        movement = self._ledger.refund(
+            order.payer_id,
+            order.currency,
+            amount,
+            cause=f"{'dispute' if chargeback else 'refund'}:{refund_id}",
+            reason=f"{what} of order {order.id}",
+            reference=order.id,
+            chargeback=chargeback,
+        )
+        if movement.applied_now:
+            self._mark_refunded(order.id, amount)
+            self._alert(f"{what} debited from the wallet", provider, {**details, "order": order.id})
+        return movement
+
+    def alert(self, reason: str, provider: str | None, details: Mapping[str, Any]) -> None:
+        self._alert(reason, provider, details)
+
+    # --- internals -------------------------------------------------------------------------
+
+    @staticmethod
+    def _mismatch(order: Order, amount: int, currency: str, *, exact: bool) -> str | None:
+        if currency != order.currency.value:
+            return f"currency mismatch: {currency} paid for a {order.currency} order"
+        if exact and amount != order.amount:
+            return (
+                f"amount mismatch: {format_minor(amount, order.currency)} paid for"
+                f" {format_minor(order.amount, order.currency)}"
+            )
+        if amount <= 0:
+            return "a payment without an amount"
+        return None
+
+    def _purchase(self, order: Order, amount: int, provider_ref: str | None) -> Purchase:
+        account = self._accounts.get(order.payer_id)
+        if account is None:
+            raise NotFound(f"payer {order.payer_id} has no account")
+        paid = order.paid(
+            amount=amount, provider_ref=provider_ref, now=self._clock.now(), note=None
+        )
+        payment = Payment(
+            funding=Funding(
+                amount,
+                cause=f"order:{order.id}",
+                reason=f"payment {order.id} by {order.method.label}",
+                reference=provider_ref,
+            ),
+            paid_by=order.method.label,
+            order_id=order.id,
+            parts=lambda: self._orders.settle_parts(paid),
+        )
+        tax = tax_profile(account.profile)
+        details = order.details
+        if order.purpose is Purpose.CONNECT:
+            return self._subscriptions.connect(
+                request_id=str(details["request_id"]),
+                payer_id=order.payer_id,
+                customer_id=int(details["customer_id"]),
+                product=str(details["product"]),
+                options=dict(details["options"]),
+                months=int(details["months"]),
+                currency=order.currency,
+                tax=tax,
+                has_saved_card=account.profile.saved_card is not None,
+                payment=payment,
+            )
+        return self._subscriptions.renew(
+            str(details["subscription_id"]),
+            by=order.payer_id,
+            tax=tax,
+            period_key=str(details["period_key"]),
+            currency=order.currency,
+            payment=payment,
+        )
+
+    def _top_up_only(
+        self, order: Order, amount: int, provider_ref: str | None, reason: str | None
+    ) -> Settlement:
+        paid = order.paid(
+            amount=amount, provider_ref=provider_ref, now=self._clock.now(), note=reason
+        )
+        movement = self._ledger.top_up(
+            order.payer_id,
+            order.currency,
+            amount,
+            cause=f"order:{order.id}",
+            reason=f"payment {order.id} by {order.method.label}",
+            reference=provider_ref,
+            related=fixed_parts(self._orders.settle_parts(paid)),
+        )
+        if not movement.applied_now:
+            return Settlement(Outcome.ALREADY, self._orders.get(order.id), movement)
+        outcome = Outcome.APPLIED if reason is None else Outcome.TOPPED_UP
+        return Settlement(outcome, paid, movement, reason=reason)
+
+    def _mark_refunded(self, order_id: str, amount: int) -> None:
+        for _ in range(MAX_ATTEMPTS):
+            order = self._orders.get(order_id)
+            if order is None:
+                return
+            refunded = order.refunded_amount + amount
+            updated = replace(
+                order,
+                refunded_amount=refunded,
+                status=(
+                    OrderStatus.REFUNDED
+                    if refunded >= (order.paid_amount or order.amount)
+                    else order.status
+                ),
+                updated_at=self._clock.now(),
+                version=order.version + 1,
+            )
+            try:
+                self._orders.save(updated, expected_version=order.version)
+            except StaleWrite:
+                continue
+            return
+
+    def _alert(self, reason: str, provider: str | None, details: Mapping[str, Any]) -> None:
+        self._orders.record_alert(reason, now=self._clock.now(), provider=provider, details=details)

@@ -1,0 +1,287 @@
+"""Orders, invoices, the invoice counter and support alerts in the Orders table.
+
+Layout: pk = "order#<id>" (kind "order"), "invoice#<number>" (kind "invoice"),
+"counter#invoice" (the last number issued) and "alert#<time>#<random>" (kind "alert").
+Orders and invoices carry payer_id + created_at for the by_payer index; an order carries
+the provider's payment id in provider_ref for the by_provider_ref index.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError
+
+from billing.domain.money import Currency
+from billing.domain.profile import PaymentMethod
+from billing.orders.model import Order, OrderStatus, Purpose
+from billing.store.codec import iso, parse_iso
+from billing.store.models import AlertModel, CounterModel, InvoiceModel, OrderModel
+from billing.store.transactions import (
+    StaleWrite,
+    TransactionCancelled,
+    TxnPart,
+    TxnWriter,
+    run_transaction,
+)
+
+INVOICE_COUNTER = "counter#invoice"
+INVOICE_PREFIX = "INV-"
+
+
+def _order_pk(order_id: str) -> str:
+    return f"order#{order_id}"
+
+
+def invoice_number(value: int) -> str:
+    return f"{INVOICE_PREFIX}{value:06d}"
+
+
+def _order(model: OrderModel) -> Order:
+    return Order(
+        id=model.pk.removeprefix("order#"),
+        payer_id=int(model.payer_id),
+        purpose=Purpose(model.purpose),
+        amount=int(model.amount),
+        currency=Currency(model.currency),
+        method=PaymentMethod(model.method),
+        status=OrderStatus(model.status),
+        created_at=parse_iso(model.created_at),
+        updated_at=parse_iso(model.updated_at),
+        details=dict(model.details or {}),
+        provider_ref=model.provider_ref,
+        paid_amount=None if model.paid_amount is None else int(model.paid_amount),
+        refunded_amount=int(model.refunded_amount or 0),
+        note=model.note,
+        chat_id=None if model.chat_id is None else int(model.chat_id),
+        version=int(model.version),
+    )
+
+
+def _model(order: Order) -> OrderModel:
+    return OrderModel(
+        _order_pk(order.id),
+        kind="order",
+        payer_id=order.payer_id,
+        created_at=iso(order.created_at),
+        updated_at=iso(order.updated_at),
+        purpose=order.purpose.value,
+        amount=order.amount,
+        currency=order.currency.value,
+        method=order.method.value,
+        status=order.status.value,
+        details=order.details,
+        provider_ref=order.provider_ref,
+        paid_amount=order.paid_amount,
+        refunded_amount=order.refunded_amount,
+        note=order.note,
+        chat_id=order.chat_id,
+        version=order.version,
+    )
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    number: str
+    payer_id: int
+    created_at: datetime
+    total: int
+    currency: Currency
+    subscription_id: str | None
+    order_id: str | None
+    document: dict[str, Any]
+
+
+def _invoice(model: InvoiceModel) -> InvoiceRecord:
+    return InvoiceRecord(
+        number=model.number,
+        payer_id=int(model.payer_id),
+        created_at=parse_iso(model.created_at),
+        total=int(model.total),
+        currency=Currency(model.currency),
+        subscription_id=model.subscription_id,
+        order_id=model.order_id,
+        document=dict(model.document),
+    )
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: str
+    reason: str
+    created_at: datetime
+    provider: str | None
+    details: dict[str, Any]
+
+
+class OrdersRepository:
+    # --- orders -------------------------------------------------------------------------
+
+    def create(self, order: Order) -> Order:
+        try:
+            _model(order).save(condition=OrderModel.pk.does_not_exist())
+        except PutError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                raise StaleWrite(f"order {order.id} exists already") from error
+            raise
+        return order
+
+    def get(self, order_id: str) -> Order | None:
+        if not order_id or len(order_id) > 64:
+            return None
+        try:
+            model = OrderModel.get(_order_pk(order_id), consistent_read=True)
+        except DoesNotExist:
+            return None
+        return _order(model) if model.kind == "order" else None
+
+    def save(self, order: Order, *, expected_version: int) -> None:
+        try:
+            run_transaction(self.save_parts(order, expected_version=expected_version))
+        except TransactionCancelled as cancelled:
+            raise StaleWrite(f"order {order.id} changed since it was read") from cancelled
+
+    def save_parts(self, order: Order, *, expected_version: int) -> list[TxnPart]:
+        def put(txn: TxnWriter) -> None:
+            txn.save(_model(order), condition=OrderModel.version == expected_version)
+
+        return [put]
+
+    def settle_parts(self, order: Order) -> list[TxnPart]:
+        """Write the order's new state in a money transaction. Not conditional on its
+        version: the ledger entry keyed on the order is what makes a payment apply once,
+        and a paid order must not be refused because a late failure notice touched it."""
+
+        def put(txn: TxnWriter) -> None:
+            txn.save(_model(order), condition=OrderModel.pk.exists())
+
+        return [put]
+
+    def by_provider_ref(self, provider_ref: str) -> Order | None:
+        if not provider_ref:
+            return None
+        for model in OrderModel.by_provider_ref.query(provider_ref, limit=1):
+            return self.get(model.pk.removeprefix("order#"))
+        return None
+
+    def of_payer(self, payer_id: int, limit: int = 20) -> list[Order]:
+        query = OrderModel.by_payer.query(
+            payer_id,
+            scan_index_forward=False,
+            filter_condition=OrderModel.kind == "order",
+            limit=limit,
+        )
+        return [_order(model) for model in query]
+
+    # --- invoices -----------------------------------------------------------------------
+
+    def next_invoice_value(self) -> int:
+        try:
+            counter = CounterModel.get(INVOICE_COUNTER, consistent_read=True)
+        except DoesNotExist:
+            return 1
+        return int(counter.value) + 1
+
+    def invoice_parts(
+        self,
+        value: int,
+        *,
+        payer_id: int,
+        created_at: datetime,
+        total: int,
+        currency: Currency,
+        subscription_id: str | None,
+        order_id: str | None,
+        document: Mapping[str, Any],
+    ) -> list[TxnPart]:
+        """Advance the counter from value-1 to value and put invoice `value`: a concurrent
+        charge that took the same number cancels one of the two transactions."""
+
+        def advance(txn: TxnWriter) -> None:
+            condition = (
+                CounterModel.pk.does_not_exist() if value == 1 else CounterModel.value == value - 1
+            )
+            txn.update(CounterModel(INVOICE_COUNTER), [CounterModel.value.set(value)], condition)
+
+        def put(txn: TxnWriter) -> None:
+            number = invoice_number(value)
+            model = InvoiceModel(
+                f"invoice#{number}",
+                kind="invoice",
+                number=number,
+                payer_id=payer_id,
+                created_at=iso(created_at),
+                total=total,
+                currency=currency.value,
+                subscription_id=subscription_id,
+                order_id=order_id,
+                document=dict(document),
+            )
+            txn.save(model, condition=InvoiceModel.pk.does_not_exist())
+
+        return [advance, put]
+
+    def invoice(self, number: str) -> InvoiceRecord | None:
+        if not number.startswith(INVOICE_PREFIX) or len(number) > 20:
+            return None
+        try:
+            model = InvoiceModel.get(f"invoice#{number}", consistent_read=True)
+        except DoesNotExist:
+            return None
+        return _invoice(model)
+
+    def invoices_of(self, payer_id: int, limit: int = 10) -> list[InvoiceRecord]:
+        query = InvoiceModel.by_payer.query(
+            payer_id,
+            scan_index_forward=False,
+            filter_condition=InvoiceModel.kind == "invoice",
+            limit=limit,
+        )
+        return [_invoice(model) for model in query]
+
+    # --- alerts -------------------------------------------------------------------------
+
+    def record_alert(
+        self,
+        reason: str,
+        *,
+        now: datetime,
+        provider: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> Alert:
+        alert = Alert(
+            id=f"{iso(now)}#{secrets.token_hex(4)}",
+            reason=reason,
+            created_at=now,
+            provider=provider,
+            details=dict(details or {}),
+        )
+        AlertModel(
+            f"alert#{alert.id}",
+            kind="alert",
+            reason=reason,
+            created_at=iso(now),
+            provider=provider,
+            details=alert.details,
+        ).save()
+        return alert
+
+    def alerts(self) -> list[Alert]:
+        """Every alert (support's inbox is small; a Scan filtered by kind is fine here)."""
+        return sorted(
+            (
+                Alert(
+                    id=model.pk.removeprefix("alert#"),
+                    reason=model.reason,
+                    created_at=parse_iso(model.created_at),
+                    provider=model.provider,
+                    details=dict(model.details or {}),
+                )
+                for model in AlertModel.scan(AlertModel.kind == "alert")
+            ),
+            key=lambda alert: alert.id,
+        )
