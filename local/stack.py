@@ -263,13 +263,18 @@ class LocalStack:
         values = {
             settings.bot_token_param: self.bot_token,
             settings.webhook_secret_param: self.webhook_secret,
-            # Placeholders until the fake providers land; the payment webhook answers 503.
+            # Placeholders until the local stack runs the provider peers (localstripe, the
+            # fake PayPal and Crypto Pay): signed callbacks cannot be made without them.
             settings.stripe_secret_key_param: "sk_test_local_placeholder",
             settings.stripe_webhook_secret_param: "whsec_local_placeholder",
             settings.paypal_credentials_param: (
                 '{"client_id": "local", "client_secret": "local", "webhook_id": "local"}'
             ),
             settings.cryptopay_token_param: "local-cryptopay-token",
+            settings.payment_provider_tokens_param: (
+                '{"EUR": "284685063:TEST:local-eur", "USD": "284685063:TEST:local-usd",'
+                ' "RUB": "381764678:TEST:local-rub"}'
+            ),
         }
         for name, value in values.items():
             ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)

@@ -1,8 +1,6 @@
 """POST /payments/{stripe,paypal,cryptopay}: provider webhooks.
 
-Until the payments issue lands, every delivery is answered 503 without being read: the
-providers keep retrying (Stripe for three days, PayPal and Crypto Pay likewise), so no
-payment notification is lost or half-applied in the meantime.
+Thin: authenticate and act through `billing.orders.webhooks`, map the answer to HTTP.
 """
 
 from __future__ import annotations
@@ -11,24 +9,43 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
 
-from billing.http import json_response, route
+from billing.http import body_bytes, json_response, route
 from billing.observability import logger, metrics, tracer
+from billing.orders.webhooks import PROVIDERS
+from billing.runtime import runtime
 
-PROVIDERS = frozenset({"stripe", "paypal", "cryptopay"})
+MAX_BODY = 256 * 1024  # provider events are a few KB; refuse anything far larger unread
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    _, path = route(event)
+    method, path = route(event)
     provider = path.rsplit("/", 1)[-1]
-    if provider not in PROVIDERS:
+    if method != "POST" or provider not in PROVIDERS:
         metrics.add_metric(name="PaymentWebhooksUnknownRoute", unit=MetricUnit.Count, value=1)
         return json_response(404, {"error": "not found"})
-    logger.warning(
-        "payment webhook not enabled yet; provider will retry", extra={"provider": provider}
-    )
-    metrics.add_metric(name="PaymentWebhooksDeferred", unit=MetricUnit.Count, value=1)
-    return json_response(503, {"error": "payments are not enabled yet; retry later"})
+    raw = event.get("body") or ""
+    if isinstance(raw, str) and len(raw) > MAX_BODY * 2:
+        return json_response(413, {"error": "request body too large"})
+    body = body_bytes(event)
+    if len(body) > MAX_BODY:
+        return json_response(413, {"error": "request body too large"})
+    headers = {
+        str(name).lower(): value
+        for name, value in (event.get("headers") or {}).items()
+        if isinstance(value, str)
+    }
+    try:
+        answer = runtime().provider_webhooks().handle(provider, headers, body)
+    except (BotoCoreError, ClientError, PynamoDBException):
+        logger.exception("transient fault before the event was claimed; the provider retries")
+        answer = None
+    if answer is None:
+        return json_response(503, {"error": "temporarily unavailable"})
+    metrics.add_metric(name=f"PaymentWebhook{answer.status}", unit=MetricUnit.Count, value=1)
+    return json_response(answer.status, answer.body)

@@ -54,11 +54,22 @@ class Chat:
     def bot_messages(self, user: TgUser) -> list[dict[str, Any]]:
         return [m for m in self.fake.messages(user.id) if (m.get("from") or {}).get("is_bot")]
 
+    def text_messages(self, user: TgUser) -> list[dict[str, Any]]:
+        """The bot's messages with text (not documents or invoices sent alongside)."""
+        return [m for m in self.bot_messages(user) if "text" in m]
+
     def screen(self, user: TgUser) -> str:
-        return str(self.bot_messages(user)[-1].get("text", ""))
+        return str(self.text_messages(user)[-1].get("text", ""))
+
+    def documents(self, user: TgUser) -> list[dict[str, Any]]:
+        return [m for m in self.bot_messages(user) if "document" in m]
+
+    def invoices(self, user: TgUser) -> list[dict[str, Any]]:
+        """Telegram invoices (sendInvoice) the bot sent this user."""
+        return [m for m in self.bot_messages(user) if "invoice" in m]
 
     def buttons(self, user: TgUser) -> list[str]:
-        markup = self.bot_messages(user)[-1].get("reply_markup") or {}
+        markup = self.text_messages(user)[-1].get("reply_markup") or {}
         return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
 
     def find_button(self, user: TgUser, label: str) -> tuple[int, str]:

@@ -77,3 +77,77 @@ def lambda_env(
     runtime_module.use_clock(clock)
     yield tables
     runtime_module.use_clock(runtime_module.SystemClock())
+
+
+# --- payment providers --------------------------------------------------------------------
+
+from tests.localstripe_fixture import localstripe  # noqa: E402, F401 - a fixture, re-exported
+
+STRIPE_WEBHOOK_SECRET = "whsec_test_0123456789"
+CRYPTOPAY_TOKEN = "12345:AAtestcryptopaytoken"
+PAYPAL_CREDENTIALS = {"client_id": "paypal-client", "client_secret": "paypal-secret"}
+PAYPAL_WEBHOOK_ID = "WH-TEST-0001"
+PROVIDER_TOKENS = {
+    "EUR": "284685063:TEST:stripe-eur",
+    "USD": "284685063:TEST:stripe-usd",
+    "RUB": "381764678:TEST:partner-rub",
+}
+
+
+def put_payment_secrets(settings: Settings, stripe_key: str) -> None:
+    """The provider secrets in SSM, as an operator stores them for a deployed stack."""
+    import json
+
+    ssm = boto3.client("ssm", endpoint_url=settings.aws_endpoint_url)
+    for name, value in (
+        (settings.stripe_secret_key_param, stripe_key),
+        (settings.stripe_webhook_secret_param, STRIPE_WEBHOOK_SECRET),
+        (settings.cryptopay_token_param, CRYPTOPAY_TOKEN),
+        (
+            settings.paypal_credentials_param,
+            json.dumps({**PAYPAL_CREDENTIALS, "webhook_id": PAYPAL_WEBHOOK_ID}),
+        ),
+        (settings.payment_provider_tokens_param, json.dumps(PROVIDER_TOKENS)),
+    ):
+        ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+
+
+@pytest.fixture
+def fake_paypal() -> Iterator[Any]:
+    from local.fake_paypal import FakePayPal
+
+    fake = FakePayPal(
+        None,
+        PAYPAL_WEBHOOK_ID,
+        PAYPAL_CREDENTIALS["client_id"],
+        PAYPAL_CREDENTIALS["client_secret"],
+    )
+    fake.serve()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_cryptopay() -> Iterator[Any]:
+    from local.fake_cryptopay import FakeCryptoPay
+
+    fake = FakeCryptoPay(CRYPTOPAY_TOKEN, None)
+    fake.serve()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def providers_env(
+    lambda_env: Settings,
+    fake_paypal: Any,
+    fake_cryptopay: Any,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Settings:
+    """lambda_env with PayPal and Crypto Pay pointed at their fakes, secrets in SSM."""
+    monkeypatch.setenv("PAYPAL_API_BASE", fake_paypal.base_url)
+    monkeypatch.setenv("CRYPTOPAY_API_BASE", fake_cryptopay.base_url)
+    put_payment_secrets(lambda_env, "sk_test_unused")
+    runtime_module.use_clock(clock)
+    return lambda_env

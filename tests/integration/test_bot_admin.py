@@ -25,7 +25,6 @@ from billing.domain.subscription import Status, remaining_value
 from billing.ledger.model import EntryKind
 from billing.runtime import runtime
 from billing.store.audit import AuditRepository
-from billing.store.conversations import ConversationRepository
 from local.fake_bot_api import FakeBotApi
 from tests.integration.chat import WEBHOOK_SECRET, Chat, TgUser
 
@@ -48,17 +47,7 @@ def chat(lambda_env: Settings, fake_telegram: FakeBotApi) -> Iterator[Chat]:
 
 
 def deps() -> BotDeps:
-    rt = runtime()
-    return BotDeps(
-        catalog=rt.catalog,
-        clock=rt.clock,
-        accounts=rt.accounts,
-        profiles=rt.profiles,
-        conversations=ConversationRepository(),
-        subscriptions=rt.subscriptions,
-        ledger=rt.ledger,
-        admin_ids=rt.settings.admin_ids,
-    )
+    return runtime().bot.deps
 
 
 def top_up(user: TgUser, amount: int, currency: Currency = Currency.EUR) -> None:

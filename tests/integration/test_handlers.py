@@ -3,12 +3,8 @@
 
 from __future__ import annotations
 
-import base64
-import copy
 import json
 from datetime import timedelta
-from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
@@ -21,27 +17,8 @@ from billing.runtime import runtime
 from functions.payment_webhook import app as payment_app
 from functions.renewal_cron import app as cron_app
 from functions.telegram_webhook import app as telegram_app
-from local.events import FakeContext
 from tests.integration.chat import WEBHOOK_SECRET as SECRET
-
-EVENTS = Path(__file__).resolve().parents[1] / "data" / "events"
-
-
-def load_event(name: str) -> dict[str, Any]:
-    return json.loads((EVENTS / name).read_text())
-
-
-def http_event(path: str, body: bytes, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    event = copy.deepcopy(load_event("http-api-proxy.json"))
-    event["rawPath"] = path
-    event["routeKey"] = f"POST {path}"
-    event["requestContext"]["http"]["path"] = path
-    event["requestContext"]["routeKey"] = f"POST {path}"
-    event["headers"] = {"content-type": "application/json", **(headers or {})}
-    event["body"] = base64.b64encode(body).decode()
-    event["isBase64Encoded"] = True
-    return event
-
+from tests.integration.http_events import call, http_event, load_event
 
 _update_ids = iter(range(10_000, 1_000_000))
 
@@ -65,10 +42,6 @@ def start_update(user_id: int, text: str = "/start", language: str = "en") -> by
             },
         }
     ).encode()
-
-
-def call(handler: Any, event: dict[str, Any]) -> dict[str, Any]:
-    return handler(event, FakeContext("test-function"))  # type: ignore[no-any-return]
 
 
 def accounts_count(settings: Settings) -> int:
@@ -130,11 +103,21 @@ def test_an_update_we_cannot_act_on_is_answered_200(lambda_env: Settings, body: 
 
 
 @pytest.mark.parametrize("provider", ["stripe", "paypal", "cryptopay"])
-def test_payment_webhooks_ask_providers_to_retry_until_enabled(
+def test_unsigned_payment_webhooks_are_401_and_write_nothing(
     lambda_env: Settings, provider: str
 ) -> None:
+    ssm = boto3.client("ssm", endpoint_url=lambda_env.aws_endpoint_url)
+    for name in (lambda_env.stripe_webhook_secret_param, lambda_env.cryptopay_token_param):
+        ssm.put_parameter(Name=name, Value="configured", Type="SecureString", Overwrite=True)
+    ssm.put_parameter(
+        Name=lambda_env.paypal_credentials_param,
+        Value='{"client_id": "a", "client_secret": "b", "webhook_id": "WH"}',
+        Type="SecureString",
+        Overwrite=True,
+    )
     response = call(payment_app.lambda_handler, http_event(f"/payments/{provider}", b"{}"))
-    assert response["statusCode"] == 503
+    assert response["statusCode"] == 401
+    assert accounts_count(lambda_env) == 0
 
 
 def test_unknown_payment_route_is_404(lambda_env: Settings) -> None:

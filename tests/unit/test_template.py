@@ -177,6 +177,7 @@ def test_no_policy_grants_scan_or_every_resource(function: str) -> None:
                 "StripeSecretKeyParameter",
                 "PaypalCredentialsParameter",
                 "CryptoPayTokenParameter",
+                "PaymentProviderTokensParameter",
             },
         ),
         (

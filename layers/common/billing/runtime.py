@@ -6,18 +6,24 @@ changing the environment or the clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 
 from billing.accounts.service import ProfileService
 from billing.bot.deps import BotDeps
+from billing.bot.notices import ChatNotices
 from billing.bot.router import Bot
 from billing.clock import Clock, SystemClock
 from billing.config import Settings, settings
 from billing.domain.catalog import Catalog, default_catalog, load_catalog
 from billing.ledger.service import Ledger
+from billing.orders.checkout import Checkout
 from billing.orders.invoices import InvoiceIssuer
+from billing.orders.saved_card import SavedCardCharger
 from billing.orders.service import PaymentService
+from billing.orders.webhooks import ProviderWebhooks
+from billing.providers.registry import Providers
 from billing.secret_store import secret
 from billing.store import connection
 from billing.store.accounts import AccountsRepository
@@ -30,6 +36,20 @@ from billing.subscriptions.service import SubscriptionService
 from billing.telegram.client import BotApi
 
 _clock: Clock = SystemClock()
+
+
+class LazyBotApi:
+    """The Bot API client, created on first use (it needs the token from SSM)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._client: BotApi | None = None
+
+    def __call__(self) -> BotApi:
+        if self._client is None:
+            token = secret(self._settings, self._settings.bot_token_param)
+            self._client = BotApi(self._settings.telegram_api_base, token)
+        return self._client
 
 
 @dataclass(frozen=True)
@@ -46,14 +66,20 @@ class Runtime:
     payments: PaymentService
     dedupe: UpdateDeduplicator
     bot: Bot
-    _telegram: list[BotApi] = field(default_factory=list)
+    providers: Providers
+    notices: ChatNotices
+    telegram: Callable[[], BotApi]
+    saved_cards: SavedCardCharger
 
-    def telegram(self) -> BotApi:
-        """The Bot API client, created on first use (it needs the token from SSM)."""
-        if not self._telegram:
-            token = secret(self.settings, self.settings.bot_token_param)
-            self._telegram.append(BotApi(self.settings.telegram_api_base, token))
-        return self._telegram[0]
+    def provider_webhooks(self) -> ProviderWebhooks:
+        return ProviderWebhooks(
+            payments=self.payments,
+            providers=self.providers,
+            profiles=self.profiles,
+            dedupe=self.dedupe,
+            clock=self.clock,
+            notices=self.notices,
+        )
 
 
 @cache
@@ -81,6 +107,16 @@ def runtime() -> Runtime:
         accounts=accounts,
         clock=_clock,
     )
+    providers = Providers(config, lambda name: secret(config, name))
+    telegram = LazyBotApi(config)
+    notices = ChatNotices(
+        accounts=accounts,
+        orders=orders,
+        catalog=catalog,
+        telegram=telegram,
+        admin_ids=config.admin_ids,
+    )
+    checkout = Checkout(payments=payments, providers=providers, accounts=accounts, settings=config)
     bot = Bot(
         BotDeps(
             catalog=catalog,
@@ -91,6 +127,10 @@ def runtime() -> Runtime:
             subscriptions=subscriptions,
             ledger=ledger,
             admin_ids=config.admin_ids,
+            payments=payments,
+            checkout=checkout,
+            orders=orders,
+            notices=notices,
         )
     )
     return Runtime(
@@ -106,6 +146,16 @@ def runtime() -> Runtime:
         payments=payments,
         dedupe=UpdateDeduplicator(),
         bot=bot,
+        providers=providers,
+        notices=notices,
+        telegram=telegram,
+        saved_cards=SavedCardCharger(
+            payments=payments,
+            subscriptions=subscriptions,
+            profiles=profiles,
+            providers=providers,
+            clock=_clock,
+        ),
     )
 
 

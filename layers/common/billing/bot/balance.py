@@ -1,15 +1,17 @@
-"""/balance: each wallet, its credit limit, the last entries, and top-up."""
+"""/balance: each wallet, its credit limit, the last entries, top-up, and the invoices."""
 
 from __future__ import annotations
 
 from billing.bot.callbacks import encode
-from billing.bot.calls import Screen, button
+from billing.bot.calls import Call, Screen, button
 from billing.bot.deps import BotDeps
 from billing.bot.texts import date_text
 from billing.bot.turn import Turn
 from billing.domain.money import format_minor
+from billing.orders.invoices import document_from_json
 
 ENTRIES_SHOWN = 5
+INVOICES_SHOWN = 5
 
 
 def balance_screen(turn: Turn, deps: BotDeps) -> Screen:
@@ -39,10 +41,40 @@ def balance_screen(turn: Turn, deps: BotDeps) -> Screen:
                 )
             )
     keyboard = [[button(turn.text("btn_top_up"), encode("bt"))]]
+    invoices = deps.orders.invoices_of(turn.user_id, INVOICES_SHOWN)
+    if invoices:
+        lines += ["", turn.text("invoices_title")]
+    for invoice in invoices:
+        label = turn.text(
+            "btn_invoice",
+            number=invoice.number,
+            amount=format_minor(invoice.total, invoice.currency),
+        )
+        keyboard.append([button(label, encode("iv", invoice.number))])
     return Screen("\n".join(lines), keyboard)
 
 
-def on_top_up(turn: Turn, deps: BotDeps) -> None:
-    # The payment methods arrive with the payments issue; until then say who can help,
-    # rather than offering a button that leads nowhere.
-    turn.answer(turn.text("top_up_soon"), alert=True)
+def on_invoice(turn: Turn, deps: BotDeps, number: str | None) -> None:
+    """Send an invoice again; only its Payer may have it."""
+    record = deps.orders.invoice(number or "")
+    if record is None or record.payer_id != turn.user_id:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    call = invoice_call(deps, turn.chat_id, record.number)
+    if call is not None:
+        turn.calls.append(call)
+
+
+def invoice_call(deps: BotDeps, chat_id: int, number: str | None) -> Call | None:
+    """The invoice as a PDF document to send (SPEC §8)."""
+    from billing.documents.render import render_invoice
+
+    record = deps.orders.invoice(number or "")
+    if record is None:
+        return None
+    content = render_invoice(document_from_json(record.document))
+    return Call(
+        "sendDocument",
+        {"chat_id": chat_id, "caption": record.number},
+        files={"document": (f"{record.number}.pdf", content, "application/pdf")},
+    )

@@ -12,6 +12,9 @@ Keyboard = list[list[dict[str, Any]]]
 class Call:
     method: str
     params: dict[str, Any]
+    # name -> (file name, content, MIME type): an upload, sent multipart by the client and
+    # so never as the webhook reply.
+    files: dict[str, tuple[str, bytes, str]] | None = None
 
     def as_webhook_reply(self) -> dict[str, Any]:
         """The form Telegram accepts in a webhook response body."""

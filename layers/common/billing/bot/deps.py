@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from billing.accounts.service import ProfileService
 from billing.clock import Clock
 from billing.domain.catalog import Catalog
 from billing.ledger.service import Ledger
+from billing.orders.checkout import Checkout
+from billing.orders.service import PaymentService, Settlement
 from billing.store.accounts import AccountsRepository
 from billing.store.conversations import ConversationRepository
+from billing.store.orders import OrdersRepository
 from billing.subscriptions.service import SubscriptionService
+
+
+class Notices(Protocol):
+    """Messages outside the conversation (payment received, invoices, support alerts)."""
+
+    def settled(self, settlement: Settlement) -> None: ...
+
+    def alert(self, reason: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -23,3 +35,7 @@ class BotDeps:
     subscriptions: SubscriptionService
     ledger: Ledger
     admin_ids: frozenset[int]
+    payments: PaymentService
+    checkout: Checkout
+    orders: OrdersRepository
+    notices: Notices

@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from billing.bot.balance import invoice_call
 from billing.bot.callbacks import encode
 from billing.bot.calls import Screen, button
 from billing.bot.deps import BotDeps
@@ -318,6 +319,7 @@ def on_quote(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
         text += "\n\n" + turn.text(
             "quote_balance_short", currency=currency.value, balance=balance, missing=missing
         )
+        keyboard.append([button(turn.text("btn_pay_other", missing=missing), encode("cp", nonce))])
         keyboard.append([button(turn.text("btn_top_up"), encode("bt"))])
     keyboard.append([button(turn.text("btn_back"), encode("cb", nonce))])
     turn.show(Screen(text, keyboard))
@@ -368,6 +370,9 @@ def on_confirm(turn: Turn, deps: BotDeps, nonce: str | None, total: str | None) 
         auto=turn.text("on" if sub.auto_renew else "off"),
     )
     turn.show(Screen(text, [[button(turn.text("btn_subscriptions"), encode("sv", sub.id))]]))
+    invoice = invoice_call(deps, turn.chat_id, purchase.invoice_number)
+    if invoice is not None:
+        turn.calls.append(invoice)
 
 
 def _change_plan(turn: Turn, deps: BotDeps, draft: dict[str, Any]) -> None:

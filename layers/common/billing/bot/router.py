@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from billing.bot import admin, balance, billing_screen, drafts, subscriptions
+from billing.bot import admin, balance, billing_screen, drafts, payments, subscriptions
 from billing.bot.callbacks import Pressed, decode, encode
 from billing.bot.calls import Call, Screen, button
 from billing.bot.deps import BotDeps
-from billing.bot.texts import LANGUAGES, t
+from billing.bot.texts import LANGUAGES
 from billing.bot.turn import Turn
 from billing.errors import ConcurrentModification, NotFound
 from billing.observability import logger
@@ -100,7 +100,15 @@ ACTIONS: dict[str, Action] = {
     "cx": lambda turn, deps, p: drafts.on_cancel(turn, deps, p.arg(0)),
     "xy": lambda turn, deps, p: drafts.on_confirm_change(turn, deps, p.arg(0)),
     "pu": lambda turn, deps, p: _pick_user(turn),
-    "bt": lambda turn, deps, p: balance.on_top_up(turn, deps),
+    "bt": lambda turn, deps, p: payments.on_top_up(turn, deps),
+    "tc": lambda turn, deps, p: payments.on_top_up_currency(turn, deps, p.arg(0)),
+    "ta": lambda turn, deps, p: payments.on_top_up_amount(turn, deps, p.arg(0), p.arg(1)),
+    "tx": lambda turn, deps, p: payments.on_ask_amount(turn, deps, p.arg(0)),
+    "cp": lambda turn, deps, p: payments.on_pay_connect(turn, deps, p.arg(0)),
+    "rp": lambda turn, deps, p: payments.on_pay_renew(turn, deps, p.arg(0), p.arg(1)),
+    "pk": lambda turn, deps, p: payments.on_method(turn, deps, p.arg(0), p.arg(1)),
+    "px": lambda turn, deps, p: payments.on_cancel(turn, deps),
+    "iv": lambda turn, deps, p: balance.on_invoice(turn, deps, p.arg(0)),
     "lg": lambda turn, deps, p: _set_language(turn, deps, p.arg(0)),
     "bf": lambda turn, deps, p: billing_screen.on_ask(turn, deps, p.arg(0)),
     "bb": lambda turn, deps, p: billing_screen.on_back(turn, deps),
@@ -118,6 +126,10 @@ class Bot:
     def __init__(self, deps: BotDeps) -> None:
         self._deps = deps
 
+    @property
+    def deps(self) -> BotDeps:
+        return self._deps
+
     def handle(self, update: Update) -> list[Call]:
         try:
             if update.callback_query is not None:
@@ -125,19 +137,8 @@ class Bot:
             if update.message is not None:
                 return self._message(update.message)
             if update.pre_checkout_query is not None:
-                # Nothing is sold through Telegram invoices yet: refuse politely, at once.
                 query = update.pre_checkout_query
-                lang = self._language(query.from_)
-                return [
-                    Call(
-                        "answerPreCheckoutQuery",
-                        {
-                            "pre_checkout_query_id": query.id,
-                            "ok": False,
-                            "error_message": t(lang, "top_up_soon"),
-                        },
-                    )
-                ]
+                return [payments.pre_checkout(self._deps, query, self._language(query.from_))]
         except ConcurrentModification:
             logger.warning("concurrent modification while handling an update")
         logger.info("update not acted on", extra={"update_id": update.update_id})
@@ -192,23 +193,32 @@ class Bot:
                 turn.send(Screen(turn.text("stale")))
         elif message.forward_origin is not None:
             self._forwarded(turn, message.forward_origin)
+        elif message.successful_payment is not None:
+            payments.successful_payment(turn, deps, message.successful_payment)
         elif message.contact is not None:
             contact = message.contact
             billing_screen.on_contact(turn, deps, contact.phone_number, contact.user_id)
         elif message.text is not None and message.text.startswith("/"):
             self._command(turn, user, message.text)
         elif message.text is not None:
-            state = deps.conversations.get(user.id, deps.clock.now()) or {}
-            ask = state.get("ask")
-            if admin.on_admin_text(turn, deps, state, message.text, message_id=message.message_id):
-                return turn.finish()
-            if isinstance(ask, dict) and "option" in ask and "draft" in state:
-                drafts.on_option_text(turn, deps, state, message.text)
-            elif isinstance(ask, dict) and ask.get("field") in billing_screen.FIELDS:
-                billing_screen.on_answer(turn, deps, ask["field"], message.text)
-            else:
-                turn.send(Screen(turn.text("nothing_asked")))
+            self._answer(turn, message.text, message.message_id)
         return turn.finish()
+
+    def _answer(self, turn: Turn, text: str, message_id: int) -> None:
+        """Free text: taken only as the answer to the question that is open."""
+        deps = self._deps
+        state = deps.conversations.get(turn.user_id, deps.clock.now()) or {}
+        ask = state.get("ask")
+        if admin.on_admin_text(turn, deps, state, text, message_id=message_id):
+            return
+        if isinstance(ask, dict) and ask.get("amount") in ("EUR", "USD", "RUB"):
+            payments.on_amount_text(turn, deps, ask["amount"], text)
+        elif isinstance(ask, dict) and "option" in ask and "draft" in state:
+            drafts.on_option_text(turn, deps, state, text)
+        elif isinstance(ask, dict) and ask.get("field") in billing_screen.FIELDS:
+            billing_screen.on_answer(turn, deps, ask["field"], text)
+        else:
+            turn.send(Screen(turn.text("nothing_asked")))
 
     def _command(self, turn: Turn, user: User, text: str) -> None:
         deps = self._deps

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from billing.bot.balance import invoice_call
 from billing.bot.callbacks import encode
 from billing.bot.calls import Screen, button
 from billing.bot.deps import BotDeps
@@ -209,6 +210,8 @@ def on_renew_quote(turn: Turn, deps: BotDeps, sub_id: str | None, token: str | N
         text += "\n\n" + turn.text(
             "quote_balance_short", currency=quote.currency.value, balance=balance, missing=missing
         )
+        pay_other = turn.text("btn_pay_other", missing=missing)
+        keyboard.append([button(pay_other, encode("rp", sub.id, token))])
         keyboard.append([button(turn.text("btn_top_up"), encode("bt"))])
     keyboard.append([button(turn.text("btn_back"), encode("sv", sub.id))])
     turn.show(Screen(text, keyboard))
@@ -244,3 +247,6 @@ def on_renew_confirm(turn: Turn, deps: BotDeps, sub_id: str | None, token: str |
         total=format_minor(purchase.quote.total, purchase.quote.currency),
     )
     turn.show(Screen(text, [[button(turn.text("btn_back"), encode("sv", renewed.id))]]))
+    invoice = invoice_call(deps, turn.chat_id, purchase.invoice_number)
+    if invoice is not None:
+        turn.calls.append(invoice)

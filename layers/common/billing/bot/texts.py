@@ -199,10 +199,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Ваш баланс в {currency}: {balance}. Подтвердите оплату с баланса.",
     },
     "quote_balance_short": {
-        "en": "Your {currency} balance: {balance}; {missing} is missing. Top up in /balance,"
-        " then come back.",
-        "ru": "Ваш баланс в {currency}: {balance}; не хватает {missing}. Пополните баланс в"
-        " /balance и вернитесь.",
+        "en": "Your {currency} balance: {balance}; {missing} is missing. Pay it by card, PayPal,"
+        " crypto or bank transfer below, or top up first.",
+        "ru": "Ваш баланс в {currency}: {balance}; не хватает {missing}. Оплатите недостающее"
+        " картой, PayPal, криптой или переводом ниже либо сначала пополните баланс.",
     },
     "connected": {
         "en": "Done! {product} for {customer} is active until {expiry}. Paid {total} from the"
@@ -313,12 +313,111 @@ TEXTS: dict[str, dict[str, str]] = {
     "balance_wallet": {"en": "{currency}: {balance}", "ru": "{currency}: {balance}"},
     "balance_limit": {"en": " (credit limit {limit})", "ru": " (кредитный лимит {limit})"},
     "balance_entry": {"en": "  {at} {amount} — {reason}", "ru": "  {at} {amount} — {reason}"},
-    "top_up_soon": {
-        "en": "Top-ups by card, PayPal, crypto and bank transfer are being connected. Until then"
-        " support (@siptg_support) can top up your balance.",
-        "ru": "Пополнение картой, PayPal, криптовалютой и переводом подключается. Пока что"
-        " баланс может пополнить поддержка (@siptg_support).",
+    # --- payments -------------------------------------------------------------------------
+    "paid_purchase": {
+        "en": "Payment of {amount} received (order {order}). {product} is active until"
+        " {expiry}. Your invoice follows.",
+        "ru": "Оплата {amount} получена (заказ {order}). {product} действует до {expiry}."
+        " Счёт-фактура — следующим сообщением.",
     },
+    "paid_top_up": {
+        "en": "Payment of {amount} received (order {order}) and added to your balance.",
+        "ru": "Оплата {amount} получена (заказ {order}) и зачислена на баланс.",
+    },
+    "paid_kept_on_balance": {
+        "en": "Payment of {amount} received (order {order}). The purchase could not be"
+        " completed any more (the subscription or its price changed meanwhile), so the money"
+        " is on your balance: open /subscriptions to use it.",
+        "ru": "Оплата {amount} получена (заказ {order}). Покупку завершить уже нельзя"
+        " (подписка или цена изменились), поэтому деньги зачислены на баланс: откройте"
+        " /subscriptions, чтобы ими воспользоваться.",
+    },
+    "payment_failed": {
+        "en": "The payment for order {order} did not go through: {reason}. Nothing was"
+        " charged; you can try again from /balance.",
+        "ru": "Оплата заказа {order} не прошла: {reason}. Деньги не списаны; попробуйте"
+        " ещё раз через /balance.",
+    },
+    "payment_failed_purchase": {
+        "en": "The payment for order {order} did not go through: {reason}. Nothing was"
+        " charged; open /subscriptions to try again or pick another method.",
+        "ru": "Оплата заказа {order} не прошла: {reason}. Деньги не списаны; откройте"
+        " /subscriptions, чтобы попробовать снова или выбрать другой способ.",
+    },
+    "btn_pay_other": {
+        "en": "Pay {missing} by card, PayPal, crypto…",
+        "ru": "Оплатить {missing} картой, PayPal, криптой…",
+    },
+    "pay_choose_method": {
+        "en": "{what}\nAmount to pay: {amount} (whatever is not needed stays on your balance)."
+        "\nHow would you like to pay?",
+        "ru": "{what}\nК оплате: {amount} (лишнее останется на балансе).\nКак вы хотите оплатить?",
+    },
+    "pay_choose_method_top_up": {
+        "en": "Top-up of {amount}. How would you like to pay?",
+        "ru": "Пополнение на {amount}. Как вы хотите оплатить?",
+    },
+    "method_tg": {"en": "Card in Telegram", "ru": "Картой в Telegram"},
+    "method_sc": {"en": "Card (Stripe page)", "ru": "Картой (страница Stripe)"},
+    "method_ss": {
+        "en": "Card (Stripe), save for auto-renewal",
+        "ru": "Картой (Stripe), сохранить для автопродления",
+    },
+    "method_pp": {"en": "PayPal", "ru": "PayPal"},
+    "method_cr": {"en": "Crypto: BTC, ETH, USDT, TON", "ru": "Криптовалютой: BTC, ETH, USDT, TON"},
+    "method_bk": {"en": "Bank transfer (payment order PDF)", "ru": "Банковский перевод (PDF)"},
+    "pay_link": {
+        "en": "Order {order}: {amount}. Open the payment page with the button below; the bot"
+        " tells you here when the money arrives.",
+        "ru": "Заказ {order}: {amount}. Откройте страницу оплаты кнопкой ниже; бот сообщит"
+        " здесь, когда деньги поступят.",
+    },
+    "btn_open_payment": {"en": "Pay {amount}", "ru": "Оплатить {amount}"},
+    "pay_invoice_sent": {
+        "en": "Order {order}: {amount}. The invoice to pay by card is below.",
+        "ru": "Заказ {order}: {amount}. Счёт для оплаты картой — ниже.",
+    },
+    "pay_bank_sent": {
+        "en": "Order {order}: transfer {amount} using the payment order below and quote {order}"
+        " as the reference. Support credits it when the money arrives.",
+        "ru": "Заказ {order}: переведите {amount} по платёжному поручению ниже, указав {order}"
+        " в назначении платежа. Поддержка зачислит деньги, когда они поступят.",
+    },
+    "pay_provider_down": {
+        "en": "The payment service is not answering right now. Nothing was charged; please"
+        " try again in a minute or choose another method.",
+        "ru": "Платёжный сервис сейчас не отвечает. Деньги не списаны; попробуйте через минуту"
+        " или выберите другой способ.",
+    },
+    "pay_covered_now": {
+        "en": "Your balance covers this now: pay from the balance instead.",
+        "ru": "Теперь баланса хватает: оплатите с баланса.",
+    },
+    "top_up_currency": {
+        "en": "Which balance would you like to top up?",
+        "ru": "Какой баланс пополнить?",
+    },
+    "top_up_amount": {
+        "en": "How much would you like to add to your {currency} balance?",
+        "ru": "Сколько добавить на баланс в {currency}?",
+    },
+    "btn_other_amount": {"en": "Other amount", "ru": "Другая сумма"},
+    "ask_amount": {
+        "en": "Send the amount in {currency}, for example 25 or 25.50 (from {low} to {high}).",
+        "ru": "Отправьте сумму в {currency}, например 25 или 25.50 (от {low} до {high}).",
+    },
+    "bad_amount": {
+        "en": "That is not an amount from {low} to {high}. Send a number like 25.50, or /cancel.",
+        "ru": "Это не сумма от {low} до {high}. Отправьте число вроде 25.50 или /cancel.",
+    },
+    "pre_checkout_refused": {
+        "en": "This order can no longer be paid (it was paid already or has changed). Open"
+        " /balance or /subscriptions to start again.",
+        "ru": "Этот заказ уже нельзя оплатить (он оплачен или изменился). Откройте /balance"
+        " или /subscriptions, чтобы начать заново.",
+    },
+    "invoices_title": {"en": "Invoices:", "ru": "Счета:"},
+    "btn_invoice": {"en": "{number} · {amount}", "ru": "{number} · {amount}"},
 }
 
 

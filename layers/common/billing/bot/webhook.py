@@ -79,14 +79,15 @@ def _reply(calls: list[Call], rt: Runtime) -> dict[str, Any]:
     one-call answer costs no extra request."""
     if not calls:
         return {}
-    *earlier, last = calls
-    for call in earlier:
+    # An upload (multipart) cannot ride in the webhook reply: then every call is sent.
+    reply = calls[-1] if not calls[-1].files else None
+    for call in calls[:-1] if reply is not None else calls:
         try:
-            rt.telegram().call(call.method, call.params)
+            rt.telegram().call(call.method, call.params, files=call.files)
         except TelegramError as error:
             # The user's state is already saved; a lost message is logged, not retried.
             logger.warning(
                 "Bot API call failed",
                 extra={"method": call.method, "code": error.error_code},
             )
-    return last.as_webhook_reply()
+    return reply.as_webhook_reply() if reply is not None else {}

@@ -11,6 +11,7 @@ is ever lost, and the Payer is told it is on the balance.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -63,6 +64,10 @@ class Settlement:
         return self.outcome in (Outcome.APPLIED, Outcome.TOPPED_UP)
 
 
+def _keyed_id(key: str) -> str:
+    return "R-" + hashlib.sha256(key.encode()).hexdigest()[:10].upper()
+
+
 class PaymentService:
     def __init__(
         self,
@@ -99,6 +104,7 @@ class PaymentService:
         method: PaymentMethod,
         chat_id: int | None,
         details: Mapping[str, Any] | None = None,
+        order_id: str | None = None,
     ) -> Order:
         """A pending order, after every check that can refuse the payment up front: the
         method's currencies and limits, the billing profile it needs, country verification."""
@@ -112,7 +118,7 @@ class PaymentService:
         now = self._clock.now()
         for _ in range(MAX_ATTEMPTS):
             order = Order(
-                id=new_order_id(now),
+                id=order_id or new_order_id(now),
                 payer_id=payer_id,
                 purpose=purpose,
                 amount=amount,
@@ -127,8 +133,23 @@ class PaymentService:
             try:
                 return self._orders.create(order)
             except StaleWrite:
+                if order_id is not None:
+                    existing = self._orders.get(order_id)
+                    if existing is not None:
+                        return existing
                 continue  # the random part collided: draw again
         raise InvalidState("could not number the order; try again")
+
+    def open_keyed(self, key: str, **order: Any) -> Order:
+        """The order named by `key` (e.g. a renewal period), opened once: every retry of
+        the same payment finds the same order."""
+        existing = self.keyed_order(key)
+        if existing is not None:
+            return existing
+        return self.open(order_id=_keyed_id(key), **order)
+
+    def keyed_order(self, key: str) -> Order | None:
+        return self._orders.get(_keyed_id(key))
 
     def attach_provider_ref(self, order: Order, provider_ref: str, **details: Any) -> Order:
         """Remember the provider's id for this order (checkout session, PayPal order...)."""
@@ -206,11 +227,13 @@ class PaymentService:
         )
 
     def fail(self, order_id: str, reason: str) -> Order | None:
-        """A payment attempt failed (card declined): the order stays payable."""
+        """A payment attempt failed (card declined): the order stays payable. Returns the
+        failed order, or None when there was nothing to change (unknown, paid, or already
+        failed: a repeated notice is not told twice)."""
         for _ in range(MAX_ATTEMPTS):
             order = self._orders.get(order_id)
             if order is None or order.status is not OrderStatus.PENDING:
-                return order
+                return None
             failed = replace(
                 order,
                 status=OrderStatus.FAILED,

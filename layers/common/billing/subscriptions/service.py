@@ -94,6 +94,13 @@ class SubscriptionService:
             raise NotFound(f"subscription {subscription_id} not found")
         return sub
 
+    def get_any(self, subscription_id: str) -> Subscription:
+        """For the system's own work (sweep, renewal charges): no viewer check."""
+        sub = self._subscriptions.get(subscription_id)
+        if sub is None:
+            raise NotFound(f"subscription {subscription_id} not found")
+        return sub
+
     def visible_to(self, user_id: int) -> list[Subscription]:
         """What the user pays for and what is registered for them, each once."""
         seen: dict[str, Subscription] = {}

@@ -1,0 +1,364 @@
+"""Paying by a method (SPEC §4, §7): top-ups, and the missing part of a purchase.
+
+The payment being prepared lives in the conversation state under "pay" with a nonce, so a
+button of an older payment screen is stale. Choosing a method opens an order (after every
+check that can refuse it: currencies, limits, billing profile, country verification) and
+starts it: a link to the provider's page, a Telegram invoice, or a payment-order PDF.
+Telegram's pre-checkout and successful_payment are answered here too.
+"""
+
+from __future__ import annotations
+
+import secrets
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from billing.bot import drafts
+from billing.bot.callbacks import encode
+from billing.bot.calls import Call, Screen, button
+from billing.bot.deps import BotDeps
+from billing.bot.turn import Turn
+from billing.bot.views import title
+from billing.domain import profile as billing_profile
+from billing.domain.money import Currency, format_minor, to_minor
+from billing.domain.profile import PaymentMethod
+from billing.errors import BillingError, CountryNotVerified, ProfileIncomplete
+from billing.orders.checkout import PaymentDocument, PaymentLink, TelegramInvoice
+from billing.orders.model import MAXIMUM, Purpose, amount_to_pay, minimum_for
+from billing.orders.service import Outcome
+from billing.providers.errors import ProviderError
+from billing.telegram.models import PreCheckoutQuery, SuccessfulPayment
+
+# Callback codes of the methods (callback data is short); "ss" is Stripe with the card saved.
+METHOD_CODES: dict[str, tuple[PaymentMethod, bool]] = {
+    "tg": (PaymentMethod.TELEGRAM_CARD, False),
+    "sc": (PaymentMethod.STRIPE_CARD, False),
+    "ss": (PaymentMethod.STRIPE_CARD, True),
+    "pp": (PaymentMethod.PAYPAL, False),
+    "cr": (PaymentMethod.CRYPTO, False),
+    "bk": (PaymentMethod.BANK_TRANSFER, False),
+}
+TOP_UP_PRESETS = {  # in major units
+    Currency.EUR: (10, 25, 50, 100),
+    Currency.USD: (10, 25, 50, 100),
+    Currency.RUB: (1000, 2500, 5000, 10000),
+}
+
+
+# --- preparing a payment ----------------------------------------------------------------------
+
+
+def _prepare(turn: Turn, deps: BotDeps, pay: dict[str, Any]) -> None:
+    """Remember the payment and show the methods that take its currency."""
+    state = drafts.load(turn, deps)
+    pay["nonce"] = secrets.token_hex(4)
+    state["pay"] = pay
+    state.pop("ask", None)
+    drafts.save(turn, deps, state)
+    turn.show(_methods_screen(turn, deps, pay))
+
+
+def _methods_screen(
+    turn: Turn, deps: BotDeps, pay: dict[str, Any], refusal: BillingError | None = None
+) -> Screen:
+    """The methods that take the payment's currency; after a refusal, its reason on top
+    (and the way to fix it), so the Payer can fix it or pick another method."""
+    currency = Currency(pay["currency"])
+    preferred = deps.profiles.profile(turn.user_id).payment_method
+    keyboard = []
+    for code, (method, _save) in METHOD_CODES.items():
+        if method.supports(currency):
+            label = turn.text(f"method_{code}")
+            if method is preferred and code != "ss":
+                label = "★ " + label
+            keyboard.append([button(label, encode("pk", pay["nonce"], code))])
+    keyboard.append([button(turn.text("btn_cancel"), encode("px"))])
+    amount = pay.get("amount") or amount_to_pay(pay["missing"], PaymentMethod.CRYPTO, currency)
+    if pay["purpose"] == Purpose.TOP_UP.value:
+        text = turn.text("pay_choose_method_top_up", amount=format_minor(amount, currency))
+    else:
+        text = turn.text(
+            "pay_choose_method", what=pay["title"], amount=format_minor(amount, currency)
+        )
+    if refusal is not None:
+        text = f"⚠ {refusal.message}\n\n{text}"
+        if isinstance(refusal, CountryNotVerified):
+            keyboard.insert(0, [button(turn.text("btn_share_phone"), encode("sp"))])
+    return Screen(text, keyboard)
+
+
+def on_pay_connect(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
+    """The quote's "pay by a method" button: the missing part of a connect."""
+    draft = drafts.current_draft(turn, deps, nonce)
+    if draft is None or draft["kind"] != drafts.CONNECT or draft["currency"] is None:
+        return
+    try:
+        tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
+    except BillingError:
+        turn.answer(turn.text("need_country"), alert=True)
+        return
+    currency = Currency(draft["currency"])
+    quote = deps.subscriptions.quote_connect(
+        product=draft["product"],
+        options=draft["options"],
+        months=draft["months"],
+        currency=currency,
+        tax=tax,
+    )
+    missing = deps.ledger.wallet(turn.user_id, currency).missing_for(quote.total)
+    if missing == 0:
+        turn.answer(turn.text("pay_covered_now"), alert=True)
+        return
+    product = deps.catalog.product(draft["product"])
+    label = f"{title(product, turn.lang)}, {draft['months']} mo"
+    _prepare(
+        turn,
+        deps,
+        {
+            "purpose": Purpose.CONNECT.value,
+            "currency": currency.value,
+            "missing": missing,
+            "total": quote.total,
+            "title": label,
+            "details": {
+                "request_id": f"{turn.user_id}:{draft['nonce']}",
+                "customer_id": draft["customer"],
+                "product": draft["product"],
+                "options": draft["options"],
+                "months": draft["months"],
+            },
+        },
+    )
+
+
+def on_pay_renew(turn: Turn, deps: BotDeps, sub_id: str | None, token: str | None) -> None:
+    from billing.bot.subscriptions import period_token, visible
+
+    sub = visible(turn, deps, sub_id)
+    if sub is None:
+        return
+    if token != period_token(sub):
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    try:
+        tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
+        quote = deps.subscriptions.quote_renew(sub.id, by=turn.user_id, tax=tax)
+    except BillingError as error:
+        turn.answer(error.message, alert=True)
+        return
+    missing = deps.ledger.wallet(turn.user_id, quote.currency).missing_for(quote.total)
+    if missing == 0:
+        turn.answer(turn.text("pay_covered_now"), alert=True)
+        return
+    product = deps.catalog.product(sub.product)
+    _prepare(
+        turn,
+        deps,
+        {
+            "purpose": Purpose.RENEW.value,
+            "currency": quote.currency.value,
+            "missing": missing,
+            "total": quote.total,
+            "title": f"{title(product, turn.lang)}, {sub.months} mo",
+            "details": {"subscription_id": sub.id, "period_key": sub.period_key()},
+        },
+    )
+
+
+def on_top_up(turn: Turn, deps: BotDeps) -> None:
+    keyboard = [[button(c.value, encode("tc", c.value)) for c in Currency]]
+    turn.show(Screen(turn.text("top_up_currency"), keyboard))
+
+
+def on_top_up_currency(turn: Turn, deps: BotDeps, code: str | None) -> None:
+    try:
+        currency = Currency.parse(code or "")
+    except BillingError:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    presets = TOP_UP_PRESETS[currency]
+    row = [
+        button(format_minor(major * 100, currency), encode("ta", currency.value, major * 100))
+        for major in presets
+    ]
+    keyboard = [row[:2], row[2:], [button(turn.text("btn_other_amount"), encode("tx", code))]]
+    keyboard.append([button(turn.text("btn_back"), encode("bt"))])
+    turn.show(Screen(turn.text("top_up_amount", currency=currency.value), keyboard))
+
+
+def on_top_up_amount(turn: Turn, deps: BotDeps, code: str | None, amount: str | None) -> None:
+    try:
+        currency = Currency.parse(code or "")
+    except BillingError:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    if (
+        amount is None
+        or not amount.isdigit()
+        or int(amount) not in {major * 100 for major in TOP_UP_PRESETS[currency]}
+    ):
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    _prepare_top_up(turn, deps, currency, int(amount))
+
+
+def _prepare_top_up(turn: Turn, deps: BotDeps, currency: Currency, amount: int) -> None:
+    _prepare(
+        turn,
+        deps,
+        {
+            "purpose": Purpose.TOP_UP.value,
+            "currency": currency.value,
+            "amount": amount,
+            "title": f"Top-up {format_minor(amount, currency)}",
+            "details": {},
+        },
+    )
+
+
+def _limits(currency: Currency) -> tuple[str, str]:
+    return (
+        format_minor(minimum_for(PaymentMethod.CRYPTO, currency), currency),
+        format_minor(MAXIMUM[currency], currency),
+    )
+
+
+def on_ask_amount(turn: Turn, deps: BotDeps, code: str | None) -> None:
+    try:
+        currency = Currency.parse(code or "")
+    except BillingError:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    state = drafts.load(turn, deps)
+    state["ask"] = {"amount": currency.value}
+    drafts.save(turn, deps, state)
+    low, high = _limits(currency)
+    keyboard = [[button(turn.text("btn_cancel"), encode("px"))]]
+    turn.show(
+        Screen(turn.text("ask_amount", currency=currency.value, low=low, high=high), keyboard)
+    )
+
+
+def on_amount_text(turn: Turn, deps: BotDeps, currency_code: str, text: str) -> None:
+    currency = Currency(currency_code)
+    low, high = _limits(currency)
+    try:
+        value = Decimal(text.strip().replace(",", "."))
+        amount = to_minor(value, currency)
+    except (InvalidOperation, BillingError, ValueError):
+        amount = 0
+    if not (minimum_for(PaymentMethod.CRYPTO, currency) <= amount <= MAXIMUM[currency]):
+        turn.send(Screen(turn.text("bad_amount", low=low, high=high)))
+        return
+    turn.message_id = None  # a typed answer: the method list is a new message
+    _prepare_top_up(turn, deps, currency, amount)
+
+
+def on_cancel(turn: Turn, deps: BotDeps) -> None:
+    state = drafts.load(turn, deps)
+    state.pop("pay", None)
+    state.pop("ask", None)
+    drafts.save(turn, deps, state)
+    turn.show(Screen(turn.text("cancelled")))
+
+
+# --- choosing the method: the order ------------------------------------------------------------
+
+
+def on_method(turn: Turn, deps: BotDeps, nonce: str | None, code: str | None) -> None:
+    pay = drafts.load(turn, deps).get("pay")
+    if not isinstance(pay, dict) or nonce is None or pay.get("nonce") != nonce:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    if code not in METHOD_CODES:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    method, save_card = METHOD_CODES[code]
+    currency = Currency(pay["currency"])
+    purpose = Purpose(pay["purpose"])
+    if purpose is Purpose.TOP_UP:
+        amount = int(pay["amount"])
+    else:
+        missing = deps.ledger.wallet(turn.user_id, currency).missing_for(int(pay["total"]))
+        if missing == 0:
+            turn.answer(turn.text("pay_covered_now"), alert=True)
+            return
+        amount = amount_to_pay(missing, method, currency)
+    try:
+        order = deps.payments.open(
+            payer_id=turn.user_id,
+            purpose=purpose,
+            amount=amount,
+            currency=currency,
+            method=method,
+            chat_id=turn.chat_id,
+            details={**pay["details"], "total": pay.get("total", amount)},
+        )
+        started = deps.checkout.start(order, title=pay["title"], save_card=save_card)
+    except (CountryNotVerified, ProfileIncomplete) as refused:
+        turn.show(_methods_screen(turn, deps, pay, refused))
+        return
+    except BillingError as refused:
+        turn.answer(refused.message, alert=True)
+        return
+    except ProviderError:
+        turn.answer(turn.text("pay_provider_down"), alert=True)
+        return
+    shown = format_minor(order.amount, order.currency)
+    if isinstance(started, PaymentLink):
+        link = {"text": turn.text("btn_open_payment", amount=shown), "url": started.url}
+        turn.show(Screen(turn.text("pay_link", order=order.id, amount=shown), [[link]]))
+    elif isinstance(started, TelegramInvoice):
+        turn.show(Screen(turn.text("pay_invoice_sent", order=order.id, amount=shown)))
+        turn.calls.append(Call("sendInvoice", {"chat_id": turn.chat_id, **started.params}))
+    elif isinstance(started, PaymentDocument):
+        turn.show(Screen(turn.text("pay_bank_sent", order=order.id, amount=shown)))
+        turn.calls.append(
+            Call(
+                "sendDocument",
+                {"chat_id": turn.chat_id, "caption": order.id},
+                files={"document": (started.filename, started.content, "application/pdf")},
+            )
+        )
+
+
+# --- Telegram card payments ---------------------------------------------------------------------
+
+
+def pre_checkout(deps: BotDeps, query: PreCheckoutQuery, lang: str) -> Call:
+    """`ok` only while the order waits for exactly this amount (SPEC §7); answered at once,
+    in the webhook reply, well within Telegram's 10 seconds."""
+    order = deps.payments.is_payable(
+        query.invoice_payload, amount=query.total_amount, currency=query.currency
+    )
+    if order is not None and order.payer_id == query.from_.id:
+        return Call("answerPreCheckoutQuery", {"pre_checkout_query_id": query.id, "ok": True})
+    from billing.bot.texts import t
+
+    return Call(
+        "answerPreCheckoutQuery",
+        {
+            "pre_checkout_query_id": query.id,
+            "ok": False,
+            "error_message": t(lang, "pre_checkout_refused"),
+        },
+    )
+
+
+def successful_payment(turn: Turn, deps: BotDeps, payment: SuccessfulPayment) -> None:
+    """Telegram took the money: apply the order once (keyed on the order, the charge id
+    kept as its provider reference) and tell the Payer."""
+    settlement = deps.payments.settle(
+        payment.invoice_payload,
+        amount=payment.total_amount,
+        currency=payment.currency,
+        provider="telegram",
+        provider_ref=payment.telegram_payment_charge_id,
+    )
+    if settlement.outcome in (Outcome.APPLIED, Outcome.TOPPED_UP):
+        deps.notices.settled(settlement)
+    elif settlement.outcome in (Outcome.MISMATCH, Outcome.UNKNOWN):
+        deps.notices.alert(
+            f"telegram: {settlement.reason} (order {payment.invoice_payload},"
+            f" charge {payment.telegram_payment_charge_id})"
+        )

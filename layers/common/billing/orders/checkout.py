@@ -1,0 +1,167 @@
+"""Starting a payment for an order with its method (SPEC §7): what the Payer gets next.
+
+- card in Telegram: a Bot API invoice (the bot sends it; Telegram collects the card);
+- card via Stripe: a Checkout page, optionally saving the card for auto-renewal;
+- PayPal: an Orders v2 approval link; crypto: a Crypto Pay invoice link;
+- bank transfer: a payment-order PDF with the order number as the reference.
+Each provider's id is stored on the order, so support can find the order from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from billing.config import Settings
+from billing.documents.model import BankDetails, Party, PaymentOrderDocument
+from billing.domain.profile import PaymentMethod
+from billing.errors import InvalidState
+from billing.orders.model import Order, minimum_for
+from billing.orders.service import PaymentService
+from billing.providers.registry import Providers
+from billing.store.accounts import AccountsRepository
+
+PAYMENT_ORDER_VALID = timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class PaymentLink:
+    url: str
+    order: Order
+
+
+@dataclass(frozen=True)
+class TelegramInvoice:
+    params: dict[str, Any]  # sendInvoice parameters but chat_id
+    order: Order
+
+
+@dataclass(frozen=True)
+class PaymentDocument:
+    filename: str
+    content: bytes
+    order: Order
+
+
+PaymentStart = PaymentLink | TelegramInvoice | PaymentDocument
+
+
+class Checkout:
+    def __init__(
+        self,
+        *,
+        payments: PaymentService,
+        providers: Providers,
+        accounts: AccountsRepository,
+        settings: Settings,
+    ) -> None:
+        self._payments = payments
+        self._providers = providers
+        self._accounts = accounts
+        self._settings = settings
+
+    def start(self, order: Order, *, title: str, save_card: bool = False) -> PaymentStart:
+        match order.method:
+            case PaymentMethod.TELEGRAM_CARD:
+                return self._telegram_invoice(order, title)
+            case PaymentMethod.STRIPE_CARD:
+                return self._stripe_checkout(order, title, save_card=save_card)
+            case PaymentMethod.PAYPAL:
+                paypal = self._providers.paypal.create_order(
+                    order_id=order.id,
+                    amount=order.amount,
+                    currency=order.currency.value,
+                    description=title,
+                    return_url=self._settings.payment_return_url,
+                    cancel_url=self._settings.payment_return_url,
+                )
+                order = self._payments.attach_provider_ref(order, paypal.id)
+                if paypal.approve_url is None:  # a repeated create of an approved order
+                    raise InvalidState(f"order {order.id} is being paid already")
+                return PaymentLink(paypal.approve_url, order)
+            case PaymentMethod.CRYPTO:
+                invoice = self._providers.cryptopay.create_invoice(
+                    order_id=order.id,
+                    amount=order.amount,
+                    currency=order.currency.value,
+                    description=title,
+                )
+                order = self._payments.attach_provider_ref(order, f"crypto-{invoice.invoice_id}")
+                return PaymentLink(invoice.pay_url, order)
+            case PaymentMethod.BANK_TRANSFER:
+                return self._payment_order(order, title)
+
+    def _telegram_invoice(self, order: Order, title: str) -> TelegramInvoice:
+        params = {
+            "title": title[:32],
+            "description": f"Order {order.id}: {title}"[:255],
+            "payload": order.id,
+            "provider_token": self._providers.telegram_provider_token(order.currency.value),
+            "currency": order.currency.value,
+            "prices": [{"label": title[:32], "amount": order.amount}],
+        }
+        return TelegramInvoice(params, order)
+
+    def _stripe_checkout(self, order: Order, title: str, *, save_card: bool) -> PaymentLink:
+        stripe = self._providers.stripe
+        customer = None
+        if save_card:
+            account = self._accounts.get(order.payer_id)
+            card = account.profile.saved_card if account is not None else None
+            customer = stripe.ensure_customer(
+                payer_id=order.payer_id,
+                existing=card.customer_ref if card is not None else None,
+                idempotency_key=f"customer-{order.payer_id}",
+            )
+        link = stripe.create_checkout_session(
+            order_id=order.id,
+            amount=order.amount,
+            currency=order.currency.value,
+            description=title,
+            customer=customer,
+            save_card=save_card,
+            success_url=self._settings.payment_return_url,
+            cancel_url=self._settings.payment_return_url,
+            idempotency_key=f"checkout-{order.id}",
+        )
+        order = self._payments.attach_provider_ref(
+            order, link.session_id, save_card=save_card, customer=customer
+        )
+        return PaymentLink(link.url, order)
+
+    def _payment_order(self, order: Order, title: str) -> PaymentDocument:
+        from billing.documents.render import render_payment_order
+
+        config = self._settings
+        account = self._accounts.get(order.payer_id)
+        profile = account.profile if account is not None else None
+        issued_on = order.created_at.date()
+        document = PaymentOrderDocument(
+            order_number=order.id,
+            issued_on=issued_on,
+            seller=Party(config.seller_name, config.seller_address, "LT"),
+            seller_vat_number=(
+                config.seller_vat_number if issued_on >= config.seller_vat_number_from else None
+            ),
+            bank=BankDetails(
+                config.seller_bank_beneficiary,
+                config.seller_iban,
+                config.seller_bic,
+                config.seller_bank_name,
+            ),
+            buyer=Party(
+                name=(profile.name if profile else None) or f"Telegram user {order.payer_id}",
+                address=profile.address if profile else None,
+                country=profile.country if profile else None,
+                vat_id=profile.vat_id if profile else None,
+            ),
+            currency=order.currency.value,
+            amount=order.amount,
+            minimum=minimum_for(PaymentMethod.BANK_TRANSFER, order.currency),
+            purpose=title,
+            valid_until=issued_on + PAYMENT_ORDER_VALID,
+        )
+        return PaymentDocument(
+            f"payment-order-{order.id}.pdf", render_payment_order(document), order
+        )

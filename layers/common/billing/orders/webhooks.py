@@ -1,0 +1,345 @@
+"""Provider callbacks (SPEC §7): authenticate, dedupe, find the order, apply it once.
+
+Every request is authenticated before anything is read or written (Stripe-Signature with a
+5-minute tolerance, PayPal's verify-webhook-signature API, Crypto Pay's HMAC): a failure is
+401 and no write. An authentic event is claimed by its provider event id, so a redelivery is
+answered 200 without acting; the ledger's keys make a payment apply once even when two
+events name the same payment (checkout.session.completed and payment_intent.succeeded).
+An event we cannot act on is answered 200 (recorded and alerted when it concerns money),
+so the provider stops retrying; a transient fault is 503 after releasing the claim.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from billing.accounts.service import ProfileService
+from billing.clock import Clock
+from billing.domain.profile import SavedCard
+from billing.errors import BillingError
+from billing.observability import logger
+from billing.orders.model import Order
+from billing.orders.service import PaymentService, Settlement
+from billing.providers.errors import ProviderUnavailable
+from billing.providers.registry import Providers
+from billing.store.codec import epoch
+from billing.store.dedupe import UpdateDeduplicator
+
+PROVIDERS = frozenset({"stripe", "paypal", "cryptopay"})
+
+
+class Notices(Protocol):
+    """How the Payer (and support) hear about what a callback did."""
+
+    def settled(self, settlement: Settlement) -> None: ...
+
+    def payment_failed(self, order: Order, reason: str) -> None: ...
+
+    def alert(self, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class WebhookAnswer:
+    status: int
+    body: dict[str, Any]
+
+
+OK = WebhookAnswer(200, {"received": True})
+UNAUTHORIZED = WebhookAnswer(401, {"error": "unauthorized"})
+RETRY = WebhookAnswer(503, {"error": "temporarily unavailable"})
+
+
+class ProviderWebhooks:
+    def __init__(
+        self,
+        *,
+        payments: PaymentService,
+        providers: Providers,
+        profiles: ProfileService,
+        dedupe: UpdateDeduplicator,
+        clock: Clock,
+        notices: Notices,
+    ) -> None:
+        self._payments = payments
+        self._providers = providers
+        self._profiles = profiles
+        self._dedupe = dedupe
+        self._clock = clock
+        self._notices = notices
+
+    def handle(self, provider: str, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
+        """`headers` must be lower-cased names (API Gateway HTTP API gives them so)."""
+        if provider == "stripe":
+            return self._stripe(headers, body)
+        if provider == "paypal":
+            return self._paypal(headers, body)
+        if provider == "cryptopay":
+            return self._cryptopay(headers, body)
+        return WebhookAnswer(404, {"error": "not found"})
+
+    # --- Stripe ---------------------------------------------------------------------------
+
+    def _stripe(self, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
+        from billing.providers.stripe_gateway import InvalidSignature, verify_webhook
+
+        try:
+            event = verify_webhook(
+                body,
+                headers.get("stripe-signature"),
+                self._providers.stripe_webhook_secret(),
+                now=epoch(self._clock.now()),
+            )
+        except InvalidSignature:
+            return UNAUTHORIZED
+        event_id, kind = event.get("id"), event.get("type")
+        data = event.get("data")
+        obj = data.get("object") if isinstance(data, dict) else None
+        if not isinstance(event_id, str) or not isinstance(kind, str) or not isinstance(obj, dict):
+            logger.warning("stripe event without id, type or object; ignored")
+            return OK
+        return self._once(f"stripe#{event_id}", lambda: self._stripe_event(kind, obj))
+
+    def _stripe_event(self, kind: str, obj: dict[str, Any]) -> None:
+        metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        order_id = str((metadata or {}).get("order_id") or obj.get("client_reference_id") or "")
+        currency = str(obj.get("currency", "")).upper()
+        if kind == "checkout.session.completed":
+            if obj.get("payment_status") != "paid":
+                return  # asynchronous methods confirm later, with payment_intent.succeeded
+            settlement = self._settle(
+                order_id,
+                _int(obj.get("amount_total")),
+                currency,
+                "stripe",
+                _str(obj.get("payment_intent")),
+            )
+            self._keep_card(settlement, _str(obj.get("payment_intent")), _str(obj.get("customer")))
+        elif kind == "payment_intent.succeeded":
+            amount = _int(obj.get("amount_received")) or _int(obj.get("amount"))
+            settlement = self._settle(order_id, amount, currency, "stripe", _str(obj.get("id")))
+            self._check_card_country(settlement, _str(obj.get("payment_method")))
+        elif kind == "payment_intent.payment_failed":
+            error = obj.get("last_payment_error")
+            reason = str(error.get("message")) if isinstance(error, dict) else "card declined"
+            failed = self._payments.fail(order_id, reason)
+            if failed is not None:
+                self._notices.payment_failed(failed, reason)
+        elif kind == "charge.refunded":
+            self._stripe_refunds(obj, currency)
+        elif kind == "charge.dispute.created":
+            self._refund(
+                "stripe",
+                _str(obj.get("payment_intent")),
+                _str(obj.get("id")),
+                _int(obj.get("amount")),
+                currency,
+                chargeback=True,
+            )
+        else:
+            logger.info("stripe event not used", extra={"type": kind})
+
+    def _stripe_refunds(self, charge: dict[str, Any], currency: str) -> None:
+        intent = _str(charge.get("payment_intent"))
+        refunds = charge.get("refunds")
+        listed = refunds.get("data") if isinstance(refunds, dict) else None
+        if isinstance(listed, list) and listed:
+            for refund in listed:
+                if isinstance(refund, dict):
+                    self._refund(
+                        "stripe",
+                        intent,
+                        _str(refund.get("id")),
+                        _int(refund.get("amount")),
+                        currency,
+                    )
+            return
+        # Without the list (newer API versions), the total refunded names the movement.
+        refunded = _int(charge.get("amount_refunded"))
+        self._refund("stripe", intent, f"{charge.get('id')}:{refunded}", refunded, currency)
+
+    def _keep_card(
+        self, settlement: Settlement | None, intent: str | None, customer: str | None
+    ) -> None:
+        order = settlement.order if settlement is not None else None
+        if order is None or not order.details.get("save_card") or intent is None:
+            return
+        gateway = self._providers.stripe
+        method = gateway.payment_intent(intent).payment_method
+        if method is None:
+            return
+        card = gateway.card_details(method)
+        try:
+            self._profiles.save_card(
+                order.payer_id,
+                SavedCard(
+                    brand=card.brand,
+                    last4=card.last4,
+                    exp_month=card.exp_month,
+                    exp_year=card.exp_year,
+                    provider_ref=card.payment_method_id,
+                    customer_ref=customer,
+                ),
+            )
+        except BillingError as refused:
+            logger.warning("card not saved", extra={"reason": str(refused)})
+
+    def _check_card_country(self, settlement: Settlement | None, method: str | None) -> None:
+        """SPEC §6: a card country that contradicts the declared one flags the Payer."""
+        order = settlement.order if settlement is not None else None
+        if order is None or method is None or not settlement or not settlement.credited_now:
+            return
+        country = self._providers.stripe.card_details(method).country
+        declared = self._profiles.profile(order.payer_id).country
+        if country and declared and country != declared:
+            reason = f"card country {country} contradicts billing country {declared}"
+            self._profiles.flag(order.payer_id, reason)
+            self._payments.alert(reason, "stripe", {"order": order.id, "payer": order.payer_id})
+            self._notices.alert(f"{reason} (order {order.id}, payer {order.payer_id})")
+
+    # --- PayPal ---------------------------------------------------------------------------
+
+    def _paypal(self, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
+        from billing.providers.paypal import PayPalWebhookError, parse_webhook
+
+        paypal = self._providers.paypal
+        try:
+            authentic = paypal.verify_webhook_signature(
+                headers=headers, body=body, webhook_id=self._providers.paypal_webhook_id()
+            )
+        except ProviderUnavailable:
+            return RETRY
+        if not authentic:
+            return UNAUTHORIZED
+        try:
+            event = parse_webhook(body)
+        except PayPalWebhookError as error:
+            logger.info("paypal event not used", extra={"reason": str(error)})
+            return OK
+
+        def act() -> None:
+            if event.event_type == "CHECKOUT.ORDER.APPROVED" and event.paypal_order_id:
+                capture = paypal.capture_order(event.paypal_order_id)
+                if capture.status == "COMPLETED":
+                    self._settle(
+                        capture.order_id or event.order_id or "",
+                        capture.amount,
+                        capture.currency,
+                        "paypal",
+                        capture.capture_id,
+                    )
+            elif event.event_type == "PAYMENT.CAPTURE.COMPLETED":
+                self._settle(
+                    event.order_id or "",
+                    event.amount,
+                    event.currency,
+                    "paypal",
+                    event.capture_id,
+                )
+            elif event.event_type in ("PAYMENT.CAPTURE.REFUNDED", "PAYMENT.CAPTURE.REVERSED"):
+                self._refund(
+                    "paypal",
+                    event.capture_id,
+                    event.refund_id or event.event_id,
+                    event.amount,
+                    event.currency,
+                    chargeback=event.event_type == "PAYMENT.CAPTURE.REVERSED",
+                )
+
+        return self._once(f"paypal#{event.event_id}", act)
+
+    # --- Crypto Pay ---------------------------------------------------------------------------
+
+    def _cryptopay(self, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
+        from billing.providers.cryptopay import (
+            CryptoPayWebhookError,
+            parse_webhook,
+            verify_signature,
+        )
+
+        if not verify_signature(
+            body, headers.get("crypto-pay-api-signature"), self._providers.cryptopay_token()
+        ):
+            return UNAUTHORIZED
+        try:
+            update = parse_webhook(body)
+        except CryptoPayWebhookError as error:
+            logger.info("crypto pay update not used", extra={"reason": str(error)})
+            return OK
+        return self._once(
+            f"cryptopay#{update.update_id}",
+            lambda: self._settle(
+                update.order_id,
+                update.amount,
+                update.currency,
+                "cryptopay",
+                f"crypto-{update.invoice_id}",
+            ),
+        )
+
+    # --- shared -------------------------------------------------------------------------------
+
+    def _once(self, key: str, act: Any) -> WebhookAnswer:
+        if not self._dedupe.claim(f"provider-event#{key}", self._clock.now()):
+            logger.info("provider event already handled", extra={"event": key})
+            return OK
+        try:
+            act()
+        except Exception:
+            # Not acted on: let the provider deliver it again (and again act once).
+            self._dedupe.release(f"provider-event#{key}")
+            logger.exception("provider event failed; the provider will retry")
+            return RETRY
+        return OK
+
+    def _settle(
+        self, order_id: str, amount: int, currency: str, provider: str, ref: str | None
+    ) -> Settlement:
+        settlement = self._payments.settle(
+            order_id, amount=amount, currency=currency, provider=provider, provider_ref=ref
+        )
+        logger.info(
+            "payment settled",
+            extra={"order": order_id, "outcome": settlement.outcome.value, "provider": provider},
+        )
+        if settlement.credited_now:
+            self._notices.settled(settlement)
+        elif settlement.reason and settlement.outcome.value in ("mismatch", "unknown"):
+            self._notices.alert(f"{provider}: {settlement.reason} (order {order_id or '-'})")
+        return settlement
+
+    def _refund(
+        self,
+        provider: str,
+        payment_ref: str | None,
+        refund_id: str | None,
+        amount: int,
+        currency: str,
+        *,
+        chargeback: bool = False,
+    ) -> None:
+        if not payment_ref or not refund_id:
+            self._payments.alert("refund without a payment reference", provider, {})
+            return
+        movement = self._payments.record_refund(
+            provider=provider,
+            provider_ref=payment_ref,
+            refund_id=refund_id,
+            amount=amount,
+            currency=currency,
+            chargeback=chargeback,
+        )
+        what = "chargeback" if chargeback else "refund"
+        if movement is not None and movement.applied_now:
+            self._notices.alert(
+                f"{provider} {what} {refund_id} debited payer {movement.entry.payer_id}"
+            )
+
+
+def _int(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,331 @@
+"""Card payments through Stripe, against localstripe running as a real server: off-session
+renewals with a saved card (success, decline, authentication required), and the webhooks
+localstripe signs and sends, reaching the Lambda handler and crediting exactly once.
+Events localstripe never sends (refunds, disputes, Checkout) are built and signed with
+Stripe's real scheme."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+
+from billing import runtime as runtime_module
+from billing.clock import ManualClock
+from billing.config import Settings
+from billing.domain.money import Currency
+from billing.domain.periods import add_months
+from billing.domain.profile import PaymentMethod, SavedCard
+from billing.domain.tax import TaxProfile
+from billing.orders.model import OrderStatus, Purpose
+from billing.orders.saved_card import CardOutcome
+from billing.providers.stripe_gateway import sign_webhook
+from billing.runtime import runtime
+from functions.payment_webhook import app as payment_app
+from local.localstripe_peer import LocalStripe
+from tests.integration.conftest import STRIPE_WEBHOOK_SECRET, put_payment_secrets
+from tests.integration.http_events import call, http_event
+from tests.integration.webhook_receiver import WebhookReceiver
+
+EUR = Currency.EUR
+PAYER = 4242
+GATEWAY = {"lines": 1}
+
+
+@pytest.fixture
+def stripe_env(
+    lambda_env: Settings,
+    localstripe: LocalStripe,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[WebhookReceiver]:
+    monkeypatch.setenv("STRIPE_API_BASE", localstripe.base_url)
+    put_payment_secrets(lambda_env, localstripe.api_key)
+    # localstripe signs its events with the real time; the handler checks them against
+    # the clock, so this test's clock is the real one.
+    clock.set(datetime.now(UTC).replace(microsecond=0))
+    runtime_module.use_clock(clock)
+    receiver = WebhookReceiver()
+    localstripe.register_webhook(
+        f"{receiver.url}/payments/stripe",
+        STRIPE_WEBHOOK_SECRET,
+        events=["payment_intent.succeeded", "payment_intent.payment_failed"],
+    )
+    yield receiver
+    localstripe.unregister_webhook(f"{receiver.url}/payments/stripe")
+    receiver.stop()
+
+
+def payer_with_card(localstripe: LocalStripe, number: str) -> None:
+    rt = runtime()
+    rt.accounts.ensure(
+        PAYER,
+        now=rt.clock.now(),
+        language="en",
+        first_name="Card",
+        username=None,
+        start_parameter=None,
+    )
+    rt.profiles.set_country(PAYER, "FR")  # localstripe's cards are all issued in FR
+    rt.profiles.share_phone(PAYER, "+33 1 42 68 53 00", contact_user_id=PAYER)
+    customer = localstripe.create_customer(payer_id=str(PAYER))
+    method = localstripe.create_card_payment_method(number)
+    localstripe.attach(method, customer)
+    rt.profiles.save_card(
+        PAYER, SavedCard("visa", number[-4:], 12, 2034, provider_ref=method, customer_ref=customer)
+    )
+
+
+def gateway_subscription() -> str:
+    rt = runtime()
+    rt.ledger.top_up(PAYER, EUR, 21_600, cause="seed", reason="seed")
+    purchase = rt.subscriptions.connect(
+        request_id="gw",
+        payer_id=PAYER,
+        customer_id=PAYER,
+        product="gateway",
+        options=GATEWAY,
+        months=6,
+        currency=EUR,
+        tax=TaxProfile.create("FR"),
+        has_saved_card=True,
+    )
+    return purchase.subscription.id
+
+
+def entries(cause_prefix: str) -> list[int]:
+    return [
+        e.amount for e in runtime().ledger.entries(PAYER, EUR) if e.cause.startswith(cause_prefix)
+    ]
+
+
+def table_items(settings: Settings) -> int:
+    client = boto3.client("dynamodb", endpoint_url=settings.aws_endpoint_url)
+    return sum(
+        client.scan(TableName=name, Select="COUNT")["Count"]
+        for name in (
+            settings.orders_table,
+            settings.balances_table,
+            settings.idempotency_table,
+            settings.subscriptions_table,
+        )
+    )
+
+
+def test_off_session_renewal_with_a_saved_card_charges_once_and_extends(
+    stripe_env: WebhookReceiver,
+    localstripe: LocalStripe,
+) -> None:
+    payer_with_card(localstripe, "4242424242424242")
+    sub_id = gateway_subscription()
+    rt = runtime()
+    before = rt.subscriptions.get_any(sub_id).expires_at
+    period = rt.subscriptions.get_any(sub_id).period_key()
+
+    first = rt.saved_cards.renew(sub_id, period_key=period)
+    again = rt.saved_cards.renew(sub_id, period_key=period)  # the same message twice
+
+    assert first.outcome is CardOutcome.PAID and again.outcome is CardOutcome.PAID
+    assert first.order is not None and first.order.status is OrderStatus.PAID
+    renewed = rt.subscriptions.get_any(sub_id)
+    assert renewed.expires_at == add_months(before, 6)
+    # Gateway, 1 line, 6 months, FR 20 %: 180.00 net + 36.00 VAT = 216.00 EUR, paid by
+    # card: credited and charged in one transaction, with the invoice.
+    assert entries("order:") == [21_600]
+    assert entries("renew:") == [-21_600]
+    assert first.settlement is not None and first.settlement.purchase is not None
+    assert first.settlement.purchase.invoice_number == "INV-000002"
+    # localstripe's payment_intent.succeeded reaches the handler: 200, and no second credit.
+    answers = stripe_env.wait_for(1)
+    assert answers and all(status == 200 for _, status in answers)
+    assert entries("order:") == [21_600]
+    # localstripe's card is from FR like the billing country: no flag.
+    assert rt.profiles.profile(PAYER).flagged_for_support is None
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [
+        ("4000000000000341", CardOutcome.DECLINED),
+        ("4000002500003155", CardOutcome.NEEDS_AUTHENTICATION),
+    ],
+)
+def test_a_declined_or_unauthenticated_card_changes_nothing_but_the_order(
+    stripe_env: WebhookReceiver,
+    localstripe: LocalStripe,
+    number: str,
+    expected: CardOutcome,
+) -> None:
+    payer_with_card(localstripe, number)
+    sub_id = gateway_subscription()
+    rt = runtime()
+    before = rt.subscriptions.get_any(sub_id)
+
+    result = rt.saved_cards.renew(sub_id, period_key=before.period_key())
+
+    assert result.outcome is expected
+    assert result.order is not None and result.order.status is OrderStatus.FAILED
+    assert rt.subscriptions.get_any(sub_id).expires_at == before.expires_at
+    assert entries("order:") == [] and entries("renew:") == []
+    time.sleep(1.5)  # a payment_failed event, if localstripe sends one, changes nothing
+    assert entries("order:") == []
+
+
+def stripe_event(kind: str, obj: dict, event_id: str) -> bytes:
+    return json.dumps(
+        {"id": event_id, "object": "event", "type": kind, "data": {"object": obj}}
+    ).encode()
+
+
+def deliver(body: bytes, *, secret: str = STRIPE_WEBHOOK_SECRET, at: int | None = None) -> int:
+    timestamp = at if at is not None else int(runtime().clock.now().timestamp())
+    headers = {"stripe-signature": sign_webhook(body, secret, timestamp)}
+    response = call(payment_app.lambda_handler, http_event("/payments/stripe", body, headers))
+    return int(response["statusCode"])
+
+
+def top_up_order(amount: int = 5_000):
+    rt = runtime()
+    rt.accounts.ensure(
+        PAYER,
+        now=rt.clock.now(),
+        language="en",
+        first_name="C",
+        username=None,
+        start_parameter=None,
+    )
+    rt.profiles.set_country(PAYER, "US")
+    rt.profiles.share_phone(PAYER, "+1 212 555 0100", contact_user_id=PAYER)
+    return rt.payments.open(
+        payer_id=PAYER,
+        purpose=Purpose.TOP_UP,
+        amount=amount,
+        currency=EUR,
+        method=PaymentMethod.STRIPE_CARD,
+        chat_id=PAYER,
+    )
+
+
+def succeeded(order_id: str, amount: int = 5_000, currency: str = "eur") -> dict:
+    return {
+        "id": f"pi_{order_id}",
+        "object": "payment_intent",
+        "amount": amount,
+        "amount_received": amount,
+        "currency": currency,
+        "status": "succeeded",
+        "metadata": {"order_id": order_id},
+    }
+
+
+def test_five_deliveries_some_concurrent_and_out_of_order_credit_once(
+    stripe_env: WebhookReceiver,
+) -> None:
+    order = top_up_order()
+    session = {
+        "id": "cs_1",
+        "object": "checkout.session",
+        "payment_status": "paid",
+        "amount_total": 5_000,
+        "currency": "eur",
+        "payment_intent": f"pi_{order.id}",
+        "metadata": {"order_id": order.id},
+    }
+    intent_event = stripe_event("payment_intent.succeeded", succeeded(order.id), "evt_pi")
+    session_event = stripe_event("checkout.session.completed", session, "evt_cs")
+    # The intent's event first (out of order), then both again, three of them at once.
+    assert deliver(intent_event) == 200
+    with ThreadPoolExecutor(3) as pool:
+        statuses = list(pool.map(deliver, [session_event, intent_event, session_event]))
+    assert statuses == [200, 200, 200]
+    assert deliver(intent_event) == 200
+
+    assert entries("order:") == [5_000]
+    assert runtime().ledger.wallet(PAYER, EUR).balance == 5_000
+    stored = runtime().payments.order(order.id)
+    assert stored is not None and stored.status is OrderStatus.PAID
+
+
+def test_forged_tampered_and_stale_stripe_events_are_401_and_write_nothing(
+    stripe_env: WebhookReceiver, lambda_env: Settings
+) -> None:
+    order = top_up_order()
+    body = stripe_event("payment_intent.succeeded", succeeded(order.id), "evt_forged")
+    items = table_items(lambda_env)
+    now = int(runtime().clock.now().timestamp())
+    tampered_headers = {"stripe-signature": sign_webhook(body, STRIPE_WEBHOOK_SECRET, now)}
+    tampered = body.replace(b"5000", b"9000")
+
+    assert deliver(body, secret="whsec_wrong") == 401
+    assert deliver(body, at=now - 301) == 401  # older than Stripe's 5-minute tolerance
+    response = call(
+        payment_app.lambda_handler, http_event("/payments/stripe", tampered, tampered_headers)
+    )
+    assert response["statusCode"] == 401
+    assert (
+        call(payment_app.lambda_handler, http_event("/payments/stripe", body))["statusCode"] == 401
+    )  # no signature at all
+    assert table_items(lambda_env) == items
+    assert runtime().ledger.wallets(PAYER) == []
+
+
+def test_wrong_amount_or_currency_is_recorded_alerted_and_not_credited(
+    stripe_env: WebhookReceiver, lambda_env: Settings
+) -> None:
+    order = top_up_order()
+    wrong_amount = stripe_event("payment_intent.succeeded", succeeded(order.id, 4_000), "e1")
+    wrong_currency = stripe_event(
+        "payment_intent.succeeded", succeeded(order.id, 5_000, "usd"), "e2"
+    )
+
+    assert deliver(wrong_amount) == 200
+    assert deliver(wrong_currency) == 200
+
+    assert runtime().ledger.wallets(PAYER) == []
+    reasons = sorted(alert.reason for alert in runtime().orders.alerts())
+    assert reasons == [
+        "amount mismatch: 40.00 EUR paid for 50.00 EUR",
+        "currency mismatch: USD paid for a EUR order",
+    ]
+
+
+def test_refund_and_dispute_debit_the_wallet_into_debt_and_alert_support(
+    stripe_env: WebhookReceiver,
+) -> None:
+    order = top_up_order()
+    assert deliver(stripe_event("payment_intent.succeeded", succeeded(order.id), "e1")) == 200
+    runtime().ledger.charge(PAYER, EUR, 4_000, cause="spent", reason="spent")
+    refund = {
+        "id": "ch_1",
+        "object": "charge",
+        "payment_intent": f"pi_{order.id}",
+        "currency": "eur",
+        "amount_refunded": 3_000,
+        "refunds": {"object": "list", "data": [{"id": "re_1", "amount": 3_000}]},
+    }
+    dispute = {
+        "id": "dp_1",
+        "object": "dispute",
+        "payment_intent": f"pi_{order.id}",
+        "amount": 2_000,
+        "currency": "eur",
+    }
+
+    assert deliver(stripe_event("charge.refunded", refund, "e2")) == 200
+    assert deliver(stripe_event("charge.refunded", refund, "e3")) == 200  # same refund again
+    assert deliver(stripe_event("charge.dispute.created", dispute, "e4")) == 200
+
+    # 50.00 in, 40.00 spent, 30.00 refunded, 20.00 disputed: -40.00, debt recorded.
+    assert runtime().ledger.wallet(PAYER, EUR).balance == -4_000
+    kinds = [e.kind.value for e in runtime().ledger.entries(PAYER, EUR)]
+    assert kinds == ["top_up", "charge", "refund", "chargeback"]
+    reasons = sorted(alert.reason for alert in runtime().orders.alerts())
+    assert reasons == [
+        "chargeback (dispute opened) debited from the wallet",
+        "refund debited from the wallet",
+    ]
