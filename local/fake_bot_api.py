@@ -39,13 +39,13 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import Message as MimeHeaders
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
 
 from local.bot_api_contract import BotApiContract, ContractViolation, html_plain_text
+from local.http_peer import LoopbackServer, Reply
 
 DEFAULT_TOKEN = "123456789:TEST-fake-bot-token"  # noqa: S105 - a test fixture, not a secret
 BOT_USER: dict[str, Any] = {
@@ -215,8 +215,7 @@ class FakeBotApi:
         self._next_query_id = 1
         self._files: dict[str, FileTuple] = {}
         self._pre_checkouts: dict[str, tuple[int, int]] = {}
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackServer("fake Bot API", self._respond)
         self._methods: dict[str, Callable[[Json], Any]] = {
             "getMe": self._get_me,
             "sendMessage": self._send_message,
@@ -352,56 +351,18 @@ class FakeBotApi:
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Start a threaded HTTP server speaking the Bot API protocol; returns its base URL."""
-        if self._server is not None:
-            raise RuntimeError("the fake Bot API is already serving")
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                self._answer()
-
-            def do_POST(self) -> None:
-                self._answer()
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                url = urlsplit(self.path)
-                status, payload = fake.handle_http(
-                    self.command,
-                    unquote(url.path),
-                    url.query,
-                    self.headers.get("Content-Type"),
-                    body,
-                )
-                data = json.dumps(payload, ensure_ascii=False).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # the request line holds the bot token
-
-        server = ThreadingHTTPServer((host, port), Handler)
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, name="fake-bot-api", daemon=True)
-        thread.start()
-        self._server, self._thread = server, thread
-        return f"http://{host}:{server.server_address[1]}"
+        return self._http.start(host, port)
 
     def stop(self) -> None:
         """Stop the HTTP server started by serve() (no-op if none)."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        self._http.stop()
+
+    def _respond(self, verb: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
+        url = urlsplit(target)
+        status, payload = self.handle_http(
+            verb, unquote(url.path), url.query, headers.get("content-type"), body
+        )
+        return Reply(status, json.dumps(payload, ensure_ascii=False).encode())
 
     # -- fault injection and inspection ----------------------------------------------------
 

@@ -23,7 +23,7 @@ Webhooks: {"update_id", "update_type": "invoice_paid", "request_date", "payload"
 is POSTed to `webhook_url` (if set) with header crypto-pay-api-signature = hex
 HMAC-SHA256(key=SHA-256(token), raw body) and recorded in `webhook_deliveries`:
 synchronously before the payer's request is answered, or with `background_webhooks=True`
-from a worker thread afterwards (fake_paypal.WebhookOutbox; `wait_for_webhooks()` waits
+from a worker thread afterwards (http_peer.WebhookOutbox; `wait_for_webhooks()` waits
 for the queue to drain).
 
 Known simplifications: fixed exchange rates (RATES_USD) and a 3% fee; no checks,
@@ -44,12 +44,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from billing.clock import Clock, SystemClock
-from local.fake_paypal import WebhookOutbox
+from local.http_peer import LoopbackServer, Reply, WebhookOutbox
 
 DEFAULT_TOKEN = "12345:AAFakeCryptoPayToken0000000000000"  # noqa: S105 - a test fixture
 SIGNATURE_HEADER = "crypto-pay-api-signature"
@@ -99,14 +99,6 @@ class _ApiError(Exception):
         super().__init__(name)
         self.code = code
         self.name = name
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,8 +163,7 @@ class FakeCryptoPay:
         self._faults: deque[int] = deque()
         self.webhook_deliveries: list[CryptoWebhookDelivery] = []
         self.requests: list[str] = []  # API method of every call
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackServer("fake Crypto Pay", self._respond)
         self._base_url: str | None = None
 
     # -- serving --------------------------------------------------------------------------
@@ -183,59 +174,12 @@ class FakeCryptoPay:
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Start the HTTP server; returns its base URL (the API is under /api/)."""
-        if self._server is not None:
-            raise RuntimeError("the fake Crypto Pay is already serving")
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                self._answer()
-
-            def do_POST(self) -> None:
-                self._answer()
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {key.lower(): value for key, value in self.headers.items()}
-                reply, updates = fake._handle(self.command, self.path, headers, body)
-                for update in updates:
-                    fake._deliver(update)
-                self.send_response(reply.status)
-                self.send_header("Content-Type", reply.content_type)
-                self.send_header("Content-Length", str(len(reply.body)))
-                for name, value in reply.headers:
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(reply.body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        server = ThreadingHTTPServer((host, port), Handler)
-        server.daemon_threads = True
-        thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-cryptopay",
-            daemon=True,
-        )
-        thread.start()
-        self._server, self._thread = server, thread
-        self._base_url = f"http://{host}:{server.server_address[1]}"
+        self._base_url = self._http.start(host, port)
         return self._base_url
 
     def stop(self) -> None:
         """Stop the server started by serve() (no-op if none)."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        self._http.stop()
         self._outbox.close()
 
     # -- test controls --------------------------------------------------------------------
@@ -343,28 +287,24 @@ class FakeCryptoPay:
         return headers, body
 
     def _deliver(self, update: Json) -> tuple[dict[str, str], bytes]:
-        headers, body = self._signed(update)
-        url = self.webhook_url
-
-        def done(status: int | None, error: str | None) -> None:
-            delivery = CryptoWebhookDelivery(
-                update_id=update["update_id"],
-                update_type=update["update_type"],
-                url=url,
-                headers=headers,
-                body=body,
-                status=status,
-                error=error,
-            )
-            with self._lock:
-                self.webhook_deliveries.append(delivery)
-
-        self._outbox.send(url, headers, body, done)
-        return headers, body
+        """POST the signed update to webhook_url, if set, and record the delivery."""
+        return self._outbox.deliver(
+            self.webhook_url,
+            self._signed(update),
+            partial(CryptoWebhookDelivery, update["update_id"], update["update_type"]),
+            self.webhook_deliveries,
+        )
 
     def wait_for_webhooks(self, timeout: float = 10.0) -> bool:
         """With background_webhooks: block until every webhook so far was posted."""
         return self._outbox.wait(timeout)
+
+    def _respond(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
+        """One HTTP request: its webhooks are sent (or queued) before it is answered."""
+        reply, updates = self._handle(method, target, headers, body)
+        for update in updates:
+            self._deliver(update)
+        return reply
 
     def _handle(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes

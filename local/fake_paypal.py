@@ -54,26 +54,23 @@ import hashlib
 import hmac
 import html
 import json
-import queue
 import re
 import secrets
 import string
 import threading
-import time
 import uuid
 import zlib
 from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import httpx
-
 from billing.clock import Clock, SystemClock
+from local.http_peer import LoopbackServer, Reply, WebhookOutbox
 
 DEFAULT_CLIENT_ID = "fake-paypal-client-id"
 DEFAULT_CLIENT_SECRET = "fake-paypal-client-secret"  # noqa: S105 - a test fixture
@@ -210,14 +207,6 @@ def _issue(
 
 
 @dataclass(frozen=True)
-class Reply:
-    status: int
-    body: bytes
-    content_type: str = "application/json"
-    headers: tuple[tuple[str, str], ...] = ()
-
-
-@dataclass(frozen=True)
 class WebhookDelivery:
     """One webhook POST (or, without webhook_url, one event that would have been sent)."""
 
@@ -233,86 +222,6 @@ class WebhookDelivery:
     def event(self) -> Json:
         parsed: Json = json.loads(self.body)
         return parsed
-
-
-class WebhookOutbox:
-    """Posts webhook bodies: at once (the caller waits), or, with `background`, in order from
-    one worker thread after the call that caused them was answered, as real providers do.
-    The local stack needs `background`: a webhook handler that calls the provider back
-    (capture on CHECKOUT.ORDER.APPROVED) must not wait for its own next webhook."""
-
-    def __init__(self, *, background: bool, timeout: float) -> None:
-        self.background = background
-        self.timeout = timeout
-        self._queue: queue.Queue[_Outgoing | None] = queue.Queue()
-        self._worker: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def send(
-        self,
-        url: str | None,
-        headers: Mapping[str, str],
-        body: bytes,
-        done: Callable[[int | None, str | None], None],
-    ) -> None:
-        """POST body to url (if any) and call done(status, error) with the outcome."""
-        item = _Outgoing(url, dict(headers), body, done)
-        if not self.background:
-            self._post(item)
-            return
-        with self._lock:
-            if self._worker is None:
-                self._worker = threading.Thread(target=self._work, name="webhooks", daemon=True)
-                self._worker.start()
-        self._queue.put(item)
-
-    def wait(self, timeout: float = 10.0) -> bool:
-        """Block until every queued webhook was posted; False if `timeout` ran out first."""
-        deadline = time.monotonic() + timeout
-        with self._queue.all_tasks_done:
-            while self._queue.unfinished_tasks:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return False
-                self._queue.all_tasks_done.wait(remaining)
-        return True
-
-    def close(self) -> None:
-        with self._lock:
-            worker, self._worker = self._worker, None
-        if worker is not None:
-            self._queue.put(None)
-            worker.join(timeout=self.timeout + 1)
-
-    def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            try:
-                if item is None:
-                    return
-                self._post(item)
-            finally:
-                self._queue.task_done()
-
-    def _post(self, item: _Outgoing) -> None:
-        status: int | None = None
-        error: str | None = None
-        if item.url:
-            try:
-                status = httpx.post(
-                    item.url, content=item.body, headers=item.headers, timeout=self.timeout
-                ).status_code
-            except httpx.HTTPError as exc:
-                error = f"{type(exc).__name__}: {exc}"
-        item.done(status, error)
-
-
-@dataclass(frozen=True)
-class _Outgoing:
-    url: str | None
-    headers: dict[str, str]
-    body: bytes
-    done: Callable[[int | None, str | None], None]
 
 
 @dataclass
@@ -393,8 +302,7 @@ class FakePayPal:
         self.webhook_deliveries: list[WebhookDelivery] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) of every API call
         self.tokens_issued = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http = LoopbackServer("fake PayPal", self._respond, ("GET", "POST", "PATCH"))
         self._base_url: str | None = None
 
     # -- serving --------------------------------------------------------------------------
@@ -409,63 +317,12 @@ class FakePayPal:
 
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Start the HTTP server; returns its base URL (http://127.0.0.1:<port>)."""
-        if self._server is not None:
-            raise RuntimeError("the fake PayPal is already serving")
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                self._answer()
-
-            def do_POST(self) -> None:
-                self._answer()
-
-            def do_PATCH(self) -> None:
-                self._answer()
-
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                headers = {key.lower(): value for key, value in self.headers.items()}
-                reply, events = fake._handle(self.command, self.path, headers, body)
-                for event in events:
-                    fake._deliver(event)
-                self.send_response(reply.status)
-                self.send_header("Content-Type", reply.content_type)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.send_header("Paypal-Debug-Id", _debug_id())
-                for name, value in reply.headers:
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(reply.body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass  # requests carry credentials and tokens
-
-        server = ThreadingHTTPServer((host, port), Handler)
-        server.daemon_threads = True
-        thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-paypal",
-            daemon=True,
-        )
-        thread.start()
-        self._server, self._thread = server, thread
-        self._base_url = f"http://{host}:{server.server_address[1]}"
+        self._base_url = self._http.start(host, port)
         return self._base_url
 
     def stop(self) -> None:
         """Stop the server started by serve() (no-op if none)."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
+        self._http.stop()
         self._outbox.close()
 
     # -- test controls --------------------------------------------------------------------
@@ -506,8 +363,10 @@ class FakePayPal:
         resource_type: str | None = None,
     ) -> tuple[dict[str, str], bytes]:
         """Build a signed event and POST it to webhook_url (if set); (headers, body)."""
-        event = self._event(event_type, resource, event_id=event_id, resource_type=resource_type)
-        return self._deliver(event)
+        headers, body = self.signed_event(
+            event_type, resource, event_id=event_id, resource_type=resource_type
+        )
+        return self._deliver(json.loads(body), (headers, body))
 
     def resend(self, event_id: str) -> tuple[dict[str, str], bytes]:
         """Deliver an earlier event again (same event id, new transmission), like PayPal's
@@ -627,31 +486,30 @@ class FakePayPal:
             self._events[event_id] = event
         return event
 
-    def _deliver(self, event: Json) -> tuple[dict[str, str], bytes]:
-        headers, body = self._sign(canonical_json(event))
-        url = self.webhook_url
-
-        def done(status: int | None, error: str | None) -> None:
-            delivery = WebhookDelivery(
-                event_id=event["id"],
-                event_type=event["event_type"],
-                url=url,
-                headers=headers,
-                body=body,
-                status=status,
-                error=error,
-            )
-            with self._lock:
-                self.webhook_deliveries.append(delivery)
-
-        self._outbox.send(url, headers, body, done)
-        return headers, body
+    def _deliver(
+        self, event: Json, signed: tuple[dict[str, str], bytes] | None = None
+    ) -> tuple[dict[str, str], bytes]:
+        """POST the event (signed now, unless `signed` already holds its (headers, body)) to
+        webhook_url, if set, and record the delivery."""
+        return self._outbox.deliver(
+            self.webhook_url,
+            signed or self._sign(canonical_json(event)),
+            partial(WebhookDelivery, event["id"], event["event_type"]),
+            self.webhook_deliveries,
+        )
 
     def wait_for_webhooks(self, timeout: float = 10.0) -> bool:
         """With background_webhooks: block until every webhook so far was posted."""
         return self._outbox.wait(timeout)
 
     # -- HTTP dispatch --------------------------------------------------------------------
+
+    def _respond(self, method: str, target: str, headers: dict[str, str], body: bytes) -> Reply:
+        """One HTTP request: its webhooks are sent (or queued) before it is answered."""
+        reply, events = self._handle(method, target, headers, body)
+        for event in events:
+            self._deliver(event)
+        return replace(reply, headers=(("Paypal-Debug-Id", _debug_id()), *reply.headers))
 
     def _handle(
         self, method: str, target: str, headers: Mapping[str, str], body: bytes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -12,7 +13,9 @@ from billing import runtime as runtime_module
 from billing.clock import ManualClock
 from billing.config import Settings
 from local.fake_bot_api import FakeBotApi
+from local.localstripe_peer import LocalStripe
 from tests.integration.chat import WEBHOOK_SECRET
+from tests.integration.webhook_receiver import WebhookReceiver
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +84,18 @@ def lambda_env(
 
 # --- payment providers --------------------------------------------------------------------
 
-from tests.localstripe_fixture import localstripe  # noqa: E402, F401 - a fixture, re-exported
+
+@pytest.fixture(scope="session")
+def localstripe() -> Iterator[LocalStripe]:
+    """localstripe (a stateful fake Stripe API) as a child process, for the session. Objects
+    of other tests stay visible: create your own customers. Under xdist, one per worker."""
+    peer = LocalStripe()
+    peer.start()
+    try:
+        yield peer
+    finally:
+        peer.stop()
+
 
 STRIPE_WEBHOOK_SECRET = "whsec_test_0123456789"
 CRYPTOPAY_TOKEN = "12345:AAtestcryptopaytoken"
@@ -151,3 +165,27 @@ def providers_env(
     put_payment_secrets(lambda_env, "sk_test_unused")
     runtime_module.use_clock(clock)
     return lambda_env
+
+
+@pytest.fixture
+def stripe_env(
+    lambda_env: Settings,
+    localstripe: LocalStripe,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[WebhookReceiver]:
+    monkeypatch.setenv("STRIPE_API_BASE", localstripe.base_url)
+    put_payment_secrets(lambda_env, localstripe.api_key)
+    # localstripe signs its events with the real time; the handler checks them against
+    # the clock, so this test's clock is the real one.
+    clock.set(datetime.now(UTC).replace(microsecond=0))
+    runtime_module.use_clock(clock)
+    receiver = WebhookReceiver()
+    localstripe.register_webhook(
+        f"{receiver.url}/payments/stripe",
+        STRIPE_WEBHOOK_SECRET,
+        events=["payment_intent.succeeded", "payment_intent.payment_failed"],
+    )
+    yield receiver
+    localstripe.unregister_webhook(f"{receiver.url}/payments/stripe")
+    receiver.stop()

@@ -13,15 +13,18 @@ from pypdf import PdfReader
 
 from billing.config import Settings
 from billing.domain.money import Currency
+from billing.domain.profile import SavedCard
 from billing.domain.subscription import Status
 from billing.orders.model import OrderStatus
 from billing.runtime import runtime
 from local.fake_bot_api import FakeBotApi
+from local.localstripe_peer import LocalStripe
 from tests.integration.chat import WEBHOOK_SECRET, Chat, TgUser
 from tests.integration.test_bot_flows import (
     connect_softphone_5_with_recording_12_months,
     set_country,
 )
+from tests.integration.webhook_receiver import WebhookReceiver
 
 ANN = TgUser(101, "Ann")
 IVAN = TgUser(303, "Иван", language_code="ru")
@@ -142,3 +145,26 @@ def test_links_to_provider_pages_and_the_bank_transfer_order(
     text = pdf_text(fake_telegram, chat.documents(IVAN)[-1])
     assert "ООО «Ромашка»" in text and "15000.00 RUB" in text
     assert runtime().ledger.wallets(IVAN.id) == []  # nothing credited until support confirms
+
+
+def test_removing_the_saved_card_detaches_it_at_stripe(
+    chat: Chat, stripe_env: WebhookReceiver, localstripe: LocalStripe
+) -> None:
+    chat.say(ANN, "/start")
+    customer = localstripe.create_customer(payer_id=str(ANN.id))
+    method = localstripe.create_card_payment_method("4242424242424242")
+    localstripe.attach(method, customer)
+    runtime().profiles.save_card(
+        ANN.id, SavedCard("visa", "4242", 12, 2034, provider_ref=method, customer_ref=customer)
+    )
+    chat.say(ANN, "/paysystem")
+    assert "Saved card: visa •••• 4242" in chat.screen(ANN)
+    chat.press(ANN, "Payment method")
+    chat.press(ANN, "PayPal")
+    assert "Payment method: PayPal" in chat.screen(ANN)
+
+    chat.press(ANN, "Remove saved card")
+
+    assert "Saved card: not set" in chat.screen(ANN)
+    assert runtime().profiles.profile(ANN.id).saved_card is None
+    assert localstripe.get(f"/v1/payment_methods/{method}")["customer"] is None

@@ -23,23 +23,15 @@ from billing.runtime import runtime
 from functions.payment_webhook import app as payment_app
 from tests.integration.conftest import CRYPTOPAY_TOKEN
 from tests.integration.http_events import call, http_event
+from tests.integration.payers import payer
 
 EUR = Currency.EUR
 PAYER = 5150
 
 
 def open_order(method: PaymentMethod, amount: int = 2_500, purpose: Purpose = Purpose.TOP_UP):
+    payer(PAYER, "DE", phone="+49 30 901820")
     rt = runtime()
-    rt.accounts.ensure(
-        PAYER,
-        now=rt.clock.now(),
-        language="en",
-        first_name="P",
-        username=None,
-        start_parameter=None,
-    )
-    rt.profiles.set_country(PAYER, "DE")
-    rt.profiles.share_phone(PAYER, "+49 30 901820", contact_user_id=PAYER)
     order = rt.payments.open(
         payer_id=PAYER,
         purpose=purpose,

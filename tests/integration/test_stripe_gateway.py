@@ -28,7 +28,6 @@ from billing.providers.stripe_gateway import (
     verify_webhook,
 )
 from local.localstripe_peer import LocalStripe, LocalStripeError
-from tests.localstripe_fixture import localstripe  # noqa: F401
 
 VISA = "4242424242424242"
 DECLINED_ON_ATTACH = "4000000000000002"
@@ -37,7 +36,7 @@ NEEDS_AUTHENTICATION = "4000002500003155"
 
 
 @pytest.fixture
-def gateway(localstripe: LocalStripe) -> StripeGateway:  # noqa: F811
+def gateway(localstripe: LocalStripe) -> StripeGateway:
     return StripeGateway(localstripe.api_key, localstripe.base_url, max_network_retries=0)
 
 
@@ -59,7 +58,7 @@ def _customer_with_card(
 
 def test_ensure_customer_creates_once_then_keeps_the_existing_one(
     gateway: StripeGateway,
-    localstripe: LocalStripe,  # noqa: F811
+    localstripe: LocalStripe,
 ) -> None:
     key = _key("customer:42")
     customer = gateway.ensure_customer(payer_id=42, existing=None, idempotency_key=key)
@@ -71,7 +70,7 @@ def test_ensure_customer_creates_once_then_keeps_the_existing_one(
 
 def test_ensure_customer_replaces_a_deleted_customer(
     gateway: StripeGateway,
-    localstripe: LocalStripe,  # noqa: F811
+    localstripe: LocalStripe,
 ) -> None:
     key = _key("customer:43")
     old = gateway.ensure_customer(payer_id=43, existing=None, idempotency_key=key)
@@ -90,7 +89,7 @@ def test_ensure_customer_replaces_a_deleted_customer(
 
 def test_off_session_charge_succeeds_and_reports_the_card_country(
     gateway: StripeGateway,
-    localstripe: LocalStripe,  # noqa: F811
+    localstripe: LocalStripe,
 ) -> None:
     customer, method = _customer_with_card(gateway, localstripe, VISA)
 
@@ -114,7 +113,7 @@ def test_off_session_charge_succeeds_and_reports_the_card_country(
 
 def test_a_card_declined_on_attach_never_reaches_a_charge(
     gateway: StripeGateway,
-    localstripe: LocalStripe,  # noqa: F811
+    localstripe: LocalStripe,
 ) -> None:
     customer = gateway.ensure_customer(payer_id=2, existing=None, idempotency_key=_key("c"))
     method = localstripe.create_card_payment_method(DECLINED_ON_ATTACH)
@@ -127,7 +126,7 @@ def test_a_card_declined_on_attach_never_reaches_a_charge(
 
 def test_off_session_charge_declined(
     gateway: StripeGateway,
-    localstripe: LocalStripe,  # noqa: F811
+    localstripe: LocalStripe,
 ) -> None:
     customer, method = _customer_with_card(gateway, localstripe, DECLINED_ON_CHARGE)
 
@@ -148,7 +147,7 @@ def test_off_session_charge_declined(
 
 def test_off_session_charge_that_needs_authentication(
     gateway: StripeGateway,
-    localstripe: LocalStripe,  # noqa: F811
+    localstripe: LocalStripe,
 ) -> None:
     customer, method = _customer_with_card(gateway, localstripe, NEEDS_AUTHENTICATION)
 
@@ -169,7 +168,7 @@ def test_off_session_charge_that_needs_authentication(
 # -- cards, refunds ----------------------------------------------------------------------
 
 
-def test_card_details(gateway: StripeGateway, localstripe: LocalStripe) -> None:  # noqa: F811
+def test_card_details(gateway: StripeGateway, localstripe: LocalStripe) -> None:
     _, method = _customer_with_card(gateway, localstripe, VISA)
 
     card = gateway.card_details(method)
@@ -178,7 +177,7 @@ def test_card_details(gateway: StripeGateway, localstripe: LocalStripe) -> None:
     assert (card.country, card.payment_method_id) == ("FR", method)
 
 
-def test_partial_refund(gateway: StripeGateway, localstripe: LocalStripe) -> None:  # noqa: F811
+def test_partial_refund(gateway: StripeGateway, localstripe: LocalStripe) -> None:
     customer, method = _customer_with_card(gateway, localstripe, VISA)
     charged = gateway.charge_off_session(
         customer=customer,
@@ -206,7 +205,7 @@ def test_refund_of_an_unknown_payment_is_rejected(gateway: StripeGateway) -> Non
     assert rejected.value.status == 404
 
 
-def test_detach_is_repeatable(gateway: StripeGateway, localstripe: LocalStripe) -> None:  # noqa: F811
+def test_detach_is_repeatable(gateway: StripeGateway, localstripe: LocalStripe) -> None:
     _, method = _customer_with_card(gateway, localstripe, VISA)
 
     gateway.detach_payment_method(method, idempotency_key=_key("detach"))
@@ -280,7 +279,7 @@ def _event_for(
 
 def test_a_succeeding_charge_sends_a_signed_payment_intent_succeeded(
     gateway: StripeGateway,
-    localstripe: LocalStripe,  # noqa: F811
+    localstripe: LocalStripe,
     webhook_receiver: tuple[str, queue.Queue[Delivery]],
 ) -> None:
     url, deliveries = webhook_receiver

@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 
 import boto3
 import pytest
 
-from billing import runtime as runtime_module
-from billing.clock import ManualClock
 from billing.config import Settings
 from billing.domain.money import Currency
 from billing.domain.periods import add_months
@@ -28,8 +24,9 @@ from billing.providers.stripe_gateway import sign_webhook
 from billing.runtime import runtime
 from functions.payment_webhook import app as payment_app
 from local.localstripe_peer import LocalStripe
-from tests.integration.conftest import STRIPE_WEBHOOK_SECRET, put_payment_secrets
+from tests.integration.conftest import STRIPE_WEBHOOK_SECRET
 from tests.integration.http_events import call, http_event
+from tests.integration.payers import payer
 from tests.integration.webhook_receiver import WebhookReceiver
 
 EUR = Currency.EUR
@@ -37,42 +34,9 @@ PAYER = 4242
 GATEWAY = {"lines": 1}
 
 
-@pytest.fixture
-def stripe_env(
-    lambda_env: Settings,
-    localstripe: LocalStripe,
-    clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[WebhookReceiver]:
-    monkeypatch.setenv("STRIPE_API_BASE", localstripe.base_url)
-    put_payment_secrets(lambda_env, localstripe.api_key)
-    # localstripe signs its events with the real time; the handler checks them against
-    # the clock, so this test's clock is the real one.
-    clock.set(datetime.now(UTC).replace(microsecond=0))
-    runtime_module.use_clock(clock)
-    receiver = WebhookReceiver()
-    localstripe.register_webhook(
-        f"{receiver.url}/payments/stripe",
-        STRIPE_WEBHOOK_SECRET,
-        events=["payment_intent.succeeded", "payment_intent.payment_failed"],
-    )
-    yield receiver
-    localstripe.unregister_webhook(f"{receiver.url}/payments/stripe")
-    receiver.stop()
-
-
 def payer_with_card(localstripe: LocalStripe, number: str) -> None:
     rt = runtime()
-    rt.accounts.ensure(
-        PAYER,
-        now=rt.clock.now(),
-        language="en",
-        first_name="Card",
-        username=None,
-        start_parameter=None,
-    )
-    rt.profiles.set_country(PAYER, "FR")  # localstripe's cards are all issued in FR
-    rt.profiles.share_phone(PAYER, "+33 1 42 68 53 00", contact_user_id=PAYER)
+    payer(PAYER, "FR", phone="+33 1 42 68 53 00")  # localstripe's cards are all issued in FR
     customer = localstripe.create_customer(payer_id=str(PAYER))
     method = localstripe.create_card_payment_method(number)
     localstripe.attach(method, customer)
@@ -191,16 +155,7 @@ def deliver(body: bytes, *, secret: str = STRIPE_WEBHOOK_SECRET, at: int | None 
 
 def top_up_order(amount: int = 5_000):
     rt = runtime()
-    rt.accounts.ensure(
-        PAYER,
-        now=rt.clock.now(),
-        language="en",
-        first_name="C",
-        username=None,
-        start_parameter=None,
-    )
-    rt.profiles.set_country(PAYER, "US")
-    rt.profiles.share_phone(PAYER, "+1 212 555 0100", contact_user_id=PAYER)
+    payer(PAYER, "US", phone="+1 212 555 0100")
     return rt.payments.open(
         payer_id=PAYER,
         purpose=Purpose.TOP_UP,
@@ -329,3 +284,61 @@ def test_refund_and_dispute_debit_the_wallet_into_debt_and_alert_support(
         "chargeback (dispute opened) debited from the wallet",
         "refund debited from the wallet",
     ]
+
+
+def test_checkout_with_save_card_keeps_the_card_and_flags_a_contradicting_country(
+    stripe_env: WebhookReceiver, localstripe: LocalStripe
+) -> None:
+    rt = runtime()
+    payer(PAYER, "DE", phone="+49 30 901820")
+    order = rt.payments.open(
+        payer_id=PAYER,
+        purpose=Purpose.TOP_UP,
+        amount=5_000,
+        currency=EUR,
+        method=PaymentMethod.STRIPE_CARD,
+        chat_id=PAYER,
+        details={"save_card": True},
+    )
+    # What Stripe Checkout leaves behind (localstripe has no Checkout): a customer, and a
+    # succeeded PaymentIntent with the card, here made off-session on localstripe.
+    customer = localstripe.create_customer(payer_id=str(PAYER))
+    method = localstripe.create_card_payment_method("4242424242424242")
+    localstripe.attach(method, customer)
+    intent = rt.providers.stripe.charge_off_session(
+        customer=customer,
+        payment_method=method,
+        amount=5_000,
+        currency="EUR",
+        idempotency_key=f"test-{order.id}",
+        metadata={"order_id": order.id},
+    )
+    assert intent.outcome == "succeeded" and intent.payment_intent_id is not None
+    session = {
+        "id": "cs_test_1",
+        "object": "checkout.session",
+        "payment_status": "paid",
+        "amount_total": 5_000,
+        "currency": "eur",
+        "customer": customer,
+        "payment_intent": intent.payment_intent_id,
+        "metadata": {"order_id": order.id},
+    }
+
+    assert deliver(stripe_event("checkout.session.completed", session, "evt_cs_save")) == 200
+
+    profile = rt.profiles.profile(PAYER)
+    assert profile.saved_card is not None
+    assert (profile.saved_card.last4, profile.saved_card.provider_ref) == ("4242", method)
+    assert profile.saved_card.customer_ref == customer
+    assert rt.ledger.wallet(PAYER, EUR).balance == 5_000
+    # localstripe's payment_intent.succeeded follows; the card is from FR, the Payer
+    # declared DE: flagged for support, with an alert (SPEC §6). Still one credit.
+    stripe_env.wait_for(1)
+    assert rt.profiles.profile(PAYER).flagged_for_support == (
+        "card country FR contradicts billing country DE"
+    )
+    assert [a.reason for a in rt.orders.alerts()] == [
+        "card country FR contradicts billing country DE"
+    ]
+    assert entries("order:") == [5_000]

@@ -20,11 +20,12 @@ from billing.domain.catalog import Catalog, default_catalog, load_catalog
 from billing.ledger.service import Ledger
 from billing.orders.checkout import Checkout
 from billing.orders.invoices import InvoiceIssuer
+from billing.orders.refunds import Refunds
 from billing.orders.saved_card import SavedCardCharger
 from billing.orders.service import PaymentService
 from billing.orders.webhooks import ProviderWebhooks
 from billing.providers.registry import Providers
-from billing.secret_store import secret
+from billing.secret_store import forget_secrets, secret
 from billing.store import connection
 from billing.store.accounts import AccountsRepository
 from billing.store.balances import BalancesRepository
@@ -117,6 +118,13 @@ def runtime() -> Runtime:
         admin_ids=config.admin_ids,
     )
     checkout = Checkout(payments=payments, providers=providers, accounts=accounts, settings=config)
+    saved_cards = SavedCardCharger(
+        payments=payments,
+        subscriptions=subscriptions,
+        profiles=profiles,
+        providers=providers,
+        clock=_clock,
+    )
     bot = Bot(
         BotDeps(
             catalog=catalog,
@@ -131,6 +139,8 @@ def runtime() -> Runtime:
             checkout=checkout,
             orders=orders,
             notices=notices,
+            refunds=Refunds(payments=payments, providers=providers),
+            saved_cards=saved_cards,
         )
     )
     return Runtime(
@@ -149,13 +159,7 @@ def runtime() -> Runtime:
         providers=providers,
         notices=notices,
         telegram=telegram,
-        saved_cards=SavedCardCharger(
-            payments=payments,
-            subscriptions=subscriptions,
-            profiles=profiles,
-            providers=providers,
-            clock=_clock,
-        ),
+        saved_cards=saved_cards,
     )
 
 
@@ -169,3 +173,4 @@ def use_clock(clock: Clock) -> None:
 def reset_runtime() -> None:
     settings.cache_clear()
     runtime.cache_clear()
+    forget_secrets()

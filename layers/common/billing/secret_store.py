@@ -24,6 +24,11 @@ def _provider(region: str, endpoint_url: str | None) -> parameters.SSMProvider:
     return parameters.SSMProvider(boto3_client=client)
 
 
+def forget_secrets() -> None:
+    """Drop cached values (tests and the local stack change secrets between runs)."""
+    _provider.cache_clear()
+
+
 def secret(settings: Settings, name: str) -> str:
     """The decrypted value of the SecureString parameter `name`."""
     value = _provider(settings.region, settings.aws_endpoint_url).get(

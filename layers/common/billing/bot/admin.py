@@ -16,6 +16,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from billing.bot import admin_orders
 from billing.bot.callbacks import Pressed, encode
 from billing.bot.calls import Screen, button
 from billing.bot.deps import BotDeps
@@ -35,13 +36,8 @@ _audit = AuditRepository()
 
 ADMIN_TEXTS: dict[str, dict[str, str]] = {
     "admin_ask_lookup": {
-        "en": "Send the Telegram user id to look up.",
-        "ru": "Пришлите Telegram id пользователя.",
-    },
-    "admin_bad_user_id": {
-        "en": "A Telegram user id is a positive number, like 123456789. Send it again, or /cancel.",
-        "ru": "Telegram id — положительное число, например 123456789. Пришлите ещё раз или"
-        " /cancel.",
+        "en": "Send a Telegram user id, an order number or a provider's payment id.",
+        "ru": "Пришлите Telegram id пользователя, номер заказа или id платежа у провайдера.",
     },
     "admin_user_title": {"en": "Support: user {id}", "ru": "Поддержка: пользователь {id}"},
     "admin_account": {
@@ -302,12 +298,11 @@ def admin_command(turn: Turn, deps: BotDeps, argument: str) -> None:
         deps.conversations.put(turn.user_id, {"ask": {"admin": "lookup"}}, deps.clock.now())
         turn.send(Screen(_t(turn.lang, "admin_ask_lookup")))
         return
-    user_id = _user_id(argument)
-    if user_id is None:
-        deps.conversations.put(turn.user_id, {"ask": {"admin": "lookup"}}, deps.clock.now())
-        turn.send(Screen(_t(turn.lang, "admin_bad_user_id")))
-        return
     deps.conversations.clear(turn.user_id)
+    user_id = _user_id(argument)
+    if user_id is None:  # an order number or a provider's payment id
+        turn.send(admin_orders.lookup_text(turn, deps, argument))
+        return
     turn.send(user_screen(turn, deps, user_id))
 
 
@@ -324,12 +319,19 @@ def on_admin_text(
         return False
     kind = ask.get("admin")
     target = ask.get("user")
+    if admin_orders.on_text(turn, deps, ask, text):
+        return True
     if kind == "lookup":
         user_id = _user_id(text)
-        if user_id is None:
-            turn.send(Screen(_t(turn.lang, "admin_bad_user_id")))
-        else:
-            deps.conversations.clear(turn.user_id)
+        order = admin_orders.find_order(deps, text) if user_id is None else None
+        if user_id is None and order is None:
+            # The question stays open: the next message is another try.
+            turn.send(admin_orders.lookup_text(turn, deps, text))
+            return True
+        deps.conversations.clear(turn.user_id)
+        if order is not None:
+            turn.send(admin_orders.order_screen(turn, deps, order))
+        elif user_id is not None:
             turn.send(user_screen(turn, deps, user_id))
     elif kind == "limit" and isinstance(target, int) and not isinstance(target, bool):
         _set_limit(turn, deps, target, text)
@@ -345,6 +347,17 @@ class _BadInput(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+BadMoney = _BadInput
+
+
+def parse_money_text(text: str, lang: str) -> tuple[Currency, int]:
+    """ "EUR 150.00" typed by support -> (currency, minor units)."""
+    parts = text.split()
+    if len(parts) != 2:
+        raise _BadInput(_t(lang, "admin_amount_format"))
+    return parse_money(parts[0], parts[1], lang)
 
 
 _AMOUNT = re.compile(r"[+-]?\d{1,12}(?:[.,]\d+)?")
@@ -598,4 +611,5 @@ ADMIN_ACTIONS: dict[str, Callable[[Turn, BotDeps, Pressed], None]] = {
     "av": on_verify,
     "at": on_ask_terminate,
     "aT": on_terminate,
+    **admin_orders.ORDER_ACTIONS,
 }

@@ -11,6 +11,7 @@ from billing.bot.deps import BotDeps
 from billing.bot.turn import Turn
 from billing.domain.profile import BillingProfile, PaymentMethod, Verification, verification_for
 from billing.errors import BillingError, NotFound
+from billing.providers.errors import ProviderError
 
 FIELDS = ("country", "name", "address", "vat_id")
 
@@ -101,7 +102,10 @@ def on_clear_vat_id(turn: Turn, deps: BotDeps) -> None:
 
 
 def on_remove_card(turn: Turn, deps: BotDeps) -> None:
-    _change(turn, deps, lambda: deps.profiles.remove_saved_card(turn.user_id))
+    try:
+        _change(turn, deps, lambda: deps.saved_cards.forget(turn.user_id))
+    except ProviderError:
+        turn.answer(turn.text("pay_provider_down"), alert=True)
 
 
 def on_choose_method(turn: Turn, deps: BotDeps) -> None:

@@ -10,6 +10,8 @@ from billing.clock import Clock
 from billing.domain.catalog import Catalog
 from billing.ledger.service import Ledger
 from billing.orders.checkout import Checkout
+from billing.orders.refunds import Refunds
+from billing.orders.saved_card import SavedCardCharger
 from billing.orders.service import PaymentService, Settlement
 from billing.store.accounts import AccountsRepository
 from billing.store.conversations import ConversationRepository
@@ -39,3 +41,5 @@ class BotDeps:
     checkout: Checkout
     orders: OrdersRepository
     notices: Notices
+    refunds: Refunds
+    saved_cards: SavedCardCharger

@@ -22,6 +22,7 @@ from billing.domain import profile as billing_profile
 from billing.domain import subscription as rules
 from billing.domain.catalog import OptionSpec, OptionValue, Product, show_value
 from billing.domain.money import Currency, format_minor
+from billing.domain.pricing import Quote
 from billing.errors import BillingError, NotAllowed
 
 CONNECT, CHANGE = "connect", "change"
@@ -292,19 +293,10 @@ def on_quote(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
     if draft["currency"] is None:
         turn.answer(turn.text("ask_currency"), alert=True)
         return
-    try:
-        tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
-    except BillingError:
-        turn.answer(turn.text("need_country"), alert=True)
+    quote = connect_quote(turn, deps, draft)
+    if quote is None:
         return
-    currency = Currency(draft["currency"])
-    quote = deps.subscriptions.quote_connect(
-        product=draft["product"],
-        options=draft["options"],
-        months=draft["months"],
-        currency=currency,
-        tax=tax,
-    )
+    currency = quote.currency
     customer = person(deps, draft["customer"], turn.user_id, turn.lang)
     text = quote_text(deps, quote, customer, turn.lang)
     wallet = deps.ledger.wallet(turn.user_id, currency)
@@ -323,6 +315,23 @@ def on_quote(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
         keyboard.append([button(turn.text("btn_top_up"), encode("bt"))])
     keyboard.append([button(turn.text("btn_back"), encode("cb", nonce))])
     turn.show(Screen(text, keyboard))
+
+
+def connect_quote(turn: Turn, deps: BotDeps, draft: dict[str, Any]) -> Quote | None:
+    """Today's quote for a connect draft with its currency chosen, for the Payer's tax
+    profile; None (and the Payer asked for a country) when there is no profile yet."""
+    try:
+        tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
+    except BillingError:
+        turn.answer(turn.text("need_country"), alert=True)
+        return None
+    return deps.subscriptions.quote_connect(
+        product=draft["product"],
+        options=draft["options"],
+        months=draft["months"],
+        currency=Currency(draft["currency"]),
+        tax=tax,
+    )
 
 
 def on_confirm(turn: Turn, deps: BotDeps, nonce: str | None, total: str | None) -> None:

@@ -17,9 +17,9 @@ from billing.bot import drafts
 from billing.bot.callbacks import encode
 from billing.bot.calls import Call, Screen, button
 from billing.bot.deps import BotDeps
+from billing.bot.subscriptions import renewal_quote
 from billing.bot.turn import Turn
 from billing.bot.views import title
-from billing.domain import profile as billing_profile
 from billing.domain.money import Currency, format_minor, to_minor
 from billing.domain.profile import PaymentMethod
 from billing.errors import BillingError, CountryNotVerified, ProfileIncomplete
@@ -92,19 +92,10 @@ def on_pay_connect(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
     draft = drafts.current_draft(turn, deps, nonce)
     if draft is None or draft["kind"] != drafts.CONNECT or draft["currency"] is None:
         return
-    try:
-        tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
-    except BillingError:
-        turn.answer(turn.text("need_country"), alert=True)
+    quote = drafts.connect_quote(turn, deps, draft)
+    if quote is None:
         return
-    currency = Currency(draft["currency"])
-    quote = deps.subscriptions.quote_connect(
-        product=draft["product"],
-        options=draft["options"],
-        months=draft["months"],
-        currency=currency,
-        tax=tax,
-    )
+    currency = quote.currency
     missing = deps.ledger.wallet(turn.user_id, currency).missing_for(quote.total)
     if missing == 0:
         turn.answer(turn.text("pay_covered_now"), alert=True)
@@ -132,20 +123,10 @@ def on_pay_connect(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
 
 
 def on_pay_renew(turn: Turn, deps: BotDeps, sub_id: str | None, token: str | None) -> None:
-    from billing.bot.subscriptions import period_token, visible
-
-    sub = visible(turn, deps, sub_id)
-    if sub is None:
+    found = renewal_quote(turn, deps, sub_id, token)
+    if found is None:
         return
-    if token != period_token(sub):
-        turn.answer(turn.text("stale"), alert=True)
-        return
-    try:
-        tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
-        quote = deps.subscriptions.quote_renew(sub.id, by=turn.user_id, tax=tax)
-    except BillingError as error:
-        turn.answer(error.message, alert=True)
-        return
+    sub, quote = found
     missing = deps.ledger.wallet(turn.user_id, quote.currency).missing_for(quote.total)
     if missing == 0:
         turn.answer(turn.text("pay_covered_now"), alert=True)

@@ -15,6 +15,7 @@ from billing.domain import profile as billing_profile
 from billing.domain import subscription as rules
 from billing.domain.money import format_minor
 from billing.domain.periods import add_months
+from billing.domain.pricing import Quote
 from billing.domain.subscription import Status, Subscription
 from billing.errors import BillingError, InsufficientFunds, NotAllowed, NotFound
 
@@ -178,16 +179,27 @@ def _current_period(turn: Turn, sub: Subscription, token: str | None) -> bool:
     return True
 
 
-def on_renew_quote(turn: Turn, deps: BotDeps, sub_id: str | None, token: str | None) -> None:
+def renewal_quote(
+    turn: Turn, deps: BotDeps, sub_id: str | None, token: str | None
+) -> tuple[Subscription, Quote] | None:
+    """The subscription and today's price of its next period, if the presser is its Payer
+    and the button names the current period; otherwise answered and None."""
     sub = visible(turn, deps, sub_id)
     if sub is None or not _current_period(turn, sub, token):
-        return
+        return None
     try:
         tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
-        quote = deps.subscriptions.quote_renew(sub.id, by=turn.user_id, tax=tax)
+        return sub, deps.subscriptions.quote_renew(sub.id, by=turn.user_id, tax=tax)
     except BillingError as error:
         turn.answer(error.message, alert=True)
+        return None
+
+
+def on_renew_quote(turn: Turn, deps: BotDeps, sub_id: str | None, token: str | None) -> None:
+    found = renewal_quote(turn, deps, sub_id, token)
+    if found is None:
         return
+    sub, quote = found
     start = max(sub.expires_at, deps.clock.now())
     intro = turn.text(
         "renew_quote_intro",

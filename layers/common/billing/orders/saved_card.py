@@ -8,6 +8,7 @@ the subscription in the same transaction that credits and debits the wallet.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -17,6 +18,7 @@ from billing.domain.profile import PaymentMethod, tax_profile
 from billing.errors import InvalidState
 from billing.orders.model import Order, OrderStatus, Purpose
 from billing.orders.service import Outcome, PaymentService, Settlement
+from billing.providers.errors import ProviderRejected
 from billing.providers.registry import Providers
 from billing.subscriptions.service import SubscriptionService
 
@@ -51,6 +53,19 @@ class SavedCardCharger:
         self._subscriptions = subscriptions
         self._profiles = profiles
         self._providers = providers
+
+    def forget(self, payer_id: int) -> None:
+        """The Payer removes the saved card: detached at Stripe, then forgotten here, so it
+        can never be charged again. A card Stripe no longer knows is simply forgotten;
+        Stripe being unreachable raises ProviderUnavailable and nothing changes."""
+        card = self._profiles.profile(payer_id).saved_card
+        if card is None:
+            return
+        with contextlib.suppress(ProviderRejected):  # detached or deleted at Stripe already
+            self._providers.stripe.detach_payment_method(
+                card.provider_ref, idempotency_key=f"detach-{card.provider_ref}"
+            )
+        self._profiles.remove_saved_card(payer_id)
 
     def renew(
         self, subscription_id: str, *, period_key: str, chat_id: int | None = None

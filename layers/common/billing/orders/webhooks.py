@@ -21,8 +21,8 @@ from billing.domain.profile import SavedCard
 from billing.errors import BillingError
 from billing.observability import logger
 from billing.orders.model import Order
-from billing.orders.service import PaymentService, Settlement
-from billing.providers.errors import ProviderUnavailable
+from billing.orders.service import Outcome, PaymentService, Settlement
+from billing.providers.errors import ProviderRejected, ProviderUnavailable
 from billing.providers.registry import Providers
 from billing.store.codec import epoch
 from billing.store.dedupe import UpdateDeduplicator
@@ -115,14 +115,27 @@ class ProviderWebhooks:
                 "stripe",
                 _str(obj.get("payment_intent")),
             )
-            self._keep_card(settlement, _str(obj.get("payment_intent")), _str(obj.get("customer")))
+            intent = _str(obj.get("payment_intent"))
+            paid = settlement.credited_now or settlement.outcome is Outcome.ALREADY
+            if paid and intent is not None:
+                # Whichever event credited the order, the session is what says the card
+                # is to be kept; the country is checked by the event that credits.
+                try:
+                    method = self._providers.stripe.payment_intent(intent).payment_method
+                except ProviderRejected as rejected:  # the money part is done already
+                    logger.warning("payment intent not readable", extra={"error": str(rejected)})
+                    return
+                self._keep_card(settlement, method, _str(obj.get("customer")))
+                self._check_card_country(settlement, method)
         elif kind == "payment_intent.succeeded":
             amount = _int(obj.get("amount_received")) or _int(obj.get("amount"))
             settlement = self._settle(order_id, amount, currency, "stripe", _str(obj.get("id")))
             self._check_card_country(settlement, _str(obj.get("payment_method")))
         elif kind == "payment_intent.payment_failed":
-            error = obj.get("last_payment_error")
-            reason = str(error.get("message")) if isinstance(error, dict) else "card declined"
+            last_error = obj.get("last_payment_error")
+            reason = (
+                str(last_error.get("message")) if isinstance(last_error, dict) else "card declined"
+            )
             failed = self._payments.fail(order_id, reason)
             if failed is not None:
                 self._notices.payment_failed(failed, reason)
@@ -159,17 +172,12 @@ class ProviderWebhooks:
         refunded = _int(charge.get("amount_refunded"))
         self._refund("stripe", intent, f"{charge.get('id')}:{refunded}", refunded, currency)
 
-    def _keep_card(
-        self, settlement: Settlement | None, intent: str | None, customer: str | None
-    ) -> None:
-        order = settlement.order if settlement is not None else None
-        if order is None or not order.details.get("save_card") or intent is None:
+    def _keep_card(self, settlement: Settlement, method: str | None, customer: str | None) -> None:
+        """The Payer ticked "save card": keep its reference for off-session renewals."""
+        order = settlement.order
+        if order is None or not order.details.get("save_card") or method is None:
             return
-        gateway = self._providers.stripe
-        method = gateway.payment_intent(intent).payment_method
-        if method is None:
-            return
-        card = gateway.card_details(method)
+        card = self._providers.stripe.card_details(method)
         try:
             self._profiles.save_card(
                 order.payer_id,
@@ -190,7 +198,11 @@ class ProviderWebhooks:
         order = settlement.order if settlement is not None else None
         if order is None or method is None or not settlement or not settlement.credited_now:
             return
-        country = self._providers.stripe.card_details(method).country
+        try:
+            country = self._providers.stripe.card_details(method).country
+        except ProviderRejected as rejected:
+            logger.warning("card not readable", extra={"error": str(rejected)})
+            return
         declared = self._profiles.profile(order.payer_id).country
         if country and declared and country != declared:
             reason = f"card country {country} contradicts billing country {declared}"
