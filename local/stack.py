@@ -23,6 +23,7 @@ from typing import Any
 from local.events import REGION, FakeContext, scheduled_event
 from local.fake_bot_api import FakeBotApi
 from local.moto_server import MotoServer
+from local.queue_driver import drain
 from local.template_tables import (
     DEFAULT_TEMPLATE,
     LOCAL_TABLE_NAMES,
@@ -86,6 +87,7 @@ class LocalStack:
         # Where the user's overrides (TELEGRAM_BOT_TOKEN, POWERTOOLS_LOG_LEVEL, ...) come from.
         self._environ = dict(os.environ if environ is None else environ)
         self._moto: MotoServer | None = None
+        self._sqs: Any = None
         # The bot's outgoing calls go to a fake Bot API that enforces api.json, unless
         # TELEGRAM_API_BASE points somewhere else (then that server is used instead).
         self.fake_telegram: FakeBotApi | None = None
@@ -132,7 +134,8 @@ class LocalStack:
 
             session = boto3.session.Session(region_name=REGION)
             create_tables(session.client("dynamodb"))
-            self._create_queues(session.client("sqs"))
+            self._sqs = session.client("sqs")
+            self.renewal_queue_url, self.dead_letter_queue_url = create_renewal_queues(self._sqs)
             self._set_env({"RENEWAL_QUEUE_URL": self.renewal_queue_url})
             self._put_secrets(session.client("ssm"))
             # Only now: the handlers' modules read the environment when imported
@@ -187,13 +190,18 @@ class LocalStack:
             context = FakeContext(spec.name, timeout_seconds=spec.timeout_seconds)
             return handler(event, context)
 
-    def run_sweep(self, now: datetime | None = None) -> Any:
-        """One scheduled renewal sweep, at `now` or at the runtime clock's time."""
+    def run_sweep(self, now: datetime | None = None) -> dict[str, Any]:
+        """One scheduled renewal sweep, at `now` or at the runtime clock's time, then the
+        queue drained into the function as Lambda's SQS event source would."""
         if now is None:
             from billing.runtime import runtime
 
             now = runtime().clock.now()
-        return self.invoke("renewal_cron", scheduled_event(now))
+        found = self.invoke("renewal_cron", scheduled_event(now))
+        drained = drain(
+            self._sqs, self.renewal_queue_url, lambda event: self.invoke("renewal_cron", event)
+        )
+        return {**found, "worked": drained.delivered - drained.failed, "failed": drained.failed}
 
     # ------------------------------------------------------------------ set-up
 
@@ -224,38 +232,6 @@ class LocalStack:
             else:
                 os.environ[name] = value
 
-    def _create_queues(self, sqs: Any) -> None:
-        """The renewal queue and its dead-letter queue, with template.yaml's settings."""
-        template = load_template(DEFAULT_TEMPLATE)
-        resources: dict[str, Any] = template.get("Resources", {})
-        parameters: dict[str, Any] = template.get("Parameters", {})
-
-        def attributes(logical_id: str) -> dict[str, str]:
-            properties: dict[str, Any] = resources[logical_id].get("Properties", {})
-            return {
-                name: str(value).lower() if isinstance(value, bool) else str(value)
-                for name, value in properties.items()
-                if isinstance(value, bool | int | str)
-            }
-
-        self.dead_letter_queue_url = sqs.create_queue(
-            QueueName=RENEWAL_DLQ, Attributes=attributes(RENEWAL_DLQ)
-        )["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(
-            QueueUrl=self.dead_letter_queue_url, AttributeNames=["QueueArn"]
-        )["Attributes"]["QueueArn"]
-        redrive = resources[RENEWAL_QUEUE]["Properties"].get("RedrivePolicy", {})
-        max_receive = redrive.get("maxReceiveCount", 5)
-        if isinstance(max_receive, dict) and "Ref" in max_receive:
-            max_receive = parameters[max_receive["Ref"]].get("Default", 5)
-        queue_attributes = attributes(RENEWAL_QUEUE)
-        queue_attributes["RedrivePolicy"] = json.dumps(
-            {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": int(max_receive)}
-        )
-        self.renewal_queue_url = sqs.create_queue(
-            QueueName=RENEWAL_QUEUE, Attributes=queue_attributes
-        )["QueueUrl"]
-
     def _put_secrets(self, ssm: Any) -> None:
         from billing.config import Settings
 
@@ -278,3 +254,38 @@ class LocalStack:
         }
         for name, value in values.items():
             ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
+
+
+def create_renewal_queues(sqs: Any) -> tuple[str, str]:
+    """The renewal queue and its dead-letter queue, with template.yaml's settings; returns
+    their URLs (queue, dead-letter queue)."""
+    template = load_template(DEFAULT_TEMPLATE)
+    resources: dict[str, Any] = template.get("Resources", {})
+    parameters: dict[str, Any] = template.get("Parameters", {})
+
+    def attributes(logical_id: str) -> dict[str, str]:
+        properties: dict[str, Any] = resources[logical_id].get("Properties", {})
+        return {
+            name: str(value).lower() if isinstance(value, bool) else str(value)
+            for name, value in properties.items()
+            if isinstance(value, bool | int | str)
+        }
+
+    dead_letter_queue_url = sqs.create_queue(
+        QueueName=RENEWAL_DLQ, Attributes=attributes(RENEWAL_DLQ)
+    )["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    redrive = resources[RENEWAL_QUEUE]["Properties"].get("RedrivePolicy", {})
+    max_receive = redrive.get("maxReceiveCount", 5)
+    if isinstance(max_receive, dict) and "Ref" in max_receive:
+        max_receive = parameters[max_receive["Ref"]].get("Default", 5)
+    queue_attributes = attributes(RENEWAL_QUEUE)
+    queue_attributes["RedrivePolicy"] = json.dumps(
+        {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": int(max_receive)}
+    )
+    renewal_queue_url = sqs.create_queue(QueueName=RENEWAL_QUEUE, Attributes=queue_attributes)[
+        "QueueUrl"
+    ]
+    return renewal_queue_url, dead_letter_queue_url

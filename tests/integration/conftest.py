@@ -189,3 +189,59 @@ def stripe_env(
     yield receiver
     localstripe.unregister_webhook(f"{receiver.url}/payments/stripe")
     receiver.stop()
+
+
+class Sweeper:
+    """Runs the renewal sweep as AWS does: the scheduled event, then the queue drained
+    into the same function (each batch delivered `deliveries` times, as SQS may)."""
+
+    def __init__(self, clock: ManualClock, queue_url: str, dead_letter_url: str) -> None:
+        self.clock = clock
+        self.queue_url = queue_url
+        self.dead_letter_url = dead_letter_url
+        self.sqs = boto3.client("sqs")
+
+    def run(self, *, schedules: int = 1, deliveries: int = 1) -> int:
+        """Returns how many messages the function failed (left on the queue)."""
+        from functions.renewal_cron import app as cron_app
+        from local.events import FakeContext, scheduled_event
+        from local.queue_driver import drain
+
+        context = FakeContext("renewal-cron", timeout_seconds=60)
+        for _ in range(schedules):
+            cron_app.lambda_handler(scheduled_event(self.clock.now()), context)
+
+        def invoke(event: dict[str, Any]) -> Any:
+            result = None
+            for _ in range(deliveries):
+                result = cron_app.lambda_handler(event, context)
+            return result
+
+        return drain(self.sqs, self.queue_url, invoke).failed
+
+    def dead_letters(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.dead_letter_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )
+        return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+@pytest.fixture
+def sweeper(
+    providers_env: Settings,
+    localstripe: LocalStripe,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Sweeper:
+    """lambda_env with the renewal queue (from template.yaml) and Stripe on localstripe,
+    on the test's manual clock."""
+    from local.stack import create_renewal_queues
+
+    queue_url, dead_letter_url = create_renewal_queues(
+        boto3.client("sqs", endpoint_url=providers_env.aws_endpoint_url)
+    )
+    monkeypatch.setenv("RENEWAL_QUEUE_URL", queue_url)
+    monkeypatch.setenv("STRIPE_API_BASE", localstripe.base_url)
+    put_payment_secrets(providers_env, localstripe.api_key)
+    runtime_module.use_clock(clock)
+    return Sweeper(clock, queue_url, dead_letter_url)

@@ -81,6 +81,17 @@ def test_card_in_telegram_pays_the_missing_amount_and_activates(
     text = pdf_text(fake_telegram, document)
     assert "Invoice INV-000001" in text and "Total: 321.30 EUR" in text
 
+    # /balance lists the invoice; pressing it sends the PDF again.
+    chat.say(ANN, "/balance")
+    assert "Invoices:" in chat.screen(ANN)
+    documents = len(chat.documents(ANN))
+    chat.press(ANN, "INV-000001 · 321.30 EUR")
+    assert len(chat.documents(ANN)) == documents + 1
+    assert "Invoice INV-000001" in pdf_text(fake_telegram, chat.documents(ANN)[-1])
+    chat.say(IVAN, "/start")
+    chat.press_data(IVAN, "iv:INV-000001")  # someone else's invoice: nothing is sent
+    assert chat.documents(IVAN) == [] and "устарела" in chat.last_answer()["text"]
+
     # The same invoice again (already paid): refused, with a reason.
     chat.deliver(fake_telegram.pre_checkout(ANN.id, invoice["message_id"]))
     refused = fake_telegram.calls_of("answerPreCheckoutQuery")[-1]

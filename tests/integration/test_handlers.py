@@ -18,6 +18,7 @@ from functions.payment_webhook import app as payment_app
 from functions.renewal_cron import app as cron_app
 from functions.telegram_webhook import app as telegram_app
 from tests.integration.chat import WEBHOOK_SECRET as SECRET
+from tests.integration.conftest import Sweeper
 from tests.integration.http_events import call, http_event, load_event
 
 _update_ids = iter(range(10_000, 1_000_000))
@@ -125,7 +126,7 @@ def test_unknown_payment_route_is_404(lambda_env: Settings) -> None:
     assert response["statusCode"] == 404
 
 
-def test_sweep_finds_only_due_subscriptions(lambda_env: Settings, clock: ManualClock) -> None:
+def test_sweep_finds_only_due_subscriptions(sweeper: Sweeper, clock: ManualClock) -> None:
     rt = runtime()
     rt.ledger.top_up(1, Currency.EUR, 10_000_000, cause="t", reason="top-up")
     for customer in range(5):
@@ -147,8 +148,25 @@ def test_sweep_finds_only_due_subscriptions(lambda_env: Settings, clock: ManualC
     assert call(cron_app.lambda_handler, load_event("scheduled-event.json")) == {"due": 2}
 
 
-def test_queue_messages_are_kept_for_retry_until_the_worker_lands(lambda_env: Settings) -> None:
+def test_a_queue_message_that_is_not_ours_is_dropped_not_retried(sweeper: Sweeper) -> None:
+    # The sample SQS event (`sam local generate-event sqs receive-message`) carries
+    # "Test message.": it can never succeed, so it is acknowledged and logged.
     event = load_event("sqs-receive-message.json")
+    assert call(cron_app.lambda_handler, event) == {"batchItemFailures": []}
+
+
+def test_a_failing_message_is_reported_for_retry(
+    sweeper: Sweeper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    def throttled(self: object, subscription_id: str) -> None:
+        raise ClientError({"Error": {"Code": "ThrottlingException"}}, "GetItem")
+
+    monkeypatch.setattr("billing.subscriptions.sweep.RenewalWorker.process", throttled)
+    event = load_event("sqs-receive-message.json")
+    for record in event["Records"]:
+        record["body"] = json.dumps({"subscription_id": "abc"})
     result = call(cron_app.lambda_handler, event)
     assert result == {
         "batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in event["Records"]]

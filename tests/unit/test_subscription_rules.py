@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from billing.domain import renewal
 from billing.domain import subscription as rules
 from billing.domain.money import Currency
 from billing.domain.periods import add_months
@@ -133,8 +134,8 @@ def test_expire_needs_the_expiry_to_have_passed() -> None:
         rules.expire(sub, now=NOW)
     ended = rules.expire(sub, now=sub.expires_at)
     assert ended.status is Status.EXPIRED
-    assert rules.next_action_at(ended) is None
-    assert rules.next_action_at(sub) == sub.expires_at - timedelta(days=7)
+    assert renewal.next_action_at(ended) is None
+    assert renewal.next_action_at(sub) == sub.expires_at - timedelta(days=7)
 
 
 def test_customer_sees_but_cannot_change_renew_or_toggle() -> None:

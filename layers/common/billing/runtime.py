@@ -32,8 +32,10 @@ from billing.store.balances import BalancesRepository
 from billing.store.conversations import ConversationRepository
 from billing.store.dedupe import UpdateDeduplicator
 from billing.store.orders import OrdersRepository
+from billing.store.queue import RenewalQueue
 from billing.store.subscriptions import SubscriptionsRepository
 from billing.subscriptions.service import SubscriptionService
+from billing.subscriptions.sweep import RenewalWorker
 from billing.telegram.client import BotApi
 
 _clock: Clock = SystemClock()
@@ -71,6 +73,10 @@ class Runtime:
     notices: ChatNotices
     telegram: Callable[[], BotApi]
     saved_cards: SavedCardCharger
+    renewal_worker: RenewalWorker
+
+    def renewal_queue(self) -> RenewalQueue:
+        return RenewalQueue(self.settings)
 
     def provider_webhooks(self) -> ProviderWebhooks:
         return ProviderWebhooks(
@@ -160,6 +166,16 @@ def runtime() -> Runtime:
         notices=notices,
         telegram=telegram,
         saved_cards=saved_cards,
+        renewal_worker=RenewalWorker(
+            subscriptions=subscriptions,
+            repository=subscriptions_repo,
+            profiles=profiles,
+            ledger=ledger,
+            saved_cards=saved_cards,
+            checkout=checkout,
+            notices=notices,
+            clock=_clock,
+        ),
     )
 
 

@@ -8,16 +8,24 @@ user blocked the bot, Telegram is down) is logged and never undoes or repeats th
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from typing import Any
 
+from billing.bot.callbacks import encode
+from billing.bot.subscriptions import period_token
 from billing.bot.texts import LANGUAGES, date_text, t
+from billing.bot.views import person_label
+from billing.domain import renewal
 from billing.domain.catalog import Catalog
 from billing.domain.money import format_minor
+from billing.domain.subscription import Subscription
 from billing.observability import logger
 from billing.orders.invoices import document_from_json
 from billing.orders.model import Order, Purpose
 from billing.orders.service import Outcome, Settlement
 from billing.store.accounts import AccountsRepository
 from billing.store.orders import OrdersRepository
+from billing.subscriptions.service import Purchase
+from billing.subscriptions.sweep import Failure, ReminderFacts, Source
 from billing.telegram.client import BotApi, TelegramError
 
 
@@ -72,6 +80,92 @@ class ChatNotices:
             t(lang, key, order=order.id, reason=reason[:300]),
         )
 
+    # --- the renewal sweep (SPEC §5.4): the Payer, and the Customer when it is someone else
+
+    def reminder(self, sub: Subscription, facts: ReminderFacts) -> None:
+        lang = self._language(sub.payer_id)
+        values = self._about(sub, lang)
+        total = format_minor(facts.total, sub.currency)
+        keyboard = None
+        attempt = renewal.next_attempt_at(sub)
+        if attempt is not None and facts.source is Source.NOTHING:
+            text = t(
+                lang,
+                "remind_auto_unfunded",
+                **values,
+                total=total,
+                attempt=date_text(attempt, lang),
+            )
+            keyboard = [[{"text": t(lang, "btn_top_up"), "callback_data": encode("bt")}]]
+        elif attempt is not None:
+            text = t(
+                lang,
+                "remind_auto",
+                **values,
+                total=total,
+                source=t(lang, f"source_{facts.source.value}"),
+                attempt=date_text(attempt, lang),
+            )
+        else:
+            # Off, or on but no attempt is left before expiry: only the Payer can save it.
+            key = "remind_auto_failed" if sub.auto_renew else "remind_manual"
+            text = t(lang, key, **values, total=total, months=sub.months)
+            renew = encode("sr", sub.id, period_token(sub))
+            keyboard = [[{"text": t(lang, "btn_renew"), "callback_data": renew}]]
+        self._send(sub.payer_id, text, keyboard)
+        self._tell_customer(sub, "remind_customer")
+
+    def renewed(self, sub: Subscription, purchase: Purchase, paid_by: str) -> None:
+        lang = self._language(sub.payer_id)
+        total = format_minor(purchase.quote.total, purchase.quote.currency)
+        text = t(lang, "renewed_auto", **self._about(sub, lang), total=total, paid_by=paid_by)
+        self._send(sub.payer_id, text)
+        if purchase.invoice_number is not None:
+            self.send_invoice(sub.payer_id, purchase.invoice_number)
+
+    def renewal_failed(
+        self, sub: Subscription, failure: Failure, total: int, pay_url: str | None
+    ) -> None:
+        lang = self._language(sub.payer_id)
+        text = t(
+            lang,
+            f"renewal_failed_{failure.value}",
+            **self._about(sub, lang),
+            total=format_minor(total, sub.currency),
+        )
+        keyboard: list[list[dict[str, Any]]] = []
+        if pay_url is not None:
+            keyboard.append([{"text": t(lang, "btn_pay_page"), "url": pay_url}])
+        keyboard.append(
+            [
+                {"text": t(lang, "btn_top_up"), "callback_data": encode("bt")},
+                {
+                    "text": t(lang, "btn_pay"),
+                    "callback_data": encode("rp", sub.id, period_token(sub)),
+                },
+            ]
+        )
+        self._send(sub.payer_id, text, keyboard)
+
+    def expired(self, sub: Subscription) -> None:
+        lang = self._language(sub.payer_id)
+        self._send(sub.payer_id, t(lang, "expired_payer", **self._about(sub, lang)))
+        self._tell_customer(sub, "expired_customer")
+
+    def _tell_customer(self, sub: Subscription, key: str) -> None:
+        if sub.customer_id == sub.payer_id:
+            return
+        lang = self._language(sub.customer_id)
+        self._send(sub.customer_id, t(lang, key, **self._about(sub, lang), payer=sub.payer_id))
+
+    def _about(self, sub: Subscription, lang: str) -> dict[str, str]:
+        product = self._catalog.product(sub.product)
+        return {
+            "product": product.titles.get(lang) or product.titles["en"],
+            "customer": person_label(self._accounts, sub.customer_id, sub.payer_id, lang),
+            "expiry": date_text(sub.expires_at, lang),
+        }
+
     def alert(self, reason: str) -> None:
         for admin in sorted(self._admin_ids):
             self._send(admin, f"⚠ {reason}"[:4096])
@@ -99,8 +193,13 @@ class ChatNotices:
         language = account.language if account is not None else None
         return language if language in LANGUAGES and language else "en"
 
-    def _send(self, chat_id: int, text: str) -> None:
+    def _send(
+        self, chat_id: int, text: str, keyboard: list[list[dict[str, Any]]] | None = None
+    ) -> None:
+        params: dict[str, Any] = {"chat_id": chat_id, "text": text}
+        if keyboard:
+            params["reply_markup"] = {"inline_keyboard": keyboard}
         try:
-            self._telegram().call("sendMessage", {"chat_id": chat_id, "text": text})
+            self._telegram().call("sendMessage", params)
         except TelegramError as error:
             logger.warning("notice not delivered", extra={"code": error.error_code})

@@ -416,6 +416,79 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Этот заказ уже нельзя оплатить (он оплачен или изменился). Откройте /balance"
         " или /subscriptions, чтобы начать заново.",
     },
+    # --- the renewal sweep --------------------------------------------------------------------
+    "remind_auto": {
+        "en": "{product} for {customer} ends on {expiry}. Auto-renewal is on: {total} will be"
+        " charged {source} on {attempt}.",
+        "ru": "{product} для {customer} заканчивается {expiry}. Автопродление включено:"
+        " {total} будет списано {source} {attempt}.",
+    },
+    "remind_manual": {
+        "en": "{product} for {customer} ends on {expiry}. Auto-renewal is off: renew now to"
+        " keep it ({total} for {months} months).",
+        "ru": "{product} для {customer} заканчивается {expiry}. Автопродление выключено:"
+        " продлите, чтобы сохранить подписку ({total} за {months} мес.).",
+    },
+    "remind_auto_failed": {
+        "en": "{product} for {customer} ends on {expiry} and the automatic renewal did not go"
+        " through. Renew now to keep it ({total} for {months} months).",
+        "ru": "{product} для {customer} заканчивается {expiry}, а автопродление не прошло."
+        " Продлите, чтобы сохранить подписку ({total} за {months} мес.).",
+    },
+    "remind_customer": {
+        "en": "Your {product} ends on {expiry}; user {payer} pays for it.",
+        "ru": "Ваша подписка {product} заканчивается {expiry}; её оплачивает пользователь {payer}.",
+    },
+    "source_wallet": {"en": "from your balance", "ru": "с баланса"},
+    "source_card": {"en": "from your saved card", "ru": "с сохранённой карты"},
+    "remind_auto_unfunded": {
+        "en": "{product} for {customer} ends on {expiry}. Auto-renewal is on, but your balance"
+        " does not cover {total} and no card is saved: top up before {attempt}.",
+        "ru": "{product} для {customer} заканчивается {expiry}. Автопродление включено, но"
+        " баланса не хватает на {total}, а карта не сохранена: пополните баланс до {attempt}.",
+    },
+    "renewed_auto": {
+        "en": "{product} for {customer} was renewed until {expiry}: {total} paid by {paid_by}."
+        " The invoice follows.",
+        "ru": "{product} для {customer} продлена до {expiry}: {total}, оплата: {paid_by}."
+        " Счёт — следующим сообщением.",
+    },
+    "renewal_failed_no_funds": {
+        "en": "Could not renew {product} for {customer}: the balance does not cover {total} and"
+        " no card is saved. It ends on {expiry}; top up or pay to keep it.",
+        "ru": "Не удалось продлить {product} для {customer}: баланса не хватает на {total}, а"
+        " карта не сохранена. Подписка закончится {expiry}; пополните баланс или оплатите.",
+    },
+    "renewal_failed_declined": {
+        "en": "Could not renew {product} for {customer}: the card was declined. It ends on"
+        " {expiry}; top up or pay another way to keep it.",
+        "ru": "Не удалось продлить {product} для {customer}: банк отклонил карту. Подписка"
+        " закончится {expiry}; пополните баланс или оплатите иначе.",
+    },
+    "renewal_failed_needs_authentication": {
+        "en": "Could not renew {product} for {customer}: your bank asks you to confirm the"
+        " payment. Open the payment page to pay; it ends on {expiry} otherwise.",
+        "ru": "Не удалось продлить {product} для {customer}: банк просит подтвердить платёж."
+        " Откройте страницу оплаты; иначе подписка закончится {expiry}.",
+    },
+    "renewal_failed_no_billing_country": {
+        "en": "Could not renew {product} for {customer}: set your country in /billing first."
+        " It ends on {expiry}.",
+        "ru": "Не удалось продлить {product} для {customer}: сначала укажите страну в /billing."
+        " Подписка закончится {expiry}.",
+    },
+    "expired_payer": {
+        "en": "{product} for {customer} has expired; the account is on Free now. Open"
+        " /subscriptions to connect it again.",
+        "ru": "{product} для {customer} истекла; аккаунт переведён на Free. Откройте"
+        " /subscriptions, чтобы подключить снова.",
+    },
+    "expired_customer": {
+        "en": "Your {product} has expired; your account is on Free now.",
+        "ru": "Ваша подписка {product} истекла; аккаунт переведён на Free.",
+    },
+    "btn_pay": {"en": "Pay", "ru": "Оплатить"},
+    "btn_pay_page": {"en": "Confirm the payment", "ru": "Подтвердить платёж"},
     "invoices_title": {"en": "Invoices:", "ru": "Счета:"},
     "btn_invoice": {"en": "{number} · {amount}", "ru": "{number} · {amount}"},
 }

@@ -11,6 +11,7 @@ from billing.domain.money import format_minor
 from billing.domain.pricing import Quote
 from billing.domain.subscription import ChangeKind, HistoryRecord, Subscription
 from billing.domain.tax import NOT_SUBJECT, REVERSE_CHARGE
+from billing.store.accounts import AccountsRepository
 
 
 def title(product: Product, lang: str) -> str:
@@ -18,9 +19,14 @@ def title(product: Product, lang: str) -> str:
 
 
 def person(deps: BotDeps, user_id: int, viewer: int, lang: str) -> str:
+    return person_label(deps.accounts, user_id, viewer, lang)
+
+
+def person_label(accounts: AccountsRepository, user_id: int, viewer: int, lang: str) -> str:
+    """ "you" to the viewer, else the user's first name and id."""
     if user_id == viewer:
         return t(lang, "you")
-    account = deps.accounts.get(user_id)
+    account = accounts.get(user_id)
     label = t(lang, "user_n", id=user_id)
     return f"{account.first_name} ({label})" if account and account.first_name else label
 

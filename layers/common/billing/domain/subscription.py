@@ -21,6 +21,7 @@ from typing import Any
 from billing.domain.catalog import OptionValue
 from billing.domain.money import Currency
 from billing.domain.periods import add_months, whole_seconds
+from billing.domain.renewal import SweepMarks
 from billing.errors import CurrencyMismatch, InvalidState, NotAllowed
 
 
@@ -72,6 +73,7 @@ class Subscription:
     version: int
     created_at: datetime
     history: tuple[HistoryRecord, ...] = ()
+    sweep: SweepMarks = field(default_factory=SweepMarks)  # the renewal sweep's marks
 
     @property
     def is_active(self) -> bool:
@@ -341,15 +343,3 @@ def terminate(sub: Subscription, *, by: int, now: datetime) -> tuple[Subscriptio
         sub, record, status=Status.TERMINATED, expires_at=now, value_amount=0, value_since=now
     )
     return ended, credit
-
-
-# The first thing the renewal sweep must look at: the 7-day reminder (SPEC §5.4). The
-# sweep (renewal issue) moves it forward as it acts.
-FIRST_REMINDER_BEFORE = timedelta(days=7)
-
-
-def next_action_at(sub: Subscription) -> datetime | None:
-    """When the sweep should next look at this subscription; None once it has ended."""
-    if not sub.is_active:
-        return None
-    return sub.expires_at - FIRST_REMINDER_BEFORE

@@ -110,6 +110,7 @@ class SubscriptionModel(Model):
     version = NumberAttribute()
     created_at = UnicodeAttribute()
     history = JSONAttribute()
+    sweep = JSONAttribute(null=True)  # the renewal sweep's marks for the current period
     due_shard = UnicodeAttribute(null=True)
     next_action_at = NumberAttribute(null=True)
 

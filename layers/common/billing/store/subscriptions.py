@@ -8,12 +8,12 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 
 from billing.domain.money import Currency
+from billing.domain.renewal import Reminder, SweepMarks, next_action_at
 from billing.domain.subscription import (
     ChangeKind,
     HistoryRecord,
     Status,
     Subscription,
-    next_action_at,
 )
 from billing.store.codec import epoch, iso, parse_iso
 from billing.store.models import SlotModel, SubscriptionModel
@@ -87,6 +87,30 @@ def _from_model(model: SubscriptionModel) -> Subscription:
         version=int(model.version),
         created_at=parse_iso(model.created_at),
         history=_history_from_json(model.history),
+        sweep=_sweep_from_json(model.sweep),
+    )
+
+
+def _sweep_to_json(marks: SweepMarks) -> dict[str, Any] | None:
+    if marks.period is None:
+        return None
+    return {
+        "period": marks.period,
+        "reminded": [reminder.value for reminder in marks.reminded],
+        "last_attempt_at": iso(marks.last_attempt_at) if marks.last_attempt_at else None,
+        "attempts": marks.attempts,
+    }
+
+
+def _sweep_from_json(data: object) -> SweepMarks:
+    if not isinstance(data, dict) or not isinstance(data.get("period"), str):
+        return SweepMarks()
+    last = data.get("last_attempt_at")
+    return SweepMarks(
+        period=data["period"],
+        reminded=tuple(Reminder(value) for value in data.get("reminded") or ()),
+        last_attempt_at=parse_iso(last) if isinstance(last, str) else None,
+        attempts=int(data.get("attempts") or 0),
     )
 
 
@@ -114,6 +138,7 @@ class SubscriptionsRepository:
             version=sub.version,
             created_at=iso(sub.created_at),
             history=_history_to_json(sub.history),
+            sweep=_sweep_to_json(sub.sweep),
             # Sparse index: ended subscriptions carry neither attribute and leave the index.
             due_shard=due_shard(sub.id, self._due_shards) if due else None,
             next_action_at=epoch(due) if due else None,
