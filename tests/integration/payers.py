@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from billing.domain.profile import SavedCard
 from billing.runtime import runtime
+from local.localstripe_peer import LocalStripe
 
 
 def payer(
@@ -34,3 +36,16 @@ def payer(
         rt.profiles.set_address(user_id, address)
     if vat_id is not None:
         rt.profiles.set_vat_id(user_id, vat_id)
+
+
+def saved_card(localstripe: LocalStripe, user_id: int, number: str) -> tuple[str, str]:
+    """A card the Payer saved at Stripe (a customer with the card attached), kept on the
+    profile as Checkout with "save card" keeps it. Returns (customer id, payment method)."""
+    customer = localstripe.create_customer(payer_id=str(user_id))
+    method = localstripe.create_card_payment_method(number)
+    localstripe.attach(method, customer)
+    runtime().profiles.save_card(
+        user_id,
+        SavedCard("visa", number[-4:], 12, 2034, provider_ref=method, customer_ref=customer),
+    )
+    return customer, method

@@ -10,7 +10,7 @@ import pytest
 
 from billing.config import Settings
 from billing.domain.money import Currency
-from billing.domain.profile import PaymentMethod, SavedCard
+from billing.domain.profile import PaymentMethod
 from billing.domain.tax import TaxProfile
 from billing.orders.model import OrderStatus, Purpose
 from billing.runtime import runtime
@@ -18,7 +18,7 @@ from billing.store.audit import AuditRepository
 from local.fake_bot_api import FakeBotApi
 from local.localstripe_peer import LocalStripe
 from tests.integration.chat import WEBHOOK_SECRET, Chat, TgUser
-from tests.integration.payers import payer
+from tests.integration.payers import payer, saved_card
 from tests.integration.webhook_receiver import WebhookReceiver
 
 ADMIN = TgUser(900, "Sam")
@@ -114,12 +114,7 @@ def test_support_refunds_a_card_payment_through_stripe(
 ) -> None:
     rt = runtime()
     company(ANN)
-    customer = localstripe.create_customer(payer_id=str(ANN.id))
-    method = localstripe.create_card_payment_method("4242424242424242")
-    localstripe.attach(method, customer)
-    rt.profiles.save_card(
-        ANN.id, SavedCard("visa", "4242", 12, 2034, provider_ref=method, customer_ref=customer)
-    )
+    saved_card(localstripe, ANN.id, "4242424242424242")
     rt.ledger.top_up(ANN.id, EUR, 21_780, cause="seed", reason="seed")
     sub = rt.subscriptions.connect(
         request_id="gw",

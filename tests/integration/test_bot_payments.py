@@ -13,13 +13,13 @@ from pypdf import PdfReader
 
 from billing.config import Settings
 from billing.domain.money import Currency
-from billing.domain.profile import SavedCard
 from billing.domain.subscription import Status
 from billing.orders.model import OrderStatus
 from billing.runtime import runtime
 from local.fake_bot_api import FakeBotApi
 from local.localstripe_peer import LocalStripe
 from tests.integration.chat import WEBHOOK_SECRET, Chat, TgUser
+from tests.integration.payers import saved_card
 from tests.integration.test_bot_flows import (
     connect_softphone_5_with_recording_12_months,
     set_country,
@@ -162,12 +162,7 @@ def test_removing_the_saved_card_detaches_it_at_stripe(
     chat: Chat, stripe_env: WebhookReceiver, localstripe: LocalStripe
 ) -> None:
     chat.say(ANN, "/start")
-    customer = localstripe.create_customer(payer_id=str(ANN.id))
-    method = localstripe.create_card_payment_method("4242424242424242")
-    localstripe.attach(method, customer)
-    runtime().profiles.save_card(
-        ANN.id, SavedCard("visa", "4242", 12, 2034, provider_ref=method, customer_ref=customer)
-    )
+    _, method = saved_card(localstripe, ANN.id, "4242424242424242")
     chat.say(ANN, "/paysystem")
     assert "Saved card: visa •••• 4242" in chat.screen(ANN)
     chat.press(ANN, "Payment method")

@@ -13,7 +13,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from billing.domain.money import Currency
-from billing.domain.profile import SavedCard
 from billing.domain.subscription import ChangeKind
 from billing.domain.tax import TaxProfile
 from billing.ledger.model import EntryKind
@@ -25,7 +24,7 @@ from billing.store.transactions import TransactionCancelled
 from local.fake_bot_api import FakeBotApi
 from local.localstripe_peer import LocalStripe
 from tests.integration.conftest import Sweeper
-from tests.integration.payers import payer
+from tests.integration.payers import payer, saved_card
 
 EUR = Currency.EUR
 WALLET_PAYER, CARD_PAYER, BROKE_PAYER = 301, 302, 303
@@ -67,10 +66,7 @@ def world(
     ):
         payer(payer_id, "DE", phone="+49 30 901820")
         if card:
-            customer = localstripe.create_customer(payer_id=str(payer_id))
-            method = localstripe.create_card_payment_method(card)
-            localstripe.attach(method, customer)
-            rt.profiles.save_card(payer_id, SavedCard("visa", "4242", 12, 2034, method, customer))
+            saved_card(localstripe, payer_id, card)
         rt.ledger.top_up(payer_id, EUR, PRICE + wallet, cause="seed", reason="top-up")
         subs[payer_id] = rt.subscriptions.connect(
             request_id=f"r{payer_id}",

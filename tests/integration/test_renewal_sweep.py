@@ -11,7 +11,6 @@ import pytest
 import respx
 
 from billing.domain.money import Currency
-from billing.domain.profile import SavedCard
 from billing.domain.subscription import ChangeKind, Status
 from billing.domain.tax import TaxProfile
 from billing.ledger.model import EntryKind
@@ -19,7 +18,7 @@ from billing.runtime import runtime
 from local.fake_bot_api import FakeBotApi
 from local.localstripe_peer import LocalStripe
 from tests.integration.conftest import Sweeper
-from tests.integration.payers import payer
+from tests.integration.payers import payer, saved_card
 
 EUR = Currency.EUR
 ANN, BOB = 101, 202
@@ -55,10 +54,7 @@ def connect(
             start_parameter=None,
         )
     if card is not None and localstripe is not None:
-        stripe_customer = localstripe.create_customer(payer_id=str(ANN))
-        method = localstripe.create_card_payment_method(card)
-        localstripe.attach(method, stripe_customer)
-        rt.profiles.save_card(ANN, SavedCard("visa", card[-4:], 12, 2034, method, stripe_customer))
+        saved_card(localstripe, ANN, card)
     # The first period is paid from the wallet; `wallet` is what stays on it.
     rt.ledger.top_up(ANN, EUR, PRICE + wallet, cause="seed", reason="top-up")
     sub = rt.subscriptions.connect(

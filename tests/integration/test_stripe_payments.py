@@ -16,7 +16,7 @@ import pytest
 from billing.config import Settings
 from billing.domain.money import Currency
 from billing.domain.periods import add_months
-from billing.domain.profile import PaymentMethod, SavedCard
+from billing.domain.profile import PaymentMethod
 from billing.domain.tax import TaxProfile
 from billing.orders.model import OrderStatus, Purpose
 from billing.orders.saved_card import CardOutcome
@@ -26,7 +26,7 @@ from functions.payment_webhook import app as payment_app
 from local.localstripe_peer import LocalStripe
 from tests.integration.conftest import STRIPE_WEBHOOK_SECRET
 from tests.integration.http_events import call, http_event
-from tests.integration.payers import payer
+from tests.integration.payers import payer, saved_card
 from tests.integration.webhook_receiver import WebhookReceiver
 
 EUR = Currency.EUR
@@ -35,14 +35,8 @@ GATEWAY = {"lines": 1}
 
 
 def payer_with_card(localstripe: LocalStripe, number: str) -> None:
-    rt = runtime()
     payer(PAYER, "FR", phone="+33 1 42 68 53 00")  # localstripe's cards are all issued in FR
-    customer = localstripe.create_customer(payer_id=str(PAYER))
-    method = localstripe.create_card_payment_method(number)
-    localstripe.attach(method, customer)
-    rt.profiles.save_card(
-        PAYER, SavedCard("visa", number[-4:], 12, 2034, provider_ref=method, customer_ref=customer)
-    )
+    saved_card(localstripe, PAYER, number)
 
 
 def gateway_subscription() -> str:
