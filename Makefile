@@ -36,10 +36,10 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt scripts/find-pytho
 	@touch $(STAMP)
 
 run: setup
-	$(PY) -m local
+	MODE=$(MODE) $(PY) -m local
 
 test: setup validate
-	$(PY) -m pytest $(PYTEST_ARGS)
+	CHROMIUM="$$(scripts/ensure-chromium)" $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

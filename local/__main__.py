@@ -1,8 +1,11 @@
 """`python -m local` (`make run`): the local stack on http://127.0.0.1:${PORT:-8080}/.
 
 PORT=0 picks a free port. Prints the URLs, then `ready: <url>`, and serves until SIGINT
-or SIGTERM, when it stops the server and moto and exits 0. Handler logs (Powertools JSON)
-go to stdout as in Lambda; the local stack's own lines go to stderr.
+or SIGTERM, when it stops the server, the payment peers (localstripe is a child process)
+and moto, and exits 0. Handler logs (Powertools JSON) go to stdout as in Lambda; the local
+stack's own lines go to stderr. MODE=polling also reads updates from the configured Bot API
+with getUpdates (a real bot token, no AWS needed). SWEEP_EVERY (seconds, default 60) sets
+the renewal schedule.
 """
 
 from __future__ import annotations
@@ -29,12 +32,38 @@ def _port() -> int:
     return port
 
 
+def _sweep_every() -> float:
+    raw = os.environ.get("SWEEP_EVERY", "").strip() or "60"
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        raise SystemExit(f"SWEEP_EVERY must be a positive number of seconds, not {raw!r}")
+    return seconds
+
+
+def _start_polling(stack: LocalStack, stop: threading.Event) -> None:
+    from billing.runtime import runtime
+    from local.polling import Poller
+
+    poller = Poller(stack, runtime().telegram())
+    threading.Thread(target=poller.run, args=(stop,), name="polling", daemon=True).start()
+
+
 def main() -> int:
     logging.basicConfig(
         stream=sys.stderr, level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s"
     )
     logging.getLogger("local").setLevel(logging.INFO)
     port = _port()
+    mode = (os.environ.get("MODE") or "webhook").strip().lower()
+    if mode not in ("webhook", "polling"):
+        raise SystemExit(f"MODE must be webhook or polling, not {mode!r}")
+    if mode == "polling" and not os.environ.get("TELEGRAM_BOT_TOKEN"):
+        raise SystemExit("MODE=polling needs TELEGRAM_BOT_TOKEN (a bot token from @BotFather)")
+    if mode == "polling" and not os.environ.get("TELEGRAM_API_BASE"):
+        os.environ["TELEGRAM_API_BASE"] = "https://api.telegram.org"
 
     stop = threading.Event()
 
@@ -57,12 +86,21 @@ def main() -> int:
         )
         thread.start()
         base = server.url
+        peers = stack.connect_peers(base.rstrip("/"))
+        stack.start_ticker(_sweep_every())
+        if mode == "polling":
+            _start_polling(stack, stop)
         print(f"sip-billing local stack: {base}")
+        print(f"  bot simulator: {base}")
         for method, path in LAMBDA_ROUTES:
             print(f"  {method} {base.rstrip('/')}{path}")
         print(f"  webhook secret header: {SECRET_HEADER}: {stack.webhook_secret}")
         print(f"  moto (DynamoDB, SSM, SQS): {stack.moto_endpoint}")
         print(f"  Bot API for the bot's calls: {stack.telegram_api_base}")
+        print(f"  Stripe API: {peers.stripe_api_base}")
+        print(f"  PayPal API: {peers.paypal_api_base}")
+        print(f"  Crypto Pay API: {peers.cryptopay_api_base}")
+        print(f"  clock: {base}_local/clock, sweep: POST {base}_local/sweep")
         print(f"ready: {base}", flush=True)
         # A timeout, not a bare wait(): the signal may land on another thread, and then
         # only the main thread's next bytecode runs the handler; a bare wait never gets there.

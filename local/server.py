@@ -2,7 +2,27 @@
 handlers, their Lambda proxy responses back out as HTTP.
 
 Routes are template.yaml's (POST /telegram, POST /payments/{stripe,paypal,cryptopay}) plus
-a few of the local stack's own under /_local/. Differences from API Gateway, on purpose:
+the local stack's own (LOCAL_ROUTES, LOCAL_PATTERN_ROUTES; the logic is local/simulator.py):
+
+    GET  /                                  the bot simulator page (and this route list)
+    GET  /_local/health                     readiness
+    POST /_local/sweep                      the renewal sweep now -> {"due", "worked", "failed"}
+    GET  /_local/clock                      -> {"now": "<ISO 8601>"}
+    POST /_local/clock                      {"advance_seconds": N} or {"set": "<ISO 8601>"}
+    GET  /_local/users                      the simulated users [{"id", "first_name", ...}]
+    POST /_local/users                      {"id", "first_name", "language_code": "en"|"ru"}
+    GET  /_local/chats/{user_id}            {"user", "messages", "reply_keyboard"} (the page)
+    GET  /_local/chats/{user_id}/messages   the chat's messages, as the fake Bot API keeps them
+    POST /_local/chats/{user_id}/send       {"text"}
+    POST /_local/chats/{user_id}/press      {"message_id", "data"}: an inline button
+    POST /_local/chats/{user_id}/contact    {"phone_number"}: the user's own contact
+    POST /_local/chats/{user_id}/share_user {"user_id"}: via the request_users button
+    POST /_local/chats/{user_id}/pay_invoice {"message_id"}: pre-checkout, then the payment
+    GET  /_local/files/{file_id}            a file the bot sent (inline, with its type)
+
+The user and chat endpoints need the built-in fake Bot API and answer 503 when
+TELEGRAM_API_BASE points elsewhere; a bad request to any of them is a 400 JSON
+{"error": "..."}. Differences from API Gateway, on purpose:
 an unknown path is 404 and a known path with another method 405 (API Gateway answers 404
 to both); a handler that raises is answered 500 {"error": "handler failed"} with the
 traceback logged (API Gateway answers 500 {"message": "Internal Server Error"}).
@@ -14,14 +34,17 @@ import base64
 import html
 import json
 import logging
+import re
 import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 from local.events import http_api_event
+from local.simulator import Outcome, Simulator, SimulatorError, content_disposition, render_page
 from local.stack import LocalStack
 
 log = logging.getLogger("local.server")
@@ -88,30 +111,48 @@ def proxy_reply(result: Any) -> Reply:
     return Reply(status, body, headers)
 
 
-def _page(stack: LocalStack, base: str) -> str:
+# Shown on the page, in this order; the module docstring has the bodies.
+LOCAL_ROUTE_LIST: tuple[tuple[str, str], ...] = (
+    ("GET /", "this page: the bot simulator"),
+    ("GET /_local/health", "readiness"),
+    ("POST /_local/sweep", "run the renewal sweep now"),
+    ("GET /_local/clock", "the local clock"),
+    ("POST /_local/clock", 'move it: {"advance_seconds": N} or {"set": "<ISO 8601>"}'),
+    ("GET /_local/users", "the simulated Telegram users"),
+    ("POST /_local/users", 'add one: {"id", "first_name", "language_code"}'),
+    ("GET /_local/chats/{user_id}", "a chat: messages and the reply keyboard"),
+    ("GET /_local/chats/{user_id}/messages", "a chat's messages"),
+    ("POST /_local/chats/{user_id}/send", '{"text"}'),
+    ("POST /_local/chats/{user_id}/press", '{"message_id", "data"}: press an inline button'),
+    ("POST /_local/chats/{user_id}/contact", '{"phone_number"}: share the own contact'),
+    ("POST /_local/chats/{user_id}/share_user", '{"user_id"}: pick a user as asked'),
+    ("POST /_local/chats/{user_id}/pay_invoice", '{"message_id"}: pay a Telegram invoice'),
+    ("GET /_local/files/{file_id}", "a file the bot sent"),
+)
+
+
+def _page(stack: LocalStack, base: str, simulator: Simulator) -> str:
     routes = "".join(
         f"<li><code>{method} {html.escape(base.rstrip('/') + path)}</code> &rarr; {name}</li>"
         for (method, path), name in LAMBDA_ROUTES.items()
     )
     local = "".join(
         f"<li><code>{html.escape(route)}</code> &mdash; {html.escape(text)}</li>"
-        for route, text in (
-            ("GET /_local/health", "readiness"),
-            ("POST /_local/sweep", "run the renewal sweep now"),
-        )
+        for route, text in LOCAL_ROUTE_LIST
     )
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>sip-billing local stack</title></head>
-<body style="font-family: sans-serif; max-width: 50em; margin: 2em auto">
-<h1>sip-billing local stack is running</h1>
-<p>The real Lambda handlers behind a local API Gateway (HTTP API, payload 2.0), with
-DynamoDB, SSM and SQS served by moto at <code>{html.escape(stack.moto_endpoint)}</code>.</p>
-<h2>Routes</h2><ul>{routes}</ul>
+    bot_api = (
+        "the built-in fake Bot API"
+        if simulator.available
+        else f"<code>{html.escape(stack.telegram_api_base)}</code>"
+    )
+    routes_html = f"""<p>The real Lambda handlers behind a local API Gateway (HTTP API, payload
+2.0), with DynamoDB, SSM and SQS served by moto at <code>{html.escape(stack.moto_endpoint)}</code>
+and the bot's Bot API calls answered by {bot_api}.</p>
+<h3>Routes</h3><ul>{routes}</ul>
 <p>Telegram updates need the header
 <code>{SECRET_HEADER}: {html.escape(stack.webhook_secret)}</code>.</p>
-<h2>Local endpoints</h2><ul>{local}</ul>
-</body></html>
-"""
+<h3>Local endpoints</h3><ul>{local}</ul>"""
+    return render_page(routes_html=routes_html, available=simulator.available)
 
 
 class LocalHandler(BaseHTTPRequestHandler):
@@ -218,10 +259,18 @@ class LocalHandler(BaseHTTPRequestHandler):
         local = LOCAL_ROUTES.get((method, path))
         if local is not None:
             return local(self)
-        allowed = sorted(m for (m, p) in (*LAMBDA_ROUTES, *LOCAL_ROUTES) if p == path)
+        allowed = {m for (m, p) in (*LAMBDA_ROUTES, *LOCAL_ROUTES) if p == path}
+        for route_method, pattern, route in LOCAL_PATTERN_ROUTES:
+            match = pattern.fullmatch(path)
+            if match is None:
+                continue
+            if route_method == method:
+                return route(self, *(unquote(group) for group in match.groups()))
+            allowed.add(route_method)
         if allowed:
             self._discard_body()
-            return Reply.json(405, {"error": "method not allowed"}, [("Allow", ", ".join(allowed))])
+            allow = ", ".join(sorted(allowed))
+            return Reply.json(405, {"error": "method not allowed"}, [("Allow", allow)])
         self._discard_body()
         return Reply.json(404, {"error": "not found"})
 
@@ -252,7 +301,8 @@ class LocalHandler(BaseHTTPRequestHandler):
 
     def _home(self) -> Reply:
         host = self.headers.get("Host") or f"127.0.0.1:{self.server.server_port}"
-        return Reply.html(200, _page(self.server.stack, f"http://{host}/"))
+        server = self.server
+        return Reply.html(200, _page(server.stack, f"http://{host}/", server.simulator))
 
     def _health(self) -> Reply:
         return Reply.json(200, {"status": "ready"})
@@ -261,15 +311,87 @@ class LocalHandler(BaseHTTPRequestHandler):
         self._discard_body()
         return Reply.json(200, self.server.stack.run_sweep())
 
+    # ------------------------------------------------------------------ the simulator
 
-# The local stack's own pages and controls; later parts (bot simulator, fake providers,
-# clock panel) add theirs here.
+    def _simulate(self, action: Callable[[bytes], Outcome]) -> Reply:
+        """Run a simulator action on the request body; its refusals become JSON errors."""
+        body = self.read_body()
+        if isinstance(body, Reply):
+            return body
+        try:
+            status, payload = action(body)
+        except SimulatorError as error:
+            return Reply.json(error.status, {"error": error.message})
+        return Reply.json(status, payload)
+
+    def _clock(self) -> Reply:
+        return self._simulate(lambda _: self.server.simulator.clock())
+
+    def _move_clock(self) -> Reply:
+        return self._simulate(self.server.simulator.move_clock)
+
+    def _users(self) -> Reply:
+        return self._simulate(lambda _: self.server.simulator.users())
+
+    def _add_user(self) -> Reply:
+        return self._simulate(self.server.simulator.add_user)
+
+    def _chat(self, user_id: str) -> Reply:
+        return self._simulate(lambda _: self.server.simulator.chat(user_id))
+
+    def _messages(self, user_id: str) -> Reply:
+        return self._simulate(lambda _: self.server.simulator.messages(user_id))
+
+    def _chat_action(self, user_id: str, action: str) -> Reply:
+        simulator = self.server.simulator
+        perform: Callable[[str, bytes], Outcome] = {
+            "send": simulator.send,
+            "press": simulator.press,
+            "contact": simulator.contact,
+            "share_user": simulator.share_user,
+            "pay_invoice": simulator.pay_invoice,
+        }[action]
+        return self._simulate(lambda body: perform(user_id, body))
+
+    def _file(self, file_id: str) -> Reply:
+        self._discard_body()
+        try:
+            name, content, mime = self.server.simulator.file(file_id)
+        except SimulatorError as error:
+            return Reply.json(error.status, {"error": error.message})
+        headers = [
+            ("Content-Type", mime),
+            ("Content-Disposition", content_disposition(name)),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        return Reply(200, content, headers)
+
+
+# The local stack's own pages and controls; later parts (fake providers) add theirs here.
 LocalRoute = Callable[[LocalHandler], Reply]
 LOCAL_ROUTES: dict[tuple[str, str], LocalRoute] = {
     ("GET", "/"): LocalHandler._home,
     ("GET", "/_local/health"): LocalHandler._health,
     ("POST", "/_local/sweep"): LocalHandler._sweep,
+    ("GET", "/_local/clock"): LocalHandler._clock,
+    ("POST", "/_local/clock"): LocalHandler._move_clock,
+    ("GET", "/_local/users"): LocalHandler._users,
+    ("POST", "/_local/users"): LocalHandler._add_user,
 }
+
+# Routes with path parameters: the pattern's groups, URL-decoded, are the arguments.
+PatternRoute = Callable[..., Reply]
+_SEGMENT = r"([^/]+)"
+LOCAL_PATTERN_ROUTES: list[tuple[str, re.Pattern[str], PatternRoute]] = [
+    ("GET", re.compile(rf"/_local/chats/{_SEGMENT}"), LocalHandler._chat),
+    ("GET", re.compile(rf"/_local/chats/{_SEGMENT}/messages"), LocalHandler._messages),
+    (
+        "POST",
+        re.compile(rf"/_local/chats/{_SEGMENT}/(send|press|contact|share_user|pay_invoice)"),
+        LocalHandler._chat_action,
+    ),
+    ("GET", re.compile(rf"/_local/files/{_SEGMENT}"), LocalHandler._file),
+]
 
 
 class LocalServer(ThreadingHTTPServer):
@@ -279,6 +401,7 @@ class LocalServer(ThreadingHTTPServer):
 
     def __init__(self, stack: LocalStack, port: int = 8080, host: str = "127.0.0.1") -> None:
         self.stack = stack
+        self.simulator = Simulator(stack)
         super().__init__((host, port), LocalHandler)
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import os
 import sys
 import threading
@@ -20,9 +21,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from local.events import REGION, FakeContext, scheduled_event
+from billing.clock import ShiftedClock, SystemClock
+from local.events import REGION, FakeContext, http_api_event, scheduled_event
 from local.fake_bot_api import FakeBotApi
 from local.moto_server import MotoServer
+from local.peers import PaymentPeers, start_payment_peers
 from local.queue_driver import drain
 from local.template_tables import (
     DEFAULT_TEMPLATE,
@@ -31,12 +34,15 @@ from local.template_tables import (
     load_template,
 )
 
+log = logging.getLogger("local.stack")
+
 ROOT = Path(__file__).resolve().parent.parent
 # Lambda's task root and /opt/python; the venv's .pth adds them too.
 IMPORT_PATHS = (ROOT, ROOT / "layers" / "common")
 
 DEFAULT_BOT_TOKEN = "000000:local-bot-token"  # noqa: S105 - a local placeholder
 DEFAULT_WEBHOOK_SECRET = "local-webhook-secret"  # noqa: S105 - a local placeholder
+TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 
 # Never real credentials: whatever the shell holds, nothing may reach an AWS account.
 FAKE_CREDENTIALS = {
@@ -104,6 +110,11 @@ class LocalStack:
         self.bot_token = self._environ.get("TELEGRAM_BOT_TOKEN") or DEFAULT_BOT_TOKEN
         self.renewal_queue_url = ""
         self.dead_letter_queue_url = ""
+        # Real time, moved forward on request (/_local/clock) to watch the sweep at work.
+        self.clock = ShiftedClock()
+        self.payment_peers: PaymentPeers | None = None
+        self._ticker: threading.Thread | None = None
+        self._ticking = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -140,9 +151,9 @@ class LocalStack:
             self._put_secrets(session.client("ssm"))
             # Only now: the handlers' modules read the environment when imported
             # (Powertools) and the runtime caches settings on first use.
-            from billing.runtime import reset_runtime
+            from billing.runtime import use_clock
 
-            reset_runtime()
+            use_clock(self.clock)  # also rebuilds the runtime from this environment
             for key, function in FUNCTIONS.items():
                 module = importlib.import_module(function.module)
                 self._handlers[key] = module.lambda_handler
@@ -151,7 +162,52 @@ class LocalStack:
             raise
         return self
 
+    def connect_peers(self, api_base: str) -> PaymentPeers:
+        """Start the payment providers' peers that are not configured elsewhere, with their
+        webhooks pointed at `api_base` (this stack's HTTP address), and give the handlers
+        their addresses and secrets."""
+        from billing.config import Settings
+        from billing.runtime import use_clock
+
+        peers = start_payment_peers(self._environ, api_base)
+        self.payment_peers = peers
+        self._set_env({**peers.environment(), "PAYMENT_RETURN_URL": api_base})
+        settings = Settings.from_env()
+        import boto3
+
+        ssm = boto3.session.Session(region_name=REGION).client("ssm")
+        for field_name, value in peers.secrets().items():
+            ssm.put_parameter(
+                Name=getattr(settings, field_name),
+                Value=value,
+                Type="SecureString",
+                Overwrite=True,
+            )
+        use_clock(self.clock)  # rebuild the runtime: new settings, no cached secrets
+        return peers
+
+    def start_ticker(self, every_seconds: float = 60.0) -> None:
+        """Run the renewal sweep every `every_seconds`, as the EventBridge schedule does."""
+
+        def tick() -> None:
+            while not self._ticking.wait(every_seconds):
+                try:
+                    self.run_sweep()
+                except Exception:  # the next tick tries again, as the schedule would
+                    log.exception("scheduled sweep failed")
+
+        self._ticking.clear()
+        self._ticker = threading.Thread(target=tick, name="sweep-schedule", daemon=True)
+        self._ticker.start()
+
     def stop(self) -> None:
+        self._ticking.set()
+        if self._ticker is not None:
+            self._ticker.join(timeout=70)
+            self._ticker = None
+        if self.payment_peers is not None:
+            self.payment_peers.stop()
+            self.payment_peers = None
         if self.fake_telegram is not None:
             self.fake_telegram.stop()
             self.fake_telegram = None
@@ -167,7 +223,7 @@ class LocalStack:
         self._saved_env.clear()
         self._handlers.clear()
         if "billing.runtime" in sys.modules:
-            sys.modules["billing.runtime"].reset_runtime()
+            sys.modules["billing.runtime"].use_clock(SystemClock())
 
     def __enter__(self) -> LocalStack:
         return self.start()
@@ -189,6 +245,38 @@ class LocalStack:
         with self._locks[function]:
             context = FakeContext(spec.name, timeout_seconds=spec.timeout_seconds)
             return handler(event, context)
+
+    def deliver_update(
+        self,
+        update: Mapping[str, Any],
+        perform: Callable[[str, dict[str, Any]], Any] | None = None,
+    ) -> dict[str, Any]:
+        """Hand one Telegram update to POST /telegram as Telegram does (with the secret
+        header), then perform the method call the webhook answered with, as Telegram does:
+        with `perform(method, params)` (polling a real Bot API) or on the built-in fake.
+        Returns the HTTP status and the reply."""
+        event = http_api_event(
+            "POST",
+            "/telegram",
+            headers={
+                "content-type": "application/json",
+                TELEGRAM_SECRET_HEADER: self.webhook_secret,
+            },
+            body=json.dumps(update).encode(),
+        )
+        response = self.invoke("telegram_webhook", event)
+        status = int(response.get("statusCode", 500))
+        try:
+            reply = json.loads(response.get("body") or "{}")
+        except ValueError:
+            reply = {}
+        if status == 200 and isinstance(reply, dict) and reply.get("method"):
+            if perform is not None:
+                params = {key: value for key, value in reply.items() if key != "method"}
+                perform(str(reply["method"]), params)
+            elif self.fake_telegram is not None:
+                self.fake_telegram.apply_webhook_reply(reply)
+        return {"status": status, "reply": reply}
 
     def run_sweep(self, now: datetime | None = None) -> dict[str, Any]:
         """One scheduled renewal sweep, at `now` or at the runtime clock's time, then the
@@ -239,8 +327,7 @@ class LocalStack:
         values = {
             settings.bot_token_param: self.bot_token,
             settings.webhook_secret_param: self.webhook_secret,
-            # Placeholders until the local stack runs the provider peers (localstripe, the
-            # fake PayPal and Crypto Pay): signed callbacks cannot be made without them.
+            # Placeholders: connect_peers() replaces them with the started peers' secrets.
             settings.stripe_secret_key_param: "sk_test_local_placeholder",
             settings.stripe_webhook_secret_param: "whsec_local_placeholder",
             settings.paypal_credentials_param: (

@@ -29,6 +29,7 @@ from aws_lambda_powertools.logging.lambda_context import build_lambda_context_mo
 
 from billing.http import body_bytes, route
 from local.events import FakeContext, http_api_event, scheduled_event, sqs_event
+from local.fake_bot_api import FakeBotApi
 from local.server import proxy_reply
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,7 +65,7 @@ def _pump(stream: Any, into: queue.Queue[str | None]) -> None:
     into.put(None)
 
 
-def start_local() -> Running:
+def start_local(**extra: str) -> Running:
     env = dict(os.environ)
     env.update(
         PORT="0",
@@ -75,6 +76,7 @@ def start_local() -> Running:
     )
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "TELEGRAM_WEBHOOK_SECRET"):
         env.pop(name, None)
+    env.update(extra)
     process = subprocess.Popen(
         [sys.executable, "-m", "local"],
         cwd=ROOT,
@@ -371,3 +373,70 @@ def test_proxy_responses_map_back_to_http() -> None:
     assert (plain.status, json.loads(plain.body)) == (200, {"due": 0})
     empty = proxy_reply({"statusCode": 204})
     assert (empty.status, empty.body) == (204, b"")
+
+
+# ---------------------------------------------------------------------- other Bot APIs
+
+
+@pytest.fixture
+def other_bot_api() -> Iterator[FakeBotApi]:
+    """A Bot API server of its own, as a developer's own test server would be."""
+    fake = FakeBotApi(require_https_webhook=False)
+    fake.base_url = fake.serve()  # type: ignore[attr-defined]
+    yield fake
+    fake.stop()
+
+
+def test_telegram_api_base_sends_the_bots_calls_to_that_server(
+    other_bot_api: FakeBotApi,
+) -> None:
+    running = start_local(
+        TELEGRAM_API_BASE=other_bot_api.base_url,  # type: ignore[attr-defined]
+        TELEGRAM_BOT_TOKEN=other_bot_api.token,
+    )
+    try:
+        assert any(
+            "Bot API for the bot's calls: " + other_bot_api.base_url in line  # type: ignore[attr-defined]
+            for line in running.lines
+        )
+        headers = {"content-type": "application/json", SECRET_HEADER: "local-webhook-secret"}
+        update = other_bot_api.user_message(7001, "/subscriptions", first_name="Ann")
+        status, _, body = call(running, "POST", "/telegram", json.dumps(update).encode(), headers)
+        assert status == 200
+        other_bot_api.apply_webhook_reply(json.loads(body))  # Telegram performs the reply
+        shown = other_bot_api.last_message(7001)
+        assert shown is not None and shown["reply_markup"]["inline_keyboard"]
+        data = shown["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+        press = other_bot_api.press_button(7001, shown["message_id"], data=data)
+        status, _, _ = call(running, "POST", "/telegram", json.dumps(press).encode(), headers)
+        assert status == 200
+        # The answer to the press went from the stack straight to this server.
+        assert [c["callback_query_id"] for c in other_bot_api.calls_of("answerCallbackQuery")] == [
+            press["callback_query"]["id"]
+        ]
+        assert other_bot_api.violations == []
+    finally:
+        assert stop_local(running) == 0
+
+
+def test_polling_mode_reads_get_updates_and_answers_through_the_bot_api(
+    other_bot_api: FakeBotApi,
+) -> None:
+    running = start_local(
+        MODE="polling",
+        TELEGRAM_API_BASE=other_bot_api.base_url,  # type: ignore[attr-defined]
+        TELEGRAM_BOT_TOKEN=other_bot_api.token,
+    )
+    try:
+        other_bot_api.push_update(other_bot_api.user_message(7002, "/start", first_name="Bo"))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            shown = other_bot_api.last_message(7002)
+            if shown is not None and (shown.get("from") or {}).get("is_bot"):
+                break
+            time.sleep(0.2)
+        assert shown is not None and shown["text"].startswith("Welcome"), shown
+        assert other_bot_api.calls_of("deleteWebhook")  # polling and a webhook exclude
+        assert other_bot_api.violations == []
+    finally:
+        assert stop_local(running) == 0

@@ -43,3 +43,27 @@ class ManualClock:
         with self._lock:
             self._now += delta
             return self._now
+
+
+class ShiftedClock:
+    """The wall clock moved by an offset: the local stack's clock, which a person can move
+    forward to watch reminders and renewals happen while time keeps running."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta(0)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            return datetime.now(UTC) + self._offset
+
+    def set(self, when: datetime) -> None:
+        if when.tzinfo is None:
+            raise ValueError("ShiftedClock.set needs a timezone-aware time")
+        with self._lock:
+            self._offset = when - datetime.now(UTC)
+
+    def advance(self, delta: timedelta) -> datetime:
+        with self._lock:
+            self._offset += delta
+            return datetime.now(UTC) + self._offset

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from billing.accounts.service import ProfileService
-from billing.clock import Clock
+from billing.clock import Clock, SystemClock
 from billing.domain.profile import SavedCard
 from billing.errors import BillingError
 from billing.observability import logger
@@ -61,7 +61,11 @@ class ProviderWebhooks:
         dedupe: UpdateDeduplicator,
         clock: Clock,
         notices: Notices,
+        signature_clock: Clock | None = None,
     ) -> None:
+        # A signature's age is a matter of real time, whatever the business clock says
+        # (tests and the local stack move that one, as Stripe's test clocks do).
+        self._signature_clock: Clock = signature_clock or SystemClock()
         self._payments = payments
         self._providers = providers
         self._profiles = profiles
@@ -89,7 +93,7 @@ class ProviderWebhooks:
                 body,
                 headers.get("stripe-signature"),
                 self._providers.stripe_webhook_secret(),
-                now=epoch(self._clock.now()),
+                now=epoch(self._signature_clock.now()),
             )
         except InvalidSignature:
             return UNAUTHORIZED
