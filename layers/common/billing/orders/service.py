@@ -327,7 +327,10 @@ class PaymentService:
                 months=int(details["months"]),
                 currency=order.currency,
                 tax=tax,
-                has_saved_card=account.profile.saved_card is not None,
+                # The card a Checkout "save card" payment keeps is stored after this
+                # transaction; the Payer's choice already counts (SPEC §5.1).
+                has_saved_card=account.profile.saved_card is not None
+                or bool(details.get("save_card")),
                 payment=payment,
             )
         return self._subscriptions.renew(

@@ -1,0 +1,218 @@
+"""The whole product in a browser, as a newcomer meets it: `python -m local` (what
+`make run` starts) driven through the bot simulator page in headless Chromium (Debian's,
+found by scripts/ensure-chromium). Screenshots go to build/e2e/.
+
+- Ann connects Softphone and pays with a card she saves, on the local Stripe Checkout
+  page (localstripe behind it); the clock moves 6 months minus 6 days: the reminder; then
+  three days more: the automatic renewal charged to the saved card.
+- Bob tops up by crypto and by PayPal on the fake providers' pages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from billing.domain.periods import add_months
+from tests.local_process import Running, start_local, stop_local
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "build" / "e2e"
+WAIT = 20_000  # ms: a webhook, a sweep and the page's one-second refresh
+
+
+@pytest.fixture(scope="module")
+def local() -> Iterator[Running]:
+    # The schedule is left to the test's "Run sweep" presses.
+    running = start_local(SWEEP_EVERY="3600")
+    try:
+        yield running
+    finally:
+        assert stop_local(running) == 0
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = os.environ.get("CHROMIUM") or "/usr/bin/chromium"
+    if not Path(executable).exists():
+        pytest.fail(f"no chromium at {executable}: run the tests with `make test`")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield chromium
+        chromium.close()
+
+
+class Simulator:
+    def __init__(self, page: Page, base: str, user: str) -> None:
+        self.page = page
+        self.base = base
+        self.user = user
+
+    def shot(self, name: str, page: Page | None = None) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        (page or self.page).screenshot(path=str(SHOTS / f"{self.user}-{name}.png"), full_page=True)
+
+    def _acting(self, endpoint: str) -> Any:
+        """Waits for the page's call to the simulator endpoint (the bot has answered)."""
+        return self.page.expect_response(lambda r: r.url.endswith(endpoint), timeout=WAIT)
+
+    def send(self, text: str) -> None:
+        self.page.fill("#message-input", text)
+        with self._acting("/send"):
+            self.page.click("#send")
+
+    def press(self, label: str, *, exact: bool = False) -> None:
+        """The newest inline button whose text starts with (or is) `label`."""
+        pattern = re.compile("^" + re.escape(label) + ("$" if exact else ""))
+        button = self.page.locator("#transcript button.inline-button", has_text=pattern).last
+        expect(button).to_be_visible(timeout=WAIT)
+        with self._acting("/press"):
+            button.click()
+
+    def sees(self, text: str | re.Pattern[str]) -> None:
+        expect(self.page.locator("#transcript")).to_contain_text(text, timeout=WAIT)
+
+    def new_link(self, links_before: int) -> str:
+        """The payment link the bot has just sent (after `links_before` earlier ones)."""
+        links = self.page.locator("#transcript a.url-button")
+        expect(links).to_have_count(links_before + 1, timeout=WAIT)
+        href = links.last.get_attribute("href")
+        assert href
+        return href
+
+    def links(self) -> int:
+        return self.page.locator("#transcript a.url-button").count()
+
+    def share_phone(self, phone: str) -> None:
+        self.page.locator("#reply-keyboard .request-contact").click()
+        self.page.fill("#reply-input", phone)
+        with self._acting("/contact"):
+            self.page.click("#reply-submit")
+
+    def country(self, code: str, phone: str) -> None:
+        self.send("/billing")
+        self.press("Country")
+        self.send(code)
+        self.sees(f"Country: {code}")
+        self.press("Share my phone number")
+        self.share_phone(phone)
+        self.sees("Country check: confirmed")
+
+    def advance_days(self, days: int) -> None:
+        self.page.fill("#advance-days", str(days))
+        self.page.click("#advance")
+
+    def sweep(self) -> None:
+        with self.page.expect_response(lambda r: r.url.endswith("/_local/sweep"), timeout=WAIT):
+            self.page.click("#run-sweep")
+
+    def clock(self) -> datetime:
+        now = self.page.locator("#clock-now").get_attribute("data-now")
+        assert now
+        return datetime.fromisoformat(now)
+
+
+def open_simulator(browser: Browser, base: str, user_id: int, name: str) -> Simulator:
+    page = browser.new_page()
+    page.goto(base)
+    page.fill("#new-user-id", str(user_id))
+    page.fill("#new-user-name", name)
+    page.select_option("#new-user-lang", "en")
+    page.click("#new-user-add")
+    expect(page.locator("#user-select")).to_have_value(str(user_id), timeout=WAIT)
+    return Simulator(page, base, name.lower())
+
+
+def test_connect_pay_by_saved_card_then_reminder_and_auto_renewal(
+    local: Running, browser: Browser
+) -> None:
+    ann = open_simulator(browser, local.base, 3001, "Ann")
+    ann.send("/start")
+    ann.sees("Welcome")
+    ann.country("DE", "+49 30 901820")
+
+    ann.send("/subscriptions")
+    ann.press("Softphone")
+    ann.press("Connect", exact=True)
+    ann.press("EUR")  # six months is the preselected period
+    ann.press("Show the price")
+    ann.sees("Total:")
+    ann.press("Pay ")
+    links = ann.links()
+    ann.press("Card (Stripe), save for auto-renewal")
+    link = ann.new_link(links)
+    ann.sees("Open the payment page")
+    ann.shot("1-quote-and-link")
+
+    checkout = browser.new_page()
+    checkout.goto(link)
+    expect(checkout.locator("#save-card")).to_be_visible()
+    ann.shot("2-stripe-checkout", checkout)
+    checkout.click("#pay")
+    checkout.wait_for_url(re.compile(re.escape(local.base) + ".*"), timeout=WAIT)
+    checkout.close()
+
+    ann.sees("is active until")
+    expect(ann.page.locator("#transcript a.document").last).to_contain_text("INV-", timeout=WAIT)
+    ann.send("/billing")
+    ann.sees("Saved card: visa •••• 4242")
+    ann.shot("3-paid-and-card-saved")
+
+    started = ann.clock()
+    expiry = add_months(started, 6)
+    ann.advance_days((expiry - timedelta(days=6) - started).days)
+    ann.sweep()
+    ann.sees(re.compile(r"Auto-renewal is on: [\d.]+ EUR will be charged from your saved card"))
+    ann.shot("4-reminder")
+
+    ann.advance_days(3)
+    ann.sweep()
+    ann.sees("was renewed until")
+    ann.sees("paid by card via Stripe")
+    ann.shot("5-auto-renewed")
+
+
+def test_top_ups_by_crypto_and_paypal_on_the_fake_pages(local: Running, browser: Browser) -> None:
+    bob = open_simulator(browser, local.base, 3002, "Bob")
+    bob.send("/start")
+    bob.country("US", "+1 212 555 0100")
+
+    bob.send("/balance")
+    bob.press("Top up")
+    bob.press("EUR")
+    bob.press("25.00 EUR")
+    bob.press("Crypto")
+    crypto = browser.new_page()
+    crypto.goto(bob.new_link(0))
+    bob.shot("1-crypto-page", crypto)
+    crypto.get_by_role("button", name="Pay").click()
+    crypto.close()
+    bob.sees("Payment of 25.00 EUR received")
+
+    bob.send("/balance")
+    bob.press("Top up")
+    bob.press("EUR")
+    bob.press("10.00 EUR")
+    bob.press("PayPal")
+    paypal = browser.new_page()
+    paypal.goto(bob.new_link(1))
+    bob.shot("2-paypal-page", paypal)
+    paypal.get_by_role("button", name="Approve").click()
+    paypal.close()
+    bob.sees("Payment of 10.00 EUR received")
+
+    bob.send("/balance")
+    bob.sees("EUR: 35.00 EUR")
+    bob.shot("3-balance")
+    assert datetime.now(UTC) <= bob.clock() + timedelta(minutes=1)
