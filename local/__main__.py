@@ -17,6 +17,7 @@ import sys
 import threading
 from types import FrameType
 
+from local.peers import PaymentPeers
 from local.server import LAMBDA_ROUTES, SECRET_HEADER, LocalServer
 from local.stack import LocalStack
 
@@ -49,6 +50,22 @@ def _start_polling(stack: LocalStack, stop: threading.Event) -> None:
 
     poller = Poller(stack, runtime().telegram())
     threading.Thread(target=poller.run, args=(stop,), name="polling", daemon=True).start()
+
+
+def _print_urls(stack: LocalStack, peers: PaymentPeers, base: str) -> None:
+    print(f"sip-billing local stack: {base}")
+    print(f"  bot simulator: {base}")
+    for method, path in LAMBDA_ROUTES:
+        print(f"  {method} {base.rstrip('/')}{path}")
+    print(f"  webhook secret header: {SECRET_HEADER}: {stack.webhook_secret}")
+    print(f"  moto (DynamoDB, SSM, SQS): {stack.moto_endpoint}")
+    print(f"  Bot API for the bot's calls: {stack.telegram_api_base}")
+    print(f"  Stripe API: {peers.stripe_api_base}")
+    if peers.localstripe_base:
+        print(f"  localstripe (child process): {peers.localstripe_base}")
+    print(f"  PayPal API: {peers.paypal_api_base}")
+    print(f"  Crypto Pay API: {peers.cryptopay_api_base}")
+    print(f"  clock: {base}_local/clock, sweep: POST {base}_local/sweep")
 
 
 def main() -> int:
@@ -90,17 +107,7 @@ def main() -> int:
         stack.start_ticker(_sweep_every())
         if mode == "polling":
             _start_polling(stack, stop)
-        print(f"sip-billing local stack: {base}")
-        print(f"  bot simulator: {base}")
-        for method, path in LAMBDA_ROUTES:
-            print(f"  {method} {base.rstrip('/')}{path}")
-        print(f"  webhook secret header: {SECRET_HEADER}: {stack.webhook_secret}")
-        print(f"  moto (DynamoDB, SSM, SQS): {stack.moto_endpoint}")
-        print(f"  Bot API for the bot's calls: {stack.telegram_api_base}")
-        print(f"  Stripe API: {peers.stripe_api_base}")
-        print(f"  PayPal API: {peers.paypal_api_base}")
-        print(f"  Crypto Pay API: {peers.cryptopay_api_base}")
-        print(f"  clock: {base}_local/clock, sweep: POST {base}_local/sweep")
+        _print_urls(stack, peers, base)
         print(f"ready: {base}", flush=True)
         # A timeout, not a bare wait(): the signal may land on another thread, and then
         # only the main thread's next bytecode runs the handler; a bare wait never gets there.

@@ -30,6 +30,7 @@ class PaymentPeers:
     cryptopay_api_base: str
     cryptopay_token: str
     _stops: list[Callable[[], None]] = field(default_factory=list)
+    localstripe_base: str | None = None  # the child process, when the stack started one
 
     def environment(self) -> dict[str, str]:
         """What `billing.config` reads to reach the providers."""
@@ -59,19 +60,25 @@ def start_payment_peers(environ: Mapping[str, str], api_base: str) -> PaymentPee
     """Starts what is not configured; `api_base` is the local API ("http://127.0.0.1:8080")."""
     api_base = api_base.rstrip("/")
     stops: list[Callable[[], None]] = []
+    children: list[str] = []
     try:
-        stripe = _stripe(environ, api_base, stops)
+        stripe = _stripe(environ, api_base, stops, children)
         paypal = _paypal(environ, api_base, stops)
         crypto = _cryptopay(environ, api_base, stops)
     except BaseException:
         for stop in reversed(stops):
             stop()
         raise
-    return PaymentPeers(*stripe, *paypal, *crypto, _stops=stops)
+    return PaymentPeers(
+        *stripe, *paypal, *crypto, _stops=stops, localstripe_base=next(iter(children), None)
+    )
 
 
 def _stripe(
-    environ: Mapping[str, str], api_base: str, stops: list[Callable[[], None]]
+    environ: Mapping[str, str],
+    api_base: str,
+    stops: list[Callable[[], None]],
+    children: list[str],
 ) -> tuple[str, str, str]:
     secret = environ.get("STRIPE_WEBHOOK_SECRET") or DEFAULT_STRIPE_WEBHOOK_SECRET
     if environ.get("STRIPE_API_BASE"):
@@ -81,7 +88,7 @@ def _stripe(
     from local.stripe_checkout import StripeCheckout
 
     localstripe = LocalStripe()
-    localstripe.start()
+    children.append(localstripe.start())
     stops.append(localstripe.stop)
     webhook = f"{api_base}/payments/stripe"
     localstripe.register_webhook(webhook, secret, events=STRIPE_EVENTS)

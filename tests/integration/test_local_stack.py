@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import http.client
 import json
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -75,6 +76,18 @@ def account_items(moto: str) -> int:
     client = boto3.client("dynamodb", endpoint_url=moto, region_name="eu-central-1")
     count: int = client.scan(TableName="Accounts", Select="COUNT")["Count"]
     return count
+
+
+def test_ctrl_c_stops_every_child_process() -> None:
+    running = start_local()
+    child = next(
+        line.rsplit(" ", 1)[1] for line in running.lines if "localstripe (child process)" in line
+    )
+    host, port = child.removeprefix("http://").split(":")
+    socket.create_connection((host, int(port)), timeout=5).close()  # it is listening
+    assert stop_local(running) == 0
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((host, int(port)), timeout=5)
 
 
 def test_local_stack_serves_the_real_handlers(local: Running) -> None:
