@@ -12,12 +12,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
-from billing.http import body_bytes, json_response, route
+from billing.http import json_response, limited_body, route, too_large
 from billing.observability import logger, metrics, tracer
 from billing.orders.webhooks import PROVIDERS
 from billing.runtime import runtime
-
-MAX_BODY = 256 * 1024  # provider events are a few KB; refuse anything far larger unread
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -29,12 +27,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if method != "POST" or provider not in PROVIDERS:
         metrics.add_metric(name="PaymentWebhooksUnknownRoute", unit=MetricUnit.Count, value=1)
         return json_response(404, {"error": "not found"})
-    raw = event.get("body") or ""
-    if isinstance(raw, str) and len(raw) > MAX_BODY * 2:
-        return json_response(413, {"error": "request body too large"})
-    body = body_bytes(event)
-    if len(body) > MAX_BODY:
-        return json_response(413, {"error": "request body too large"})
+    body = limited_body(event)  # provider events are a few KB; far larger is refused unread
+    if body is None:
+        return too_large()
     headers = {
         str(name).lower(): value
         for name, value in (event.get("headers") or {}).items()

@@ -6,8 +6,17 @@ template.yaml sets in Globals (Powertools reads them itself).
 
 from __future__ import annotations
 
+import logging
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
+
+# Lambda puts the root logger at ApplicationLogLevel (template.yaml). At DEBUG, botocore
+# would log every request and response body, and SSM's GetParameter answers carry the
+# decrypted secrets (bot token, webhook secret, provider keys): the AWS SDK stays at INFO
+# whatever the level, while our own DEBUG lines still show.
+for _sdk in ("botocore", "boto3"):
+    logging.getLogger(_sdk).setLevel(logging.INFO)

@@ -1,22 +1,22 @@
 """The front door of POST /telegram: authenticate, parse, dedupe, act, answer.
 
-Telegram retries an update until it gets a 2xx, so: a wrong secret is 401 with nothing
-read or written; an update we cannot act on is logged and answered 200; an update already
-handled (same update_id) is answered 200 without acting again; only a transient fault
-(DynamoDB unavailable, ...) becomes 5xx, after releasing the update so the retry acts.
+Telegram retries an update until it gets a 2xx, so: a body over 256 KiB is 413 and a wrong
+secret 401, both with nothing read or written; an update we cannot act on is logged and
+answered 200; an update already handled (same update_id) is answered 200 without acting
+again; only a transient fault (DynamoDB unavailable, ...) becomes 5xx, after releasing the
+update so the retry acts.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
 from billing.bot.calls import Call
-from billing.http import Event, Response, body_bytes, header, json_response
+from billing.http import Event, Response, header, json_response, limited_body, too_large
 from billing.observability import logger
 from billing.runtime import Runtime
 from billing.secret_store import secret
@@ -25,6 +25,9 @@ from billing.telegram.models import Update, parse_update
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
 TRANSIENT = (BotoCoreError, ClientError, PynamoDBException)
+# Telegram's update ids are positive counters; a 2,000-digit one (valid JSON) would make a
+# dedupe key DynamoDB refuses (over 2048 bytes), so one beyond int64 is not an update.
+MAX_UPDATE_ID = 2**63
 
 
 def authentic(event: Event, expected: str) -> bool:
@@ -33,9 +36,15 @@ def authentic(event: Event, expected: str) -> bool:
 
 
 def handle(event: Event, rt: Runtime) -> Response:
+    # The size is checked before the secret, because it is cheaper: a length, with nothing
+    # fetched (the secret comes from SSM) and nothing parsed; and a 413 before the 401 tells
+    # a caller nothing about the secret. Real updates are a few KB: Telegram's never hit it.
+    body = limited_body(event)
+    if body is None:
+        return too_large()
     if not authentic(event, secret(rt.settings, rt.settings.webhook_secret_param)):
         return json_response(401, {"error": "unauthorized"})
-    update = _actionable_update(event)
+    update = _actionable_update(body)
     if update is None:
         return json_response(200, {})
     key = f"telegram-update#{update.update_id}"
@@ -51,15 +60,15 @@ def handle(event: Event, rt: Runtime) -> Response:
     return json_response(200, _reply(calls, rt))
 
 
-def _actionable_update(event: Event) -> Update | None:
-    """The update if the bot handles its kind; anything else is logged and left alone."""
-    try:
-        raw: Any = json.loads(body_bytes(event))
-    except ValueError:
-        logger.warning("telegram update is not JSON; ignored")
-        return None
-    update = parse_update(raw)
-    if update is None:
+def _actionable_update(body: bytes) -> Update | None:
+    """The update if the bot handles its kind; anything else is logged and left alone.
+
+    Parsed by pydantic straight from the bytes, not through json.loads, which would raise
+    RecursionError on [[[[... nested deep and pass lone surrogates (bytes ED A0 80, or an
+    escaped \\ud800) that DynamoDB then refuses, turning a bad update into endless 503s.
+    """
+    update = parse_update(body)
+    if update is None or not 0 <= update.update_id < MAX_UPDATE_ID:
         logger.warning("not a Telegram update; ignored")
         return None
     if (

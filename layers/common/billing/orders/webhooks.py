@@ -46,6 +46,11 @@ class WebhookAnswer:
     body: dict[str, Any]
 
 
+# What parsing a hostile body can raise beyond the parsers' own errors: nesting deeper than
+# the interpreter's recursion limit, numbers too large for Decimal, lone surrogates.
+UNREADABLE = (ValueError, RecursionError, ArithmeticError, UnicodeError)
+MAX_KEY_BYTES = 512  # DynamoDB allows 2 KB; provider event ids are a few dozen bytes
+
 OK = WebhookAnswer(200, {"received": True})
 UNAUTHORIZED = WebhookAnswer(401, {"error": "unauthorized"})
 RETRY = WebhookAnswer(503, {"error": "temporarily unavailable"})
@@ -95,7 +100,7 @@ class ProviderWebhooks:
                 self._providers.stripe_webhook_secret(),
                 now=epoch(self._signature_clock.now()),
             )
-        except InvalidSignature:
+        except (InvalidSignature, *UNREADABLE):  # a body that is no event is refused too
             return UNAUTHORIZED
         event_id, kind = event.get("id"), event.get("type")
         data = event.get("data")
@@ -226,17 +231,27 @@ class ProviderWebhooks:
             )
         except ProviderUnavailable:
             return RETRY
+        except UNREADABLE:  # cannot even be sent to PayPal for verification
+            return UNAUTHORIZED
         if not authentic:
             return UNAUTHORIZED
         try:
             event = parse_webhook(body)
-        except PayPalWebhookError as error:
-            logger.info("paypal event not used", extra={"reason": str(error)})
+        except (PayPalWebhookError, *UNREADABLE) as error:
+            logger.info("paypal event not used", extra={"reason": str(error)[:200]})
             return OK
 
         def act() -> None:
             if event.event_type == "CHECKOUT.ORDER.APPROVED" and event.paypal_order_id:
-                capture = paypal.capture_order(event.paypal_order_id)
+                try:
+                    capture = paypal.capture_order(event.paypal_order_id)
+                except ProviderRejected as rejected:  # PayPal says no: retrying cannot help
+                    self._payments.alert(
+                        "PayPal approval could not be captured",
+                        "paypal",
+                        {"paypal_order": event.paypal_order_id, "error": str(rejected)[:200]},
+                    )
+                    return
                 if capture.status == "COMPLETED":
                     self._settle(
                         capture.order_id or event.order_id or "",
@@ -280,8 +295,8 @@ class ProviderWebhooks:
             return UNAUTHORIZED
         try:
             update = parse_webhook(body)
-        except CryptoPayWebhookError as error:
-            logger.info("crypto pay update not used", extra={"reason": str(error)})
+        except (CryptoPayWebhookError, *UNREADABLE) as error:
+            logger.info("crypto pay update not used", extra={"reason": str(error)[:200]})
             return OK
         return self._once(
             f"cryptopay#{update.update_id}",
@@ -297,6 +312,11 @@ class ProviderWebhooks:
     # --- shared -------------------------------------------------------------------------------
 
     def _once(self, key: str, act: Any) -> WebhookAnswer:
+        if not _storable(key):
+            # An authentic event no provider would send; DynamoDB would refuse its key and
+            # the refusal would look transient. Acknowledge it so it is not retried.
+            logger.warning("provider event id unusable; ignored")
+            return OK
         if not self._dedupe.claim(f"provider-event#{key}", self._clock.now()):
             logger.info("provider event already handled", extra={"event": key})
             return OK
@@ -351,6 +371,13 @@ class ProviderWebhooks:
             self._notices.alert(
                 f"{provider} {what} {refund_id} debited payer {movement.entry.payer_id}"
             )
+
+
+def _storable(key: str) -> bool:
+    try:
+        return len(key.encode("utf-8")) <= MAX_KEY_BYTES
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
 
 
 def _int(value: object) -> int:

@@ -37,6 +37,17 @@ def _order_pk(order_id: str) -> str:
     return f"order#{order_id}"
 
 
+def _usable_key(value: str, limit: int = 64) -> bool:
+    """Ids from outside (provider payloads) that cannot be keys are simply not found."""
+    if not value or len(value) > limit:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate DynamoDB would refuse
+        return False
+    return True
+
+
 def invoice_number(value: int) -> str:
     return f"{INVOICE_PREFIX}{value:06d}"
 
@@ -131,7 +142,7 @@ class OrdersRepository:
         return order
 
     def get(self, order_id: str) -> Order | None:
-        if not order_id or len(order_id) > 64:
+        if not _usable_key(order_id):
             return None
         try:
             model = OrderModel.get(_order_pk(order_id), consistent_read=True)
@@ -162,7 +173,7 @@ class OrdersRepository:
         return [put]
 
     def by_provider_ref(self, provider_ref: str) -> Order | None:
-        if not provider_ref:
+        if not _usable_key(provider_ref, limit=256):
             return None
         for model in OrderModel.by_provider_ref.query(provider_ref, limit=1):
             return self.get(model.pk.removeprefix("order#"))
