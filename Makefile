@@ -21,7 +21,7 @@ help:
 	@echo "make validate  sam validate --lint"
 	@echo "make checkov   checkov on template.yaml"
 	@echo "make build     sam build"
-	@echo "make bench     benchmarks"
+	@echo "make bench     benchmarks: one table, JSON in benchmarks/results/ (BENCH_ARGS=\"--only NAME\")"
 	@echo "make set-webhook  register the deployed webhook and commands with Telegram"
 
 setup: $(STAMP)
@@ -60,8 +60,7 @@ build: setup
 	$(BIN)/sam build --template template.yaml
 
 bench: setup
-	@if [ -d benchmarks ]; then $(PY) -m pytest benchmarks -q -s; \
-	else echo "no benchmarks yet: they arrive with the benchmarks issue (see README)"; fi
+	$(PY) -m benchmarks $(BENCH_ARGS)
 
 STACK ?= sip-billing
 set-webhook: setup

@@ -13,13 +13,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
 from billing.http import json_response, limited_body, route, too_large
-from billing.observability import logger, metrics, tracer
+from billing.observability import logger, metrics
 from billing.orders.webhooks import PROVIDERS
 from billing.runtime import runtime
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     method, path = route(event)

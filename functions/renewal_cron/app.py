@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from billing.observability import logger, metrics, tracer
+from billing.observability import logger, metrics
 from billing.runtime import runtime
 from billing.store.queue import subscription_id_of
 from billing.sweep import due_subscription_ids
@@ -39,7 +39,6 @@ def work(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if isinstance(event.get("Records"), list):

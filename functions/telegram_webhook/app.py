@@ -8,12 +8,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from billing.bot.webhook import handle
-from billing.observability import logger, metrics, tracer
+from billing.observability import logger, metrics
 from billing.runtime import runtime
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = handle(event, runtime())

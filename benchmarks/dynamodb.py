@@ -1,0 +1,56 @@
+"""Figure 2: DynamoDB requests per operation, counted by service and operation on every
+botocore client (pynamodb's and boto3's) by patching `BaseClient._make_api_call` (see
+benchmarks/stack.py); the median over the runs of benchmarks/operations.py."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from benchmarks import operations
+from benchmarks.report import Figure, Row, median, spread
+
+NAME = "dynamodb"
+RUNS = 7
+
+
+def run() -> Figure:
+    ops, samples = operations.samples(RUNS)
+    rows: list[Row] = []
+    details: dict[str, Any] = {"runs": RUNS}
+    for op in ops:
+        taken = samples[op.name][:RUNS]
+        reads = [s.aws.reads for s in taken]
+        writes = [s.aws.writes for s in taken]
+        totals = [s.aws.dynamodb() for s in taken]
+        transactions = [s.aws.transactions for s in taken]
+        items = [s.aws.transact_items for s in taken]
+        by_operation: Counter[str] = Counter()
+        others: Counter[str] = Counter()
+        for sample in taken:
+            for (service, operation), count in sample.aws.counts.items():
+                target = by_operation if service == "dynamodb" else others
+                target[operation if service == "dynamodb" else f"{service}.{operation}"] += count
+        value = (
+            f"{median(reads):g}{spread(reads)} / {median(writes):g}{spread(writes)} / "
+            f"{median(totals):g}{spread(totals)} / {median(transactions):g} "
+            f"({median(items):g} items)"
+        )
+        rows.append(
+            Row(
+                NAME,
+                op.title,
+                "reads / writes / total / transact",
+                value,
+                data={
+                    "reads": reads,
+                    "writes": writes,
+                    "total": totals,
+                    "transact_write_items": transactions,
+                    "transact_items": items,
+                    "mean_per_run": {k: v / len(taken) for k, v in sorted(by_operation.items())},
+                    "other_aws_per_run": {k: v / len(taken) for k, v in sorted(others.items())},
+                },
+            )
+        )
+    return Figure(NAME, rows, details=details)
