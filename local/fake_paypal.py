@@ -70,7 +70,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from billing.clock import Clock, SystemClock
-from local.http_peer import LoopbackServer, Reply, WebhookOutbox
+from local.http_peer import LoopbackServer, Reply, WebhookDelivery, WebhookOutbox
 
 DEFAULT_CLIENT_ID = "fake-paypal-client-id"
 DEFAULT_CLIENT_SECRET = "fake-paypal-client-secret"  # noqa: S105 - a test fixture
@@ -204,24 +204,6 @@ def _issue(
     detail["description"] = ISSUES.get(issue, issue)
     name = {400: "INVALID_REQUEST", 404: "RESOURCE_NOT_FOUND"}.get(status, "UNPROCESSABLE_ENTITY")
     return _ApiError(status, name, [detail])
-
-
-@dataclass(frozen=True)
-class WebhookDelivery:
-    """One webhook POST (or, without webhook_url, one event that would have been sent)."""
-
-    event_id: str
-    event_type: str
-    url: str | None
-    headers: dict[str, str]
-    body: bytes
-    status: int | None  # the receiver's HTTP status; None if not sent or it failed
-    error: str | None = None
-
-    @property
-    def event(self) -> Json:
-        parsed: Json = json.loads(self.body)
-        return parsed
 
 
 @dataclass

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
@@ -197,3 +198,21 @@ class _Outgoing:
     headers: dict[str, str]
     body: bytes
     done: Callable[[int | None, str | None], None]
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """One webhook POST (or, without webhook_url, one event that would have been sent)."""
+
+    event_id: str
+    event_type: str
+    url: str | None
+    headers: dict[str, str]
+    body: bytes
+    status: int | None  # the receiver's HTTP status; None if not sent or it failed
+    error: str | None = None
+
+    @property
+    def event(self) -> dict[str, Any]:
+        parsed: dict[str, Any] = json.loads(self.body)
+        return parsed

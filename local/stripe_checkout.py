@@ -36,7 +36,7 @@ base (StripeGateway's `api_base`):
   or one that needs 3-D Secure (402 page; the intent is cancelled) shows the form again
   and sends nothing. A paid session's page says so; an expired one too.
 
-Deliveries are recorded in `webhook_deliveries` (StripeWebhookDelivery);
+Deliveries are recorded in `webhook_deliveries` (WebhookDelivery);
 `wait_for_webhooks()` waits until the queue is drained.
 
 What localstripe forces on this (1.15.10):
@@ -69,7 +69,7 @@ from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 import httpx
 
 from billing.providers.stripe_gateway import sign_webhook
-from local.http_peer import LoopbackServer, Reply, WebhookOutbox
+from local.http_peer import LoopbackServer, Reply, WebhookDelivery, WebhookOutbox
 
 SESSION_LIFETIME_SECONDS = 24 * 3600  # Stripe's default expires_at
 MIN_LIFETIME_SECONDS = 30 * 60
@@ -162,22 +162,6 @@ class _CardProblem(Exception):
         self.status = status
 
 
-@dataclass(frozen=True)
-class StripeWebhookDelivery:
-    event_id: str
-    event_type: str
-    url: str | None
-    headers: dict[str, str]
-    body: bytes
-    status: int | None  # the receiver's HTTP status; None if not sent or it failed
-    error: str | None = None
-
-    @property
-    def event(self) -> Json:
-        parsed: Json = json.loads(self.body)
-        return parsed
-
-
 @dataclass
 class _Session:
     id: str
@@ -225,7 +209,7 @@ class StripeCheckout:
         self.localstripe_base = localstripe_base.rstrip("/")
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
-        self.webhook_deliveries: list[StripeWebhookDelivery] = []
+        self.webhook_deliveries: list[WebhookDelivery] = []
         self._forward_timeout = forward_timeout
         self._outbox = WebhookOutbox(background=True, timeout=webhook_timeout)
         self._lock = threading.RLock()
@@ -653,7 +637,7 @@ class StripeCheckout:
             "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
             "Stripe-Signature": sign_webhook(body, self.webhook_secret, int(time.time())),
         }
-        record = partial(StripeWebhookDelivery, str(event["id"]), str(event["type"]))
+        record = partial(WebhookDelivery, str(event["id"]), str(event["type"]))
         self._outbox.deliver(self.webhook_url, (headers, body), record, self.webhook_deliveries)
 
 
