@@ -48,7 +48,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return dict(response)
     rt = runtime()
     due = due_subscription_ids(rt.settings.due_shards, rt.clock.now())
-    sent = rt.renewal_queue().send(due)
+    sent = rt.renewal_queue.send(due)
     logger.info("renewal sweep", extra={"due": len(due)})
     metrics.add_metric(name="DueSubscriptions", unit=MetricUnit.Count, value=sent)
     return {"due": sent}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 
 from billing.accounts.service import ProfileService
 from billing.bot.deps import BotDeps
@@ -75,7 +75,10 @@ class Runtime:
     saved_cards: SavedCardCharger
     renewal_worker: RenewalWorker
 
+    @cached_property
     def renewal_queue(self) -> RenewalQueue:
+        """Built on first use, once per container (its SQS client with it); only the
+        renewal function has the queue."""
         return RenewalQueue(self.settings)
 
     def provider_webhooks(self) -> ProviderWebhooks:

@@ -51,11 +51,16 @@ def to_minor(amount: Decimal | str | int, currency: Currency) -> int:
     return int(value)
 
 
-def format_minor(amount: int, currency: Currency | str) -> str:
-    """1250, EUR -> "12.50 EUR" (for texts and logs, never for arithmetic)."""
+def decimal_text(amount: int) -> str:
+    """1250 -> "12.50": the decimal string providers take for two-decimal currencies."""
     sign = "-" if amount < 0 else ""
     major, minor = divmod(abs(amount), 100)
-    return f"{sign}{major}.{minor:02d} {currency}"
+    return f"{sign}{major}.{minor:02d}"
+
+
+def format_minor(amount: int, currency: Currency | str) -> str:
+    """1250, EUR -> "12.50 EUR" (for texts and logs, never for arithmetic)."""
+    return f"{decimal_text(amount)} {currency}"
 
 
 def require_positive(amount: int, what: str = "amount") -> int:

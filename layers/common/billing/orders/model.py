@@ -95,9 +95,6 @@ class Order:
         """Still waiting for money (a failed card attempt can be retried on the same order)."""
         return self.status in (OrderStatus.PENDING, OrderStatus.FAILED)
 
-    def describe(self) -> str:
-        return f"order {self.id}: {format_minor(self.amount, self.currency)} by {self.method.label}"
-
     def paid(
         self, *, amount: int, provider_ref: str | None, now: datetime, note: str | None
     ) -> Order:

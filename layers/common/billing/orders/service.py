@@ -188,7 +188,7 @@ class PaymentService:
         support) credits what arrived; the purpose applies only if it covers the order."""
         order = self._orders.get(order_id) if order_id else None
         if order is None:
-            self._alert(
+            self.alert(
                 "payment for an unknown order",
                 provider,
                 {"order": order_id, "amount": amount, "currency": currency, "ref": provider_ref},
@@ -196,7 +196,7 @@ class PaymentService:
             return Settlement(Outcome.UNKNOWN, None, reason="unknown order")
         mismatch = self._mismatch(order, amount, currency, exact=exact)
         if mismatch is not None:
-            self._alert(
+            self.alert(
                 mismatch,
                 provider,
                 {"order": order.id, "amount": amount, "currency": currency, "ref": provider_ref},
@@ -263,7 +263,7 @@ class PaymentService:
         what = "chargeback (dispute opened)" if chargeback else "refund"
         details = {"ref": provider_ref, "refund": refund_id, "amount": amount, "currency": currency}
         if order is None or order.currency.value != currency or amount <= 0:
-            self._alert(f"{what} for an unknown payment", provider, details)
+            self.alert(f"{what} for an unknown payment", provider, details)
             return None
         movement = self._ledger.refund(
             order.payer_id,
@@ -276,11 +276,8 @@ class PaymentService:
         )
         if movement.applied_now:
             self._mark_refunded(order.id, amount)
-            self._alert(f"{what} debited from the wallet", provider, {**details, "order": order.id})
+            self.alert(f"{what} debited from the wallet", provider, {**details, "order": order.id})
         return movement
-
-    def alert(self, reason: str, provider: str | None, details: Mapping[str, Any]) -> None:
-        self._alert(reason, provider, details)
 
     # --- internals -------------------------------------------------------------------------
 
@@ -385,5 +382,6 @@ class PaymentService:
                 continue
             return
 
-    def _alert(self, reason: str, provider: str | None, details: Mapping[str, Any]) -> None:
+    def alert(self, reason: str, provider: str | None, details: Mapping[str, Any]) -> None:
+        """Record something support must look at."""
         self._orders.record_alert(reason, now=self._clock.now(), provider=provider, details=details)

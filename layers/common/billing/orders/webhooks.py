@@ -341,7 +341,7 @@ class ProviderWebhooks:
         )
         if settlement.credited_now:
             self._notices.settled(settlement)
-        elif settlement.reason and settlement.outcome.value in ("mismatch", "unknown"):
+        elif settlement.outcome in (Outcome.MISMATCH, Outcome.UNKNOWN):
             self._notices.alert(f"{provider}: {settlement.reason} (order {order_id or '-'})")
         return settlement
 

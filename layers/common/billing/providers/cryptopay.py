@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from billing.domain.money import Currency, require_positive, to_minor
+from billing.domain.money import Currency, decimal_text, require_positive, to_minor
 from billing.errors import BillingError
 from billing.providers.errors import ProviderRejected, ProviderUnavailable
 
@@ -91,13 +91,6 @@ class CryptoPayUpdate:
     paid_asset: str | None = None
     paid_amount: str | None = None
     request_date: str | None = None
-
-
-def decimal_string(amount: int) -> str:
-    """1250 -> "12.50"."""
-    sign = "-" if amount < 0 else ""
-    major, minor = divmod(abs(amount), 100)
-    return f"{sign}{major}.{minor:02d}"
 
 
 def verify_signature(body: bytes, signature: str | None, token: str) -> bool:
@@ -232,7 +225,7 @@ class CryptoPayClient:
             {
                 "currency_type": "fiat",
                 "fiat": code,
-                "amount": decimal_string(amount),
+                "amount": decimal_text(amount),
                 "accepted_assets": assets,
                 "description": description[:DESCRIPTION_MAX],
                 "payload": order_id,

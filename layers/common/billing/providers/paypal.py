@@ -35,7 +35,7 @@ from urllib.parse import quote
 
 import httpx
 
-from billing.domain.money import Currency, require_positive, to_minor
+from billing.domain.money import Currency, decimal_text, require_positive, to_minor
 from billing.errors import BillingError
 from billing.providers.errors import ProviderRejected, ProviderUnavailable
 
@@ -118,13 +118,6 @@ class PayPalEvent:
     refund_id: str | None = None
     create_time: str | None = None
     resource: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-
-def decimal_string(amount: int) -> str:
-    """1250 -> "12.50" (the value PayPal and Crypto Pay take for two-decimal currencies)."""
-    sign = "-" if amount < 0 else ""
-    major, minor = divmod(abs(amount), 100)
-    return f"{sign}{major}.{minor:02d}"
 
 
 def _money(value: object, *, where: str) -> tuple[int, str]:
@@ -343,7 +336,7 @@ class PayPalClient:
                     "custom_id": order_id,
                     "invoice_id": order_id,
                     "description": description[:DESCRIPTION_MAX],
-                    "amount": {"currency_code": code, "value": decimal_string(amount)},
+                    "amount": {"currency_code": code, "value": decimal_text(amount)},
                 }
             ],
             "payment_source": {
@@ -420,7 +413,7 @@ class PayPalClient:
         answer = self._call(
             "POST",
             f"/v2/payments/captures/{_segment(capture_id)}/refund",
-            json_body={"amount": {"currency_code": code, "value": decimal_string(amount)}},
+            json_body={"amount": {"currency_code": code, "value": decimal_text(amount)}},
             headers={"PayPal-Request-Id": request_id},
         )
         refund_id = _text(answer, "id")
