@@ -249,14 +249,14 @@ def test_a_refund_debits_into_debt_and_alerts(world: World, tables: Settings) ->
         order.id, amount=27_000, currency="EUR", provider="s", provider_ref="pi_1"
     )
 
-    movement = world.payments.record_refund(
+    record = world.payments.record_refund(
         provider="stripe", provider_ref="pi_1", refund_id="re_1", amount=27_000, currency="EUR"
     )
     world.payments.record_refund(
         provider="stripe", provider_ref="pi_1", refund_id="re_1", amount=27_000, currency="EUR"
     )
 
-    assert movement is not None and movement.applied_now
+    assert record.moved_now
     assert world.balance(PAYER) == -27_000
     stored = world.orders.get(order.id)
     assert stored is not None and stored.status is OrderStatus.REFUNDED

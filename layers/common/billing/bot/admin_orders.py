@@ -213,7 +213,10 @@ def _mark_paid(turn: Turn, deps: BotDeps, order: Order, amount: int) -> None:
 
 
 def _refund(turn: Turn, deps: BotDeps, order: Order, amount: int) -> None:
-    movement = deps.refunds.refund(order.id, amount)
+    record = deps.refunds.refund(order.id, amount)  # raises when nothing was debited
+    if record.moved_now:
+        deps.notices.refunded(record)
+    entry = record.movement.entry if record.movement is not None else None
     _audit.record(
         turn.user_id,
         order.payer_id,
@@ -222,7 +225,7 @@ def _refund(turn: Turn, deps: BotDeps, order: Order, amount: int) -> None:
             "order": order.id,
             "amount": amount,
             "currency": order.currency.value,
-            "cause": movement.entry.cause,
+            "cause": entry.cause if entry is not None else None,
         },
         deps.clock.now(),
     )
@@ -234,7 +237,9 @@ def _refund(turn: Turn, deps: BotDeps, order: Order, amount: int) -> None:
                 id=order.id,
                 amount=format_minor(amount, order.currency),
                 payer=order.payer_id,
-                balance=format_minor(movement.entry.balance_after, order.currency),
+                balance=format_minor(
+                    entry.balance_after if entry is not None else 0, order.currency
+                ),
             ),
             [[button("«", encode("ao", order.id))]],
         )

@@ -12,7 +12,7 @@ from billing.ledger.service import Ledger
 from billing.orders.checkout import Checkout
 from billing.orders.refunds import Refunds
 from billing.orders.saved_card import SavedCardCharger
-from billing.orders.service import PaymentService, Settlement
+from billing.orders.service import PaymentService, RefundRecord, Settlement
 from billing.store.accounts import AccountsRepository
 from billing.store.conversations import ConversationRepository
 from billing.store.orders import OrdersRepository
@@ -23,6 +23,8 @@ class Notices(Protocol):
     """Messages outside the conversation (payment received, invoices, support alerts)."""
 
     def settled(self, settlement: Settlement) -> None: ...
+
+    def refunded(self, record: RefundRecord) -> None: ...
 
     def alert(self, reason: str) -> None: ...
 

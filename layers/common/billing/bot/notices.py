@@ -18,10 +18,11 @@ from billing.domain import renewal
 from billing.domain.catalog import Catalog
 from billing.domain.money import format_minor
 from billing.domain.subscription import Subscription
+from billing.ledger.model import EntryKind
 from billing.observability import logger
 from billing.orders.invoices import document_from_json
 from billing.orders.model import Order, Purpose
-from billing.orders.service import Outcome, Settlement
+from billing.orders.service import Outcome, RefundRecord, Settlement
 from billing.store.accounts import AccountsRepository
 from billing.store.orders import OrdersRepository
 from billing.subscriptions.service import Purchase
@@ -71,6 +72,28 @@ class ChatNotices:
         self._send(chat, text)
         if purchase is not None and purchase.invoice_number is not None:
             self.send_invoice(chat, purchase.invoice_number)
+
+    def refunded(self, record: RefundRecord) -> None:
+        """A refund, chargeback or its reversal moved money on the Payer's wallet (SPEC §9)."""
+        order, movement = record.order, record.movement
+        if order is None or movement is None:
+            return
+        entry = movement.entry
+        lang = self._language(order.payer_id)
+        key = {
+            EntryKind.REFUND: "refund_debited",
+            EntryKind.CHARGEBACK: "chargeback_debited",
+        }.get(entry.kind, "refund_reversed")
+        self._send(
+            order.chat_id or order.payer_id,
+            t(
+                lang,
+                key,
+                amount=format_minor(abs(entry.amount), order.currency),
+                order=order.id,
+                balance=format_minor(entry.balance_after, order.currency),
+            ),
+        )
 
     def payment_failed(self, order: Order, reason: str) -> None:
         lang = self._language(order.payer_id)

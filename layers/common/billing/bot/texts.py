@@ -324,6 +324,24 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Payment of {amount} received (order {order}) and added to your balance.",
         "ru": "Оплата {amount} получена (заказ {order}) и зачислена на баланс.",
     },
+    "refund_debited": {
+        "en": "Order {order}: {amount} was refunded to your card or account and taken from"
+        " your balance. Balance now: {balance}.",
+        "ru": "Заказ {order}: {amount} возвращено на вашу карту или счёт и списано с"
+        " баланса. Баланс сейчас: {balance}.",
+    },
+    "chargeback_debited": {
+        "en": "Order {order}: the payment of {amount} was disputed with your bank, so it was"
+        " taken from your balance. Balance now: {balance}. /paysupport if this is a mistake.",
+        "ru": "Заказ {order}: платёж на {amount} оспорен через ваш банк, поэтому сумма"
+        " списана с баланса. Баланс сейчас: {balance}. /paysupport, если это ошибка.",
+    },
+    "refund_reversed": {
+        "en": "Order {order}: {amount} taken back earlier has been returned to your balance."
+        " Balance now: {balance}.",
+        "ru": "Заказ {order}: ранее списанные {amount} возвращены на баланс."
+        " Баланс сейчас: {balance}.",
+    },
     "paid_kept_on_balance": {
         "en": "Payment of {amount} received (order {order}). The purchase could not be"
         " completed any more (the subscription or its price changed meanwhile), so the money"

@@ -16,6 +16,7 @@ class EntryKind(StrEnum):
     CHARGEBACK = "chargeback"  # a dispute opened by the card holder
     CREDIT = "credit"  # unused value returned to the wallet (terminate with credit)
     ADJUSTMENT = "adjustment"  # support's manual correction, with a reason
+    REVERSAL = "reversal"  # a refund or chargeback undone (a dispute won, a refund failed)
 
 
 # Kinds that may take a wallet below -credit_limit: the money has already left (SPEC §4),

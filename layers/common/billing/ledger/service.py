@@ -192,6 +192,30 @@ class Ledger:
             related=related,
         )
 
+    def reverse(
+        self,
+        payer_id: int,
+        currency: Currency,
+        amount: int,
+        *,
+        cause: str,
+        reason: str,
+        reference: str | None = None,
+        related: RelatedParts | None = None,
+    ) -> Movement:
+        """Money a refund or chargeback took that came back (a dispute the seller won)."""
+        require_positive(amount)
+        return self._move(
+            payer_id=payer_id,
+            currency=currency,
+            amount=amount,
+            kind=EntryKind.REVERSAL,
+            cause=cause,
+            reason=reason,
+            reference=reference,
+            related=related,
+        )
+
     def credit(
         self,
         payer_id: int,

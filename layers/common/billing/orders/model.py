@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -64,6 +64,18 @@ def amount_to_pay(missing: int, method: PaymentMethod, currency: Currency) -> in
     return max(missing, minimum_for(method, currency))
 
 
+# SPEC §7: how long an order waits for its money. A provider's own expiry (a crypto
+# invoice's, a Checkout session's expired event) may end it sooner.
+PAYABLE_FOR = {
+    PaymentMethod.BANK_TRANSFER: timedelta(days=30),
+}
+DEFAULT_PAYABLE_FOR = timedelta(hours=24)
+
+
+def expiry_for(method: PaymentMethod, created_at: datetime) -> datetime:
+    return created_at + PAYABLE_FOR.get(method, DEFAULT_PAYABLE_FOR)
+
+
 def new_order_id(now: datetime) -> str:
     """Short enough to type into a bank transfer's reference: date + 6 random hex digits."""
     return f"{now:%y%m%d}-{secrets.token_hex(3).upper()}"
@@ -89,11 +101,44 @@ class Order:
     note: str | None = None  # why a paid order did not apply its purpose, a failure reason
     chat_id: int | None = None  # where to tell the Payer (the Payer's private chat)
     version: int = 1
+    expires_at: datetime | None = None  # None: payable until support closes it
+    # What each provider refund or dispute took back (id -> minor units); refunded_amount
+    # is their sum, never more than was paid.
+    refunds: dict[str, int] = field(default_factory=dict)
 
     @property
     def is_open(self) -> bool:
-        """Still waiting for money (a failed card attempt can be retried on the same order)."""
+        """Waiting for money (a failed card attempt can be retried on the same order),
+        whether or not its time ran out: see `payable_at`."""
         return self.status in (OrderStatus.PENDING, OrderStatus.FAILED)
+
+    def payable_at(self, now: datetime) -> bool:
+        """Still open and within its time: what a payment page or pre-checkout may take."""
+        return self.is_open and (self.expires_at is None or now < self.expires_at)
+
+    def expired_at(self, now: datetime) -> bool:
+        """No longer payable as what it was for: marked expired, or open past its time."""
+        if self.status is OrderStatus.EXPIRED:
+            return True
+        return self.is_open and self.expires_at is not None and now >= self.expires_at
+
+    def with_refund(self, refund_id: str, amount: int, now: datetime) -> Order:
+        """`amount` more (or, negative, less: a dispute won) taken back by `refund_id`;
+        refunded once all of the payment is."""
+        refunds = {**self.refunds, refund_id: self.refunds.get(refund_id, 0) + amount}
+        refunded = sum(refunds.values())
+        paid = self.paid_amount or self.amount
+        status = self.status
+        if status in (OrderStatus.PAID, OrderStatus.REFUNDED):
+            status = OrderStatus.REFUNDED if refunded >= paid else OrderStatus.PAID
+        return replace(
+            self,
+            refunds=refunds,
+            refunded_amount=refunded,
+            status=status,
+            updated_at=now,
+            version=self.version + 1,
+        )
 
     def paid(
         self, *, amount: int, provider_ref: str | None, now: datetime, note: str | None

@@ -11,9 +11,8 @@ from __future__ import annotations
 from billing.domain.money import format_minor
 from billing.domain.profile import PaymentMethod
 from billing.errors import InvalidAmount, InvalidState, NotAllowed, NotFound
-from billing.ledger.service import Movement
 from billing.orders.model import OrderStatus
-from billing.orders.service import PaymentService
+from billing.orders.service import PaymentService, RefundRecord
 from billing.providers.registry import Providers
 
 REFUNDABLE = frozenset({PaymentMethod.STRIPE_CARD, PaymentMethod.PAYPAL})
@@ -24,7 +23,7 @@ class Refunds:
         self._payments = payments
         self._providers = providers
 
-    def refund(self, order_id: str, amount: int) -> Movement:
+    def refund(self, order_id: str, amount: int) -> RefundRecord:
         order = self._payments.order(order_id)
         if order is None:
             raise NotFound(f"order {order_id} not found")
@@ -54,13 +53,13 @@ class Refunds:
                 currency=order.currency.value,
                 request_id=key,
             )
-        movement = self._payments.record_refund(
+        record = self._payments.record_refund(
             provider=provider,
             provider_ref=order.provider_ref,
             refund_id=refund_id,
             amount=amount,
             currency=order.currency.value,
         )
-        if movement is None:  # pragma: no cover - the order was found above
-            raise InvalidState(f"refund {refund_id} could not be recorded; support alerted")
-        return movement
+        if record.movement is None:  # the order changed meanwhile: support was alerted
+            raise InvalidState(f"refund {refund_id} was made but not debited ({record.outcome})")
+        return record

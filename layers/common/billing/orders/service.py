@@ -6,7 +6,13 @@ currency, then writes in ONE transaction: the payment credited to the wallet (en
 `order:<id>`), the purchase it pays for (entry keyed by subscription and period), the
 subscription, the invoice and the order. If the purchase can no longer be made (the price
 changed, the period was bought meanwhile), the payment is still credited, so nothing paid
-is ever lost, and the Payer is told it is on the balance.
+is ever lost, and the Payer is told it is on the balance. The same holds for money that
+arrives for an order past its expiry, and for a second real payment (another provider
+payment id) for an order already paid: that one becomes a top-up order of its own.
+
+Refunds and disputes are keyed by the provider's own id: the ledger entry and the order's
+record of what was taken back are written in one transaction, bounded by what was paid.
+A refund reported before its payment is credited is parked for support, never debited.
 """
 
 from __future__ import annotations
@@ -14,24 +20,27 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from billing.clock import Clock
 from billing.domain.money import Currency, format_minor
 from billing.domain.profile import PaymentMethod, require_can_pay, tax_profile
-from billing.errors import BillingError, InvalidState, NotFound
+from billing.errors import BillingError, ConcurrentModification, InvalidState, NotFound
 from billing.ledger.service import (
     Funding,
     FundingAlreadyApplied,
     Ledger,
     Movement,
+    RelatedConflict,
     fixed_parts,
 )
 from billing.orders.model import (
     Order,
     OrderStatus,
     Purpose,
+    expiry_for,
     new_order_id,
     require_payable_amount,
 )
@@ -62,6 +71,30 @@ class Settlement:
     @property
     def credited_now(self) -> bool:
         return self.outcome in (Outcome.APPLIED, Outcome.TOPPED_UP)
+
+
+class RefundOutcome(StrEnum):
+    DEBITED = "debited"  # taken from the wallet now
+    REVERSED = "reversed"  # a refund or dispute undone: given back to the wallet now
+    ALREADY = "already"  # recorded before: nothing changed
+    PARKED = "parked"  # its payment is not credited (yet): support alerted, nothing debited
+    UNKNOWN = "unknown"  # no such payment (or another currency): support alerted
+    NOTHING_LEFT = "nothing_left"  # all of the payment was taken back already: alerted
+
+
+@dataclass(frozen=True)
+class RefundRecord:
+    outcome: RefundOutcome
+    order: Order | None
+    movement: Movement | None = None
+
+    @property
+    def moved_now(self) -> bool:
+        return self.outcome in (RefundOutcome.DEBITED, RefundOutcome.REVERSED)
+
+
+def _refund_cause(refund_id: str, chargeback: bool) -> str:
+    return f"{'dispute' if chargeback else 'refund'}:{refund_id}"
 
 
 def _keyed_id(key: str) -> str:
@@ -105,9 +138,11 @@ class PaymentService:
         chat_id: int | None,
         details: Mapping[str, Any] | None = None,
         order_id: str | None = None,
+        expires_at: datetime | None = None,
     ) -> Order:
         """A pending order, after every check that can refuse the payment up front: the
-        method's currencies and limits, the billing profile it needs, country verification."""
+        method's currencies and limits, the billing profile it needs, country verification.
+        It is payable until `expires_at` (by default the method's window, SPEC §7)."""
         account = self._accounts.get(payer_id)
         if account is None:
             raise NotFound("send /start first")
@@ -129,6 +164,7 @@ class PaymentService:
                 updated_at=now,
                 details=dict(details or {}),
                 chat_id=chat_id,
+                expires_at=expires_at or expiry_for(method, now),
             )
             try:
                 return self._orders.create(order)
@@ -166,7 +202,7 @@ class PaymentService:
     def is_payable(self, order_id: str, *, amount: int, currency: str) -> Order | None:
         """The order when it still waits for exactly this payment (Telegram pre-checkout)."""
         order = self._orders.get(order_id)
-        if order is None or not order.is_open:
+        if order is None or not order.payable_at(self._clock.now()):
             return None
         if order.amount != amount or order.currency.value != currency:
             return None
@@ -203,28 +239,104 @@ class PaymentService:
             )
             return Settlement(Outcome.MISMATCH, order, reason=mismatch)
         if order.status in (OrderStatus.PAID, OrderStatus.REFUNDED):
-            return Settlement(Outcome.ALREADY, order)
-        return self._apply(order, amount, provider_ref)
+            return self._already(order, amount, provider, provider_ref)
+        if order.expired_at(self._clock.now()):
+            # Real money for an order that can no longer be what it was for (SPEC §7).
+            settlement = self._top_up_only(
+                order, amount, provider, provider_ref, "arrived after the order expired"
+            )
+            if settlement.credited_now:
+                self.alert(
+                    "payment after the order expired; kept on the balance",
+                    provider,
+                    {"order": order.id, "amount": amount, "ref": provider_ref},
+                )
+            return settlement
+        return self._apply(order, amount, provider, provider_ref)
 
-    def _apply(self, order: Order, amount: int, provider_ref: str | None) -> Settlement:
+    def _apply(
+        self, order: Order, amount: int, provider: str, provider_ref: str | None
+    ) -> Settlement:
         if order.purpose is Purpose.TOP_UP or amount < order.amount:
             reason = None if order.purpose is Purpose.TOP_UP else "less than the order arrived"
-            return self._top_up_only(order, amount, provider_ref, reason)
+            return self._top_up_only(order, amount, provider, provider_ref, reason)
         try:
             purchase = self._purchase(order, amount, provider_ref)
         except FundingAlreadyApplied:
-            return Settlement(Outcome.ALREADY, self._orders.get(order.id))
+            return self._already(
+                self._orders.get(order.id) or order, amount, provider, provider_ref
+            )
         except BillingError as refused:
-            return self._top_up_only(order, amount, provider_ref, str(refused))
+            return self._top_up_only(order, amount, provider, provider_ref, str(refused))
         if purchase.movement.funding_entry is None:
             # The purchase had been made before by other means (paid from the balance):
             # this payment still belongs on the wallet.
-            return self._top_up_only(order, amount, provider_ref, "already bought")
+            return self._top_up_only(order, amount, provider, provider_ref, "already bought")
         if not purchase.applied_now:
-            return Settlement(Outcome.ALREADY, self._orders.get(order.id), purchase.movement)
+            return self._already(
+                self._orders.get(order.id) or order, amount, provider, provider_ref
+            )
         return Settlement(
             Outcome.APPLIED, self._orders.get(order.id), purchase.movement, purchase=purchase
         )
+
+    def _already(
+        self, order: Order, amount: int, provider: str, provider_ref: str | None
+    ) -> Settlement:
+        """The order was paid before. By this very payment (a redelivery, the second event
+        of one payment): nothing to do. By another one (a Telegram invoice paid twice, a
+        late success of an earlier attempt): real money, credited as a top-up (SPEC §7)."""
+        credited = self._ledger.entry(order.payer_id, order.currency, f"order:{order.id}")
+        paid_by = credited.reference if credited is not None else order.provider_ref
+        if provider_ref is None or paid_by is None or provider_ref == paid_by:
+            return Settlement(Outcome.ALREADY, order, None)
+        return self._second_payment(order, amount, provider, provider_ref)
+
+    def _second_payment(
+        self, order: Order, amount: int, provider: str, provider_ref: str
+    ) -> Settlement:
+        """Another payment for a paid order: a top-up order of its own, named by the
+        provider's payment id (so its redelivery, refunds and disputes find it)."""
+        now = self._clock.now()
+        extra = Order(
+            id=_keyed_id(f"payment-{provider}-{provider_ref}"),
+            payer_id=order.payer_id,
+            purpose=Purpose.TOP_UP,
+            amount=amount,
+            currency=order.currency,
+            method=order.method,
+            status=OrderStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            details={"second_payment_for": order.id},
+            provider_ref=provider_ref,
+            chat_id=order.chat_id,
+            expires_at=None,
+        )
+        try:
+            self._orders.create(extra)
+        except StaleWrite:
+            found = self._orders.get(extra.id)
+            if found is None:  # pragma: no cover - the create failed on its existence
+                raise
+            extra = found
+        if not extra.is_open:
+            return Settlement(Outcome.ALREADY, extra)
+        settlement = self._top_up_only(
+            extra, amount, provider, provider_ref, f"order {order.id} was paid already"
+        )
+        if settlement.credited_now:
+            self.alert(
+                "second payment for a paid order; kept on the balance",
+                provider,
+                {
+                    "order": order.id,
+                    "top_up_order": extra.id,
+                    "amount": amount,
+                    "ref": provider_ref,
+                },
+            )
+        return settlement
 
     def fail(self, order_id: str, reason: str) -> Order | None:
         """A payment attempt failed (card declined): the order stays payable. Returns the
@@ -257,27 +369,124 @@ class PaymentService:
         amount: int,
         currency: str,
         chargeback: bool = False,
-    ) -> Movement | None:
-        """Money a provider took back: debited even into debt, support alerted (SPEC §4)."""
-        order = self._orders.by_provider_ref(provider_ref)
+    ) -> RefundRecord:
+        """Money a provider took back (SPEC §4), once per provider refund or dispute id:
+        debited even into debt, in the same transaction that records it on the order, and
+        never more than what is left of the payment. Support is alerted."""
         what = "chargeback (dispute opened)" if chargeback else "refund"
+        cause = _refund_cause(refund_id, chargeback)
         details = {"ref": provider_ref, "refund": refund_id, "amount": amount, "currency": currency}
-        if order is None or order.currency.value != currency or amount <= 0:
-            self.alert(f"{what} for an unknown payment", provider, details)
-            return None
-        movement = self._ledger.refund(
-            order.payer_id,
-            order.currency,
-            amount,
-            cause=f"{'dispute' if chargeback else 'refund'}:{refund_id}",
-            reason=f"{what} of order {order.id}",
-            reference=order.id,
-            chargeback=chargeback,
-        )
-        if movement.applied_now:
-            self._mark_refunded(order.id, amount)
-            self.alert(f"{what} debited from the wallet", provider, {**details, "order": order.id})
-        return movement
+        for _ in range(MAX_ATTEMPTS):
+            order = self._orders.by_provider_ref(provider_ref)
+            if order is None or order.currency.value != currency or amount <= 0:
+                self.alert(f"{what} for an unknown payment", provider, details)
+                return RefundRecord(RefundOutcome.UNKNOWN, order)
+            done = self._ledger.entry(order.payer_id, order.currency, cause)
+            if done is not None:
+                return RefundRecord(RefundOutcome.ALREADY, order, Movement(done, False))
+            if order.status not in (OrderStatus.PAID, OrderStatus.REFUNDED):
+                # Reported before its payment was credited: debiting now would take money
+                # never received. Parked for support; the payment still settles when it
+                # arrives, and reconciliation applies the refund after it.
+                self.alert(
+                    f"{what} before its payment; parked", provider, {**details, "order": order.id}
+                )
+                return RefundRecord(RefundOutcome.PARKED, order)
+            left = (order.paid_amount or order.amount) - order.refunded_amount
+            debit = min(amount, left)
+            if debit <= 0:
+                self.alert(f"{what} beyond the payment", provider, {**details, "order": order.id})
+                return RefundRecord(RefundOutcome.NOTHING_LEFT, order)
+            updated = order.with_refund(cause, debit, self._clock.now())
+            try:
+                movement = self._ledger.refund(
+                    order.payer_id,
+                    order.currency,
+                    debit,
+                    cause=cause,
+                    reason=f"{what} of order {order.id}",
+                    reference=order.id,
+                    chargeback=chargeback,
+                    related=fixed_parts(
+                        self._orders.save_parts(updated, expected_version=order.version)
+                    ),
+                )
+            except RelatedConflict:
+                continue  # the order changed (another refund): bound it again
+            if not movement.applied_now:
+                return RefundRecord(RefundOutcome.ALREADY, order, movement)
+            reason = f"{what} debited from the wallet"
+            if debit < amount:
+                reason += f" (only {format_minor(debit, order.currency)} was left of the payment)"
+            self.alert(reason, provider, {**details, "order": order.id})
+            return RefundRecord(RefundOutcome.DEBITED, updated, movement)
+        raise ConcurrentModification(f"refund {refund_id} kept meeting changes; try again")
+
+    def reverse_refund(
+        self, *, provider: str, provider_ref: str, refund_id: str, chargeback: bool
+    ) -> RefundRecord:
+        """What a refund or dispute took comes back (a dispute the seller won, SPEC §4; a
+        refund that failed): exactly what its entry debited, once."""
+        cause = _refund_cause(refund_id, chargeback)
+        what = "dispute won" if chargeback else "refund failed"
+        for _ in range(MAX_ATTEMPTS):
+            order = self._orders.by_provider_ref(provider_ref)
+            taken = (
+                None if order is None else self._ledger.entry(order.payer_id, order.currency, cause)
+            )
+            if order is None or taken is None:
+                # Nothing was debited for it (its opening was never reported): nothing
+                # to give back, but support should know the provider's view.
+                self.alert(
+                    f"{what} for nothing debited",
+                    provider,
+                    {"ref": provider_ref, "refund": refund_id},
+                )
+                return RefundRecord(RefundOutcome.UNKNOWN, order)
+            back = self._ledger.entry(order.payer_id, order.currency, f"{cause}:reversed")
+            if back is not None:
+                return RefundRecord(RefundOutcome.ALREADY, order, Movement(back, False))
+            updated = order.with_refund(cause, taken.amount, self._clock.now())  # amount < 0
+            try:
+                movement = self._ledger.reverse(
+                    order.payer_id,
+                    order.currency,
+                    -taken.amount,
+                    cause=f"{cause}:reversed",
+                    reason=f"{what}: order {order.id}",
+                    reference=order.id,
+                    related=fixed_parts(
+                        self._orders.save_parts(updated, expected_version=order.version)
+                    ),
+                )
+            except RelatedConflict:
+                continue
+            if not movement.applied_now:
+                return RefundRecord(RefundOutcome.ALREADY, order, movement)
+            self.alert(f"{what}; credited back", provider, {"ref": provider_ref, "order": order.id})
+            return RefundRecord(RefundOutcome.REVERSED, updated, movement)
+        raise ConcurrentModification(f"refund {refund_id} kept meeting changes; try again")
+
+    def expire(self, order_id: str) -> Order | None:
+        """An open order stops waiting for money (its time ran out, or the provider ended
+        its payment page). None when it is not open. Money that still arrives for it is
+        credited as a top-up (settle)."""
+        for _ in range(MAX_ATTEMPTS):
+            order = self._orders.get(order_id)
+            if order is None or not order.is_open:
+                return None
+            expired = replace(
+                order,
+                status=OrderStatus.EXPIRED,
+                updated_at=self._clock.now(),
+                version=order.version + 1,
+            )
+            try:
+                self._orders.save(expired, expected_version=order.version)
+            except StaleWrite:
+                continue
+            return expired
+        raise ConcurrentModification(f"order {order_id} kept changing; try again")
 
     # --- internals -------------------------------------------------------------------------
 
@@ -340,7 +549,12 @@ class PaymentService:
         )
 
     def _top_up_only(
-        self, order: Order, amount: int, provider_ref: str | None, reason: str | None
+        self,
+        order: Order,
+        amount: int,
+        provider: str,
+        provider_ref: str | None,
+        reason: str | None,
     ) -> Settlement:
         paid = order.paid(
             amount=amount, provider_ref=provider_ref, now=self._clock.now(), note=reason
@@ -355,32 +569,12 @@ class PaymentService:
             related=fixed_parts(self._orders.settle_parts(paid)),
         )
         if not movement.applied_now:
-            return Settlement(Outcome.ALREADY, self._orders.get(order.id), movement)
+            # Credited before: by this payment, or by another one that won the race.
+            return self._already(
+                self._orders.get(order.id) or order, amount, provider, provider_ref
+            )
         outcome = Outcome.APPLIED if reason is None else Outcome.TOPPED_UP
         return Settlement(outcome, paid, movement, reason=reason)
-
-    def _mark_refunded(self, order_id: str, amount: int) -> None:
-        for _ in range(MAX_ATTEMPTS):
-            order = self._orders.get(order_id)
-            if order is None:
-                return
-            refunded = order.refunded_amount + amount
-            updated = replace(
-                order,
-                refunded_amount=refunded,
-                status=(
-                    OrderStatus.REFUNDED
-                    if refunded >= (order.paid_amount or order.amount)
-                    else order.status
-                ),
-                updated_at=self._clock.now(),
-                version=order.version + 1,
-            )
-            try:
-                self._orders.save(updated, expected_version=order.version)
-            except StaleWrite:
-                continue
-            return
 
     def alert(self, reason: str, provider: str | None, details: Mapping[str, Any]) -> None:
         """Record something support must look at."""

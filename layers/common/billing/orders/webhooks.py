@@ -21,7 +21,7 @@ from billing.domain.profile import SavedCard
 from billing.errors import BillingError
 from billing.observability import logger
 from billing.orders.model import Order
-from billing.orders.service import Outcome, PaymentService, Settlement
+from billing.orders.service import Outcome, PaymentService, RefundRecord, Settlement
 from billing.providers.errors import ProviderRejected, ProviderUnavailable
 from billing.providers.registry import Providers
 from billing.store.codec import epoch
@@ -36,6 +36,8 @@ class Notices(Protocol):
     def settled(self, settlement: Settlement) -> None: ...
 
     def payment_failed(self, order: Order, reason: str) -> None: ...
+
+    def refunded(self, record: RefundRecord) -> None: ...
 
     def alert(self, reason: str) -> None: ...
 
@@ -148,38 +150,77 @@ class ProviderWebhooks:
             failed = self._payments.fail(order_id, reason)
             if failed is not None:
                 self._notices.payment_failed(failed, reason)
+        elif kind == "checkout.session.expired":
+            self._checkout_expired(order_id, _str(obj.get("id")))
         elif kind == "charge.refunded":
-            self._stripe_refunds(obj, currency)
-        elif kind == "charge.dispute.created":
-            self._refund(
-                "stripe",
-                _str(obj.get("payment_intent")),
-                _str(obj.get("id")),
-                _int(obj.get("amount")),
-                currency,
-                chargeback=True,
-            )
+            self._stripe_charge_refunded(obj)
+        elif kind in ("refund.created", "refund.updated", "charge.refund.updated"):
+            self._stripe_refund(obj, _str(obj.get("payment_intent")))
+        elif kind.startswith("charge.dispute."):
+            self._stripe_dispute(kind, obj)
         else:
             logger.info("stripe event not used", extra={"type": kind})
 
-    def _stripe_refunds(self, charge: dict[str, Any], currency: str) -> None:
+    def _checkout_expired(self, order_id: str, session_id: str | None) -> None:
+        """Stripe ended the payment page: the order ends with it, unless it has moved on to
+        another page (its provider reference names the session it waits on)."""
+        order = self._payments.order(order_id)
+        if order is not None and session_id is not None and order.provider_ref == session_id:
+            self._payments.expire(order.id)
+
+    def _stripe_charge_refunded(self, charge: dict[str, Any]) -> None:
+        """Each refund of the charge, by its own id. Since API version 2022-11-15 the charge
+        carries no `refunds` list: then Stripe is asked for them."""
         intent = _str(charge.get("payment_intent"))
         refunds = charge.get("refunds")
         listed = refunds.get("data") if isinstance(refunds, dict) else None
-        if isinstance(listed, list) and listed:
-            for refund in listed:
-                if isinstance(refund, dict):
-                    self._refund(
-                        "stripe",
-                        intent,
-                        _str(refund.get("id")),
-                        _int(refund.get("amount")),
-                        currency,
-                    )
+        complete = isinstance(listed, list) and not (
+            isinstance(refunds, dict) and refunds.get("has_more")
+        )
+        if not complete and intent is not None:
+            listed = [
+                {"id": r.id, "amount": r.amount, "currency": r.currency, "status": r.status}
+                for r in self._providers.stripe.refunds_of(intent)
+            ]
+        currency = charge.get("currency")
+        for refund in listed or []:
+            if isinstance(refund, dict):
+                self._stripe_refund({"currency": currency, **refund}, intent)
+
+    def _stripe_refund(self, refund: dict[str, Any], intent: str | None) -> None:
+        status = refund.get("status")
+        currency = str(refund.get("currency", "")).upper()
+        refund_id = _str(refund.get("id"))
+        if status in ("failed", "canceled"):
+            # A refund that did not go through gives back what it debited, if anything.
+            if intent is not None and refund_id is not None:
+                self._reverse("stripe", intent, refund_id, chargeback=False)
+        elif status in ("succeeded", "pending", None):
+            self._refund("stripe", intent, refund_id, _int(refund.get("amount")), currency)
+
+    def _stripe_dispute(self, kind: str, dispute: dict[str, Any]) -> None:
+        """A dispute takes the money when opened (an inquiry, `warning_*`, takes nothing
+        yet) and gives it back when the seller wins (SPEC §4)."""
+        intent, dispute_id = _str(dispute.get("payment_intent")), _str(dispute.get("id"))
+        status = str(dispute.get("status") or "")
+        won = kind == "charge.dispute.funds_reinstated" or (
+            kind == "charge.dispute.closed" and status in ("won", "warning_closed")
+        )
+        if won:
+            if intent is not None and dispute_id is not None:
+                self._reverse("stripe", intent, dispute_id, chargeback=True)
             return
-        # Without the list (newer API versions), the total refunded names the movement.
-        refunded = _int(charge.get("amount_refunded"))
-        self._refund("stripe", intent, f"{charge.get('id')}:{refunded}", refunded, currency)
+        if status.startswith("warning_") or kind == "charge.dispute.updated":
+            return
+        # created, funds_withdrawn, closed as lost: the money is gone (one debit per id).
+        self._refund(
+            "stripe",
+            intent,
+            dispute_id,
+            _int(dispute.get("amount")),
+            str(dispute.get("currency", "")).upper(),
+            chargeback=True,
+        )
 
     def _keep_card(self, settlement: Settlement, method: str | None, customer: str | None) -> None:
         """The Payer ticked "save card": keep its reference for off-session renewals."""
@@ -358,7 +399,7 @@ class ProviderWebhooks:
         if not payment_ref or not refund_id:
             self._payments.alert("refund without a payment reference", provider, {})
             return
-        movement = self._payments.record_refund(
+        record = self._payments.record_refund(
             provider=provider,
             provider_ref=payment_ref,
             refund_id=refund_id,
@@ -366,11 +407,26 @@ class ProviderWebhooks:
             currency=currency,
             chargeback=chargeback,
         )
-        what = "chargeback" if chargeback else "refund"
-        if movement is not None and movement.applied_now:
+        self._told(provider, record, "chargeback" if chargeback else "refund", refund_id)
+
+    def _reverse(
+        self, provider: str, payment_ref: str, refund_id: str, *, chargeback: bool
+    ) -> None:
+        record = self._payments.reverse_refund(
+            provider=provider, provider_ref=payment_ref, refund_id=refund_id, chargeback=chargeback
+        )
+        self._told(provider, record, "dispute won" if chargeback else "refund reversed", refund_id)
+
+    def _told(self, provider: str, record: RefundRecord, what: str, refund_id: str) -> None:
+        """The Payer hears of every refund and reversal (SPEC §9), support of each too."""
+        if record.moved_now and record.movement is not None:
+            self._notices.refunded(record)
             self._notices.alert(
-                f"{provider} {what} {refund_id} debited payer {movement.entry.payer_id}"
+                f"{provider} {what} {refund_id}: {record.movement.entry.amount:+d} minor units"
+                f" for payer {record.movement.entry.payer_id}"
             )
+        elif record.outcome.value in ("parked", "unknown", "nothing_left"):
+            self._notices.alert(f"{provider} {what} {refund_id}: {record.outcome.value}")
 
 
 def _storable(key: str) -> bool:

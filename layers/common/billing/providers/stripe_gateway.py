@@ -77,6 +77,15 @@ class PaymentIntentInfo:
     metadata: dict[str, str]
 
 
+@dataclass(frozen=True, slots=True)
+class RefundInfo:
+    id: str  # re_...
+    amount: int  # minor units
+    currency: str  # upper case
+    status: str  # pending, requires_action, succeeded, failed, canceled
+    payment_intent: str | None
+
+
 class InvalidSignature(Exception):
     """A webhook whose Stripe-Signature header is missing, malformed, wrong or too old."""
 
@@ -322,6 +331,23 @@ class StripeGateway:
                 {"idempotency_key": idempotency_key},
             )
         return refund.id
+
+    def refunds_of(self, payment_intent_id: str) -> list[RefundInfo]:
+        """Every refund of a payment (newer API versions no longer list them on the charge
+        of a `charge.refunded` event)."""
+        with _provider_errors("list refunds"):
+            page = self._client.v1.refunds.list({"payment_intent": payment_intent_id, "limit": 100})
+            refunds = list(page.auto_paging_iter())
+        return [
+            RefundInfo(
+                id=refund.id,
+                amount=int(refund.amount),
+                currency=str(refund.currency).upper(),
+                status=str(refund.status),
+                payment_intent=_id_of(refund.payment_intent),
+            )
+            for refund in refunds
+        ]
 
     def detach_payment_method(self, payment_method: str, *, idempotency_key: str) -> None:
         """Forget a saved card at Stripe; a card already detached (or gone) is fine."""

@@ -195,6 +195,18 @@ class ByProviderRefIndex(GlobalSecondaryIndex["OrderModel"]):
     provider_ref = UnicodeAttribute(hash_key=True)
 
 
+class OpenOrdersIndex(GlobalSecondaryIndex["OrderModel"]):
+    """Sparse: the orders still waiting for money, by the time they stop being payable
+    (reconciliation asks their providers about them, then expires what is past due)."""
+
+    class Meta:
+        index_name = "open_orders"
+        projection = AllProjection()
+
+    open_shard = UnicodeAttribute(hash_key=True)
+    open_until = NumberAttribute(range_key=True)
+
+
 class OrdersByPayerIndex(GlobalSecondaryIndex["OrderModel"]):
     """A Payer's orders and invoices, newest first (`/balance`, support)."""
 
@@ -227,9 +239,15 @@ class OrderModel(Model):
     note = UnicodeAttribute(null=True)
     chat_id = NumberAttribute(null=True)
     version = NumberAttribute()
+    expires_at = UnicodeAttribute(null=True)  # when it stops being payable
+    refund_ids = JSONAttribute(null=True)  # provider refund / dispute id -> amount taken back
+    # Set only while the order is open (pending or failed): the open_orders index.
+    open_shard = UnicodeAttribute(null=True)
+    open_until = NumberAttribute(null=True)
 
     by_provider_ref = ByProviderRefIndex()
     by_payer = OrdersByPayerIndex()
+    open_orders = OpenOrdersIndex()
 
 
 class InvoicesByPayerIndex(GlobalSecondaryIndex["InvoiceModel"]):

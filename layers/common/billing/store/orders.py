@@ -8,10 +8,11 @@ the provider's payment id in provider_ref for the by_provider_ref index.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError
@@ -19,7 +20,7 @@ from pynamodb.exceptions import DoesNotExist, PutError
 from billing.domain.money import Currency
 from billing.domain.profile import PaymentMethod
 from billing.orders.model import Order, OrderStatus, Purpose
-from billing.store.codec import iso, parse_iso
+from billing.store.codec import epoch, iso, parse_iso
 from billing.store.models import AlertModel, CounterModel, InvoiceModel, OrderModel
 from billing.store.transactions import (
     StaleWrite,
@@ -48,6 +49,15 @@ def _usable_key(value: str, limit: int = 64) -> bool:
     return True
 
 
+OPEN_SHARDS = 4
+# An open order without an expiry (none today) still sorts into the index, last.
+FAR_FUTURE = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+def _open_shard(order_id: str) -> str:
+    return str(int(hashlib.sha256(order_id.encode()).hexdigest()[:8], 16) % OPEN_SHARDS)
+
+
 def invoice_number(value: int) -> str:
     return f"{INVOICE_PREFIX}{value:06d}"
 
@@ -70,6 +80,8 @@ def _order(model: OrderModel) -> Order:
         note=model.note,
         chat_id=None if model.chat_id is None else int(model.chat_id),
         version=int(model.version),
+        expires_at=parse_iso(model.expires_at) if model.expires_at else None,
+        refunds={str(key): int(value) for key, value in (model.refund_ids or {}).items()},
     )
 
 
@@ -92,6 +104,11 @@ def _model(order: Order) -> OrderModel:
         note=order.note,
         chat_id=order.chat_id,
         version=order.version,
+        expires_at=iso(order.expires_at) if order.expires_at else None,
+        refund_ids=dict(order.refunds) or None,
+        # The open_orders index holds only what may still be paid (sparse).
+        open_shard=_open_shard(order.id) if order.is_open else None,
+        open_until=epoch(order.expires_at or FAR_FUTURE) if order.is_open else None,
     )
 
 
@@ -178,6 +195,16 @@ class OrdersRepository:
         for model in OrderModel.by_provider_ref.query(provider_ref, limit=1):
             return self.get(model.pk.removeprefix("order#"))
         return None
+
+    def open_until(self, until: datetime) -> Iterator[Order]:
+        """Open orders whose time ends by `until` (all open ones, given a far date), read
+        from the sparse open_orders index, never a Scan."""
+        for shard in range(OPEN_SHARDS):
+            query = OrderModel.open_orders.query(
+                str(shard), OrderModel.open_until <= epoch(until)
+            )
+            for model in query:
+                yield _order(model)
 
     def of_payer(self, payer_id: int, limit: int = 20) -> list[Order]:
         query = OrderModel.by_payer.query(
