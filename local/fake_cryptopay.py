@@ -14,7 +14,8 @@ unknown method is 405 METHOD_NOT_FOUND.
   CURRENCY_INVALID, ACCEPTED_ASSETS_INVALID, AMOUNT_INVALID, EXPIRES_IN_INVALID,
   DESCRIPTION_TOO_LONG, PAYLOAD_TOO_LONG, HIDDEN_MESSAGE_TOO_LONG, PAID_BTN_NAME_INVALID,
   PAID_BTN_URL_REQUIRED (the real API's exact names are not all documented).
-- getInvoices (invoice_ids, status, fiat, asset, offset, count), deleteInvoice, getMe.
+- getInvoices (invoice_ids, status "active" | "paid", fiat, asset, offset >= 0, count
+  1..1000, default 100; newest first; {"items": [...]}), deleteInvoice, getMe.
 - The payer's side: GET /pay/<invoice hash> is a small HTML page with a "Pay" form (an
   asset choice); POST /pay/<hash> pays the invoice and sends the `invoice_paid` webhook.
   `bot_invoice_url` (and the deprecated `pay_url`) point at that page.

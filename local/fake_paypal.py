@@ -14,9 +14,11 @@ in memory and answers like PayPal does:
   `Prefer: return=representation` gives the full order, otherwise id, status and links.
   With payment_source.paypal.experience_context the order is PAYER_ACTION_REQUIRED with a
   "payer-action" link, with the older application_context it is CREATED with "approve".
-- GET /v2/checkout/orders/{id}; POST .../capture (422 ORDER_NOT_APPROVED before approval,
-  ORDER_ALREADY_CAPTURED after, DUPLICATE_INVOICE_ID when another order's capture already
-  used the invoice_id; a repeated PayPal-Request-Id answers the capture again).
+- GET /v2/checkout/orders/{id} (purchase_units[0].payments lists the capture and, once
+  refunded or reversed, its refunds with their "up" links); POST .../capture (422
+  ORDER_NOT_APPROVED before approval, ORDER_ALREADY_CAPTURED after, DUPLICATE_INVOICE_ID
+  when another order's capture already used the invoice_id; a repeated PayPal-Request-Id
+  answers the capture again).
 - GET /v2/payments/captures/{id}; POST .../refund (full or partial; 422
   REFUND_AMOUNT_EXCEEDED, CAPTURE_FULLY_REFUNDED, REFUND_CAPTURE_CURRENCY_MISMATCH).
 - POST /v1/notifications/verify-webhook-signature answers {"verification_status":
@@ -36,9 +38,11 @@ stack needs this; `wait_for_webhooks()` waits for the queue to drain). Signing: 
 (SHA256withRSA) and a certificate at PAYPAL-CERT-URL. The fake cannot hold PayPal's key, so
 it signs that same string with HMAC-SHA256 and a key private to the instance and puts the
 base64 of it in PAYPAL-TRANSMISSION-SIG; PAYPAL-AUTH-ALGO is still "SHA256withRSA" and
-PAYPAL-CERT-URL points at the fake. Event bodies are compact JSON, so the verify endpoint
-re-serialises the posted webhook_event the same way and recomputes the crc32: a changed
-body, another webhook id or a forged signature all answer FAILURE. Only PayPal's verify
+PAYPAL-CERT-URL points at the fake (so it is on the API base the client is configured
+with); PAYPAL-TRANSMISSION-TIME is the wall clock, as PayPal's is. Event bodies are compact
+JSON, so the verify endpoint re-serialises the posted webhook_event the same way and
+recomputes the crc32: a changed body, another webhook id or a forged signature all answer
+FAILURE. Only PayPal's verify
 endpoint can check a delivery, exactly as with the real service.
 
 Known simplifications: one purchase unit per order; no shipping, line items, payer actions
@@ -101,6 +105,7 @@ MESSAGES = {
         "Authentication failed due to invalid authentication credentials or a missing"
         " Authorization header."
     ),
+    "NOT_AUTHORIZED": "Authorization failed due to insufficient permissions.",
     "UNSUPPORTED_MEDIA_TYPE": "The server does not support the request payload's media type.",
     "INTERNAL_SERVER_ERROR": "An internal server error has occurred.",
     "SERVICE_UNAVAILABLE": "Service Unavailable.",
@@ -144,6 +149,16 @@ ISSUES = {
         " been refunded."
     ),
     "REFUND_CAPTURE_CURRENCY_MISMATCH": ("Refund must be in the same currency as the capture."),
+    "PERMISSION_DENIED": (
+        "You do not have permission to access or perform operations on this resource."
+    ),
+}
+# What fail_next(status) answers: (name, details) as PayPal does for that status.
+FAULTS = {
+    401: ("AUTHENTICATION_FAILURE", None),
+    403: ("NOT_AUTHORIZED", "PERMISSION_DENIED"),
+    500: ("INTERNAL_SERVER_ERROR", None),
+    503: ("SERVICE_UNAVAILABLE", None),
 }
 
 Json = dict[str, Any]
@@ -272,6 +287,7 @@ class FakePayPal:
         self.token_ttl = token_ttl
         self._outbox = WebhookOutbox(background=background_webhooks, timeout=webhook_timeout)
         self._clock: Clock = clock or SystemClock()
+        self._wall_clock: Clock = SystemClock()  # transmission times (see _sign)
         self._signing_key = secrets.token_bytes(32)
         self._lock = threading.RLock()
         self._tokens: dict[str, datetime] = {}
@@ -376,7 +392,9 @@ class FakePayPal:
         return self._deliver(event)
 
     def fail_next(self, status: int = 503, count: int = 1) -> None:
-        """The next `count` API calls (/v1, /v2) answer `status` (500 or 503 shape)."""
+        """The next `count` API calls (/v1, /v2, the token endpoint too) answer `status`:
+        401 AUTHENTICATION_FAILURE, 403 NOT_AUTHORIZED (PERMISSION_DENIED: the app lacks a
+        permission), 503 SERVICE_UNAVAILABLE or 500 INTERNAL_SERVER_ERROR (any other)."""
         with self._lock:
             self._faults.extend([status] * count)
 
@@ -412,8 +430,10 @@ class FakePayPal:
         return base64.b64encode(digest).decode()
 
     def _sign(self, body: bytes) -> tuple[dict[str, str], bytes]:
+        """A new transmission of `body`, timed by the wall clock as PayPal's are (whatever
+        the business clock says), its certificate URL on this server."""
         transmission_id = str(uuid.uuid4())
-        time = _iso(self._clock.now())
+        time = _iso(self._wall_clock.now())
         signature = self._signature(transmission_id, time, self.webhook_id, zlib.crc32(body))
         headers = {
             "Content-Type": "application/json",
@@ -521,9 +541,9 @@ class FakePayPal:
             self.requests.append((method, path))
             fault = self._faults.popleft() if self._faults else None
         if fault is not None:
-            raise _ApiError(
-                fault, "SERVICE_UNAVAILABLE" if fault == 503 else "INTERNAL_SERVER_ERROR"
-            )
+            name, issue = FAULTS.get(fault, FAULTS[500])
+            details = [{"issue": issue, "description": ISSUES[issue]}] if issue else None
+            raise _ApiError(fault, name, details)
         if path == "/v1/oauth2/token" and method == "POST":
             return self._token(headers, body)
         if path == CERT_PATH and method == "GET":
@@ -954,7 +974,14 @@ class FakePayPal:
             if key in order.unit:
                 unit[key] = order.unit[key]
         if order.capture_id is not None:
-            unit["payments"] = {"captures": [self._capture_json(self._captures[order.capture_id])]}
+            capture = self._captures[order.capture_id]
+            payments: Json = {"captures": [self._capture_json(capture)]}
+            if capture.refund_ids:  # refunds and reversals, oldest first, as PayPal lists them
+                payments["refunds"] = [
+                    self._refund_json(self._refunds[refund_id], full=True)
+                    for refund_id in capture.refund_ids
+                ]
+            unit["payments"] = payments
         answer: Json = {
             "id": order.id,
             "intent": order.intent,

@@ -386,3 +386,129 @@ def test_unsupported_update_type_is_told_apart() -> None:
     with pytest.raises(UnsupportedUpdate) as caught:
         parse_webhook(b'{"update_id": 9, "update_type": "check_activated", "payload": {}}')
     assert (caught.value.update_id, caught.value.update_type) == (9, "check_activated")
+
+
+# -- reads for reconciliation ------------------------------------------------------------
+
+
+def test_paid_invoices_lists_the_paid_ones_newest_first(
+    fake: FakeCryptoPay, client: CryptoPayClient
+) -> None:
+    first = create(client, "ord-1", 1250)
+    create(client, "ord-2", 900)  # stays active
+    third = client.create_invoice(
+        order_id="ord-3", amount=99000, currency="RUB", description="x"
+    ).invoice_id
+    fourth = create(client, "ord-4", 100)
+    fake.pay(first, asset="TON")
+    fake.pay(third, asset="USDT")
+    fake.expire(fourth)
+
+    paid = client.paid_invoices()
+    assert [(i.invoice_id, i.order_id, i.status) for i in paid] == [
+        (third, "ord-3", "paid"),
+        (first, "ord-1", "paid"),
+    ]
+    assert [(i.amount, i.currency, i.paid_asset) for i in paid] == [
+        (99000, "RUB", "USDT"),
+        (1250, "EUR", "TON"),
+    ]
+    assert all(i.paid_at and i.paid_amount for i in paid)
+    assert paid[1].paid_at == fake.invoice(first)["paid_at"]
+    assert fake.requests[-1] == "getInvoices"
+
+    assert [i.invoice_id for i in client.paid_invoices(count=1)] == [third]
+    assert [i.invoice_id for i in client.paid_invoices(count=1, offset=1)] == [first]
+    assert client.paid_invoices(offset=2) == []
+
+
+def test_paid_invoices_sends_the_documented_parameters() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(json.loads(request.content))
+        item = {
+            "invoice_id": 9,
+            "hash": "IVabc",
+            "currency_type": "fiat",
+            "fiat": "USD",
+            "amount": "12.5",
+            "status": "paid",
+            "payload": "ord-9",
+            "paid_at": "2026-01-01T10:00:00.000Z",
+            "paid_asset": "BTC",
+            "paid_amount": "0.0002",
+        }
+        crypto = {**item, "invoice_id": 8, "currency_type": "crypto", "asset": "TON"}
+        del crypto["fiat"]
+        return httpx.Response(200, json={"ok": True, "result": {"items": [item, crypto]}})
+
+    with CryptoPayClient(
+        "https://pay.crypt.bot", TOKEN, transport=httpx.MockTransport(handler)
+    ) as client:
+        [invoice] = client.paid_invoices(count=50, offset=100)  # the crypto-priced one is not ours
+    assert seen == [{"status": "paid", "count": 50, "offset": 100}]
+    assert (invoice.invoice_id, invoice.order_id, invoice.amount, invoice.currency) == (
+        9,
+        "ord-9",
+        1250,
+        "USD",
+    )
+    assert invoice.paid_at == "2026-01-01T10:00:00.000Z"
+
+
+@pytest.mark.parametrize(("count", "offset"), [(0, 0), (1001, 0), (10, -1)])
+def test_paid_invoices_checks_paging_before_calling(
+    fake: FakeCryptoPay, client: CryptoPayClient, count: int, offset: int
+) -> None:
+    with pytest.raises(ValueError, match=r"count|offset"):
+        client.paid_invoices(count=count, offset=offset)
+    assert fake.requests == []
+
+
+def test_paid_invoices_with_a_malformed_answer_is_unavailable() -> None:
+    answers = iter(
+        [
+            httpx.Response(200, json={"ok": True, "result": [{"invoice_id": 1}]}),
+            httpx.Response(
+                200,
+                json={
+                    "ok": True,
+                    "result": {"items": [{"invoice_id": 1, "currency_type": "fiat"}]},
+                },
+            ),
+        ]
+    )
+    transport = httpx.MockTransport(lambda request: next(answers))
+    with CryptoPayClient("https://pay.crypt.bot", TOKEN, transport=transport) as client:
+        for _ in range(2):
+            with pytest.raises(ProviderUnavailable):
+                client.paid_invoices()
+
+
+def test_the_fakes_get_invoices_filters_like_crypto_pay(fake: FakeCryptoPay) -> None:
+    headers = {"Crypto-Pay-API-Token": TOKEN}
+
+    def call(method: str, **params: Any) -> Any:
+        return httpx.post(f"{fake.base_url}/api/{method}", json=params, headers=headers).json()
+
+    eur = call("createInvoice", currency_type="fiat", fiat="EUR", amount="5", payload="a")
+    ton = call("createInvoice", currency_type="crypto", asset="TON", amount="2", payload="b")
+    eur_id, ton_id = eur["result"]["invoice_id"], ton["result"]["invoice_id"]
+    fake.pay(ton_id)
+
+    def ids(**params: Any) -> list[int]:
+        return [i["invoice_id"] for i in call("getInvoices", **params)["result"]["items"]]
+
+    assert ids() == [ton_id, eur_id]
+    assert ids(status="paid") == [ton_id] and ids(status="active") == [eur_id]
+    assert ids(fiat="EUR") == [eur_id] and ids(asset="TON") == [ton_id]
+    assert ids(invoice_ids=f"{eur_id},{ton_id}", count=1, offset=1) == [eur_id]
+    for params, name in (
+        ({"status": "expired"}, "STATUS_INVALID"),
+        ({"count": 0}, "COUNT_INVALID"),
+        ({"count": 1001}, "COUNT_INVALID"),
+        ({"offset": -1}, "OFFSET_INVALID"),
+        ({"invoice_ids": "1,x"}, "INVOICE_IDS_INVALID"),
+    ):
+        assert call("getInvoices", **params) == {"ok": False, "error": {"code": 400, "name": name}}

@@ -6,16 +6,23 @@ import json
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
 
-from billing.providers.errors import ProviderRejected, ProviderUnavailable
+from billing.clock import ManualClock
+from billing.providers.errors import ProviderMisconfigured, ProviderRejected, ProviderUnavailable
 from billing.providers.paypal import (
+    TRANSMISSION_MAX_AGE,
+    TRANSMISSION_MAX_SKEW,
+    VERIFY_FAILURE_LIMIT,
+    VERIFY_FAILURE_WINDOW_SECONDS,
+    VERIFY_SUSPENSION_SECONDS,
     PayPalClient,
     PayPalEvent,
     PayPalWebhookError,
@@ -371,17 +378,6 @@ def test_token_is_refetched_before_it_expires(fake: FakePayPal) -> None:
         assert fake.tokens_issued == 2
 
 
-def test_wrong_credentials_are_rejected_and_not_leaked(fake: FakePayPal) -> None:
-    with (
-        PayPalClient(fake.base_url, CLIENT_ID, "wrong-secret-value") as client,
-        pytest.raises(ProviderRejected) as caught,
-    ):
-        create(client)
-    assert (caught.value.status, caught.value.name) == (401, "invalid_client")
-    assert "wrong-secret-value" not in str(caught.value)
-    assert "wrong-secret-value" not in repr(client)
-
-
 def test_server_errors_are_unavailable(fake: FakePayPal, client: PayPalClient) -> None:
     create(client, "ord-warm")  # token cached
     fake.fail_next(503)
@@ -682,3 +678,384 @@ def test_import_is_cheap() -> None:
         env={"PYTHONPATH": "layers/common"},
     )
     assert out.stdout.strip() == "[]"
+
+
+# -- credentials and permissions (issue 11, finding 15) ----------------------------------
+
+
+class ScriptedPayPal:
+    """An httpx transport answering the token endpoint and the API from scripts, counting."""
+
+    def __init__(self, api: list[int], token_status: int = 200) -> None:
+        self.api = list(api)  # statuses of the next API answers; the last one repeats
+        self.token_status = token_status
+        self.token_calls = 0
+        self.api_calls: list[str] = []  # the bearer token each API call carried
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/oauth2/token":
+            self.token_calls += 1
+            if self.token_status == 401:
+                return httpx.Response(
+                    401,
+                    json={
+                        "error": "invalid_client",
+                        "error_description": "Client Authentication failed",
+                    },
+                )
+            return httpx.Response(
+                200, json={"access_token": f"tok-{self.token_calls}", "expires_in": 32400}
+            )
+        self.api_calls.append(request.headers["authorization"])
+        status = self.api.pop(0) if len(self.api) > 1 else self.api[0]
+        if status == 401:
+            return httpx.Response(
+                401, json={"name": "AUTHENTICATION_FAILURE", "message": "Authentication failed"}
+            )
+        if status == 403:
+            return httpx.Response(
+                403,
+                json={
+                    "name": "NOT_AUTHORIZED",
+                    "message": "Authorization failed due to insufficient permissions.",
+                    "debug_id": "dbg403",
+                    "details": [{"issue": "PERMISSION_DENIED"}],
+                },
+            )
+        if request.url.path.endswith("verify-webhook-signature"):
+            return httpx.Response(200, json={"verification_status": "SUCCESS"})
+        return httpx.Response(200, json={"id": "5O190127TN364715T", "status": "COMPLETED"})
+
+
+def scripted_client(script: ScriptedPayPal) -> PayPalClient:
+    return PayPalClient(
+        "https://api-m.paypal.test", "id", "secret", transport=httpx.MockTransport(script)
+    )
+
+
+GENUINE_LOOKING = {
+    "paypal-auth-algo": "SHA256withRSA",
+    "paypal-cert-url": "https://api.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594",
+    "paypal-transmission-id": "69cd13f0-d67a-11e5-baa3-778b53f4ae55",
+    "paypal-transmission-sig": "c2lnbmF0dXJl",
+    "paypal-transmission-time": "2026-01-01T00:00:00Z",
+}
+EVENT_BODY = b'{"id": "WH-1", "event_type": "PAYMENT.CAPTURE.COMPLETED", "resource": {}}'
+
+
+def test_token_endpoint_401_is_misconfigured_not_a_crash() -> None:
+    script = ScriptedPayPal([200], token_status=401)
+    with scripted_client(script) as client:
+        with pytest.raises(ProviderMisconfigured) as caught:
+            client.verify_webhook_signature(
+                headers=GENUINE_LOOKING, body=EVENT_BODY, webhook_id=WEBHOOK_ID
+            )
+        assert isinstance(caught.value, ProviderUnavailable)  # the webhook answers 503
+        assert (caught.value.status, caught.value.name) == (401, "invalid_client")
+        assert script.api_calls == []
+        with pytest.raises(ProviderMisconfigured):
+            client.get_order("5O190127TN364715T")
+
+
+def test_401_with_a_cached_token_fetches_a_new_one_once() -> None:
+    script = ScriptedPayPal([200, 401, 200])
+    with scripted_client(script) as client:
+        client.get_order("A")  # caches tok-1
+        client.get_order("B")  # tok-1 refused: tok-2, then the call succeeds
+    assert script.token_calls == 2
+    assert script.api_calls == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2"]
+
+
+def test_401_to_a_fresh_token_is_misconfigured_after_one_retry() -> None:
+    script = ScriptedPayPal([200, 401])
+    with scripted_client(script) as client:
+        client.get_order("A")
+        with pytest.raises(ProviderMisconfigured) as caught:
+            client.get_order("B")  # cached tok-1 refused, fresh tok-2 refused too
+        assert caught.value.status == 401
+        assert script.token_calls == 2 and len(script.api_calls) == 3
+        with pytest.raises(ProviderMisconfigured):
+            client.get_order("C")  # fresh tok-3 refused at once: no second retry
+    assert script.token_calls == 3 and len(script.api_calls) == 4
+
+
+def test_403_from_verify_or_an_api_call_is_misconfigured() -> None:
+    script = ScriptedPayPal([403])
+    with scripted_client(script) as client:
+        with pytest.raises(ProviderMisconfigured) as caught:
+            client.verify_webhook_signature(
+                headers=GENUINE_LOOKING, body=EVENT_BODY, webhook_id=WEBHOOK_ID
+            )
+        assert (caught.value.status, caught.value.name, caught.value.debug_id) == (
+            403,
+            "NOT_AUTHORIZED",
+            "dbg403",
+        )
+        with pytest.raises(ProviderMisconfigured):
+            client.capture_order("5O190127TN364715T")
+    assert script.token_calls == 1  # a 403 is not a token problem
+
+
+def test_wrong_credentials_at_the_fake_are_misconfigured(fake: FakePayPal) -> None:
+    with PayPalClient(fake.base_url, CLIENT_ID, "wrong-secret-value") as client:
+        with pytest.raises(ProviderMisconfigured) as caught:
+            create(client)
+        assert (caught.value.status, caught.value.name) == (401, "invalid_client")
+        assert "wrong-secret-value" not in str(caught.value)
+        assert "wrong-secret-value" not in repr(client)
+    fake.fail_next(403)
+    with (
+        PayPalClient(fake.base_url, CLIENT_ID, CLIENT_SECRET) as client,
+        pytest.raises(ProviderMisconfigured) as forbidden,
+    ):
+        create(client)
+    assert forbidden.value.name == "NOT_AUTHORIZED"
+
+
+# -- the local pre-check before verify-webhook-signature ---------------------------------
+
+
+def wall_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def with_header(headers: Mapping[str, str], name: str, value: str | None) -> dict[str, str]:
+    kept = {k: v for k, v in headers.items() if k.lower() != name.lower()}
+    if value is not None:
+        kept[name] = value
+    return kept
+
+
+def test_the_fakes_deliveries_pass_the_pre_check_without_a_call(
+    fake: FakePayPal, client: PayPalClient
+) -> None:
+    headers, body = capture_event(fake, client)
+    calls = len(fake.requests)
+    assert client.plausible_webhook(headers, body, wall_now())
+    lower = {key.lower(): value for key, value in headers.items()}
+    assert client.plausible_webhook(lower, body, wall_now())
+    assert len(fake.requests) == calls
+
+
+def test_real_paypal_shaped_headers_pass_the_pre_check() -> None:
+    with PayPalClient("https://api-m.paypal.com", "id", "secret") as client:
+        now = datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+        assert client.plausible_webhook(GENUINE_LOOKING, EVENT_BODY, now)
+        sandbox = with_header(
+            GENUINE_LOOKING,
+            "paypal-cert-url",
+            "https://api.sandbox.paypal.com/v1/notifications/certs/CERT-360caa42-fca2a594",
+        )
+        assert client.plausible_webhook(sandbox, EVENT_BODY, now)
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("PAYPAL-CERT-URL", "https://evil.example/v1/notifications/certs/CERT-1"),
+        ("PAYPAL-CERT-URL", "https://api.paypal.com.evil.example/v1/notifications/certs/C"),
+        ("PAYPAL-CERT-URL", "http://api.paypal.com/v1/notifications/certs/CERT-1"),
+        ("PAYPAL-CERT-URL", "https://api.paypal.com/somewhere/else"),
+        ("PAYPAL-CERT-URL", "https://user@api.paypal.com/v1/notifications/certs/CERT-1"),
+        ("PAYPAL-CERT-URL", None),
+        ("PAYPAL-AUTH-ALGO", "HMACwithSHA1"),
+        ("PAYPAL-AUTH-ALGO", None),
+        ("PAYPAL-TRANSMISSION-ID", "x" * 51),
+        ("PAYPAL-TRANSMISSION-ID", None),
+        ("PAYPAL-TRANSMISSION-SIG", "not base64!"),
+        ("PAYPAL-TRANSMISSION-SIG", "A" * 501),
+        ("PAYPAL-TRANSMISSION-SIG", None),
+        ("PAYPAL-TRANSMISSION-TIME", "yesterday"),
+        ("PAYPAL-TRANSMISSION-TIME", "2020-01-01T00:00:00Z"),  # stale
+        ("PAYPAL-TRANSMISSION-TIME", "2099-01-01T00:00:00Z"),  # from the future
+        ("PAYPAL-TRANSMISSION-TIME", None),
+    ],
+)
+def test_forged_headers_fail_the_pre_check_and_verify_calls_nothing(
+    fake: FakePayPal, client: PayPalClient, header: str, value: str | None
+) -> None:
+    headers, body = capture_event(fake, client)
+    forged = with_header(headers, header, value)
+    calls = len(fake.requests)
+    assert not client.plausible_webhook(forged, body, wall_now())
+    assert len(fake.requests) == calls
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{no json",
+        b"[]",
+        b'{"id": "WH-1"}',
+        b'{"event_type": "X"}',
+        b'{"id": 1, "event_type": "X"}',
+    ],
+)
+def test_bodies_that_are_no_event_fail_the_pre_check(
+    fake: FakePayPal, client: PayPalClient, body: bytes
+) -> None:
+    headers, _ = capture_event(fake, client)
+    assert not client.plausible_webhook(headers, body, wall_now())
+
+
+def test_transmission_time_window() -> None:
+    """Past: PayPal redelivers one transmission (same id, time and signature) 25 times over
+    three days, so a retry must still pass; future: 5 minutes of clock skew."""
+    with PayPalClient("https://api-m.paypal.com", "id", "secret") as client:
+        sent = datetime(2026, 1, 1, tzinfo=UTC)
+        for later, plausible in (
+            (timedelta(0), True),
+            (timedelta(days=3), True),
+            (TRANSMISSION_MAX_AGE + timedelta(seconds=1), False),
+            (-TRANSMISSION_MAX_SKEW, True),
+            (-TRANSMISSION_MAX_SKEW - timedelta(seconds=1), False),
+        ):
+            assert client.plausible_webhook(GENUINE_LOOKING, EVENT_BODY, sent + later) is plausible
+        fractional = with_header(
+            GENUINE_LOOKING, "paypal-transmission-time", "2026-01-01T00:00:00.123Z"
+        )
+        assert client.plausible_webhook(fractional, EVENT_BODY, sent)
+
+
+def test_one_verification_costs_one_call_with_the_token_cached(
+    fake: FakePayPal, client: PayPalClient
+) -> None:
+    headers, body = capture_event(fake, client)
+    before, tokens = len(fake.requests), fake.tokens_issued
+    for _ in range(3):
+        assert client.verify_webhook_signature(headers=headers, body=body, webhook_id=WEBHOOK_ID)
+    assert fake.requests[before:] == [("POST", "/v1/notifications/verify-webhook-signature")] * 3
+    assert fake.tokens_issued == tokens
+
+
+def test_repeated_failed_verifications_pause_calling_out(fake: FakePayPal) -> None:
+    now = [1000.0]
+    with PayPalClient(fake.base_url, CLIENT_ID, CLIENT_SECRET, clock=lambda: now[0]) as client:
+        headers, body = capture_event(fake, client)
+        forged = with_header(headers, "PAYPAL-TRANSMISSION-SIG", "Zm9yZ2Vk")
+        for _ in range(VERIFY_FAILURE_LIMIT):
+            assert client.plausible_webhook(forged, body, wall_now())
+            assert not client.verify_webhook_signature(
+                headers=forged, body=body, webhook_id=WEBHOOK_ID
+            )
+        calls = len(fake.requests)
+        # Suspended: even a genuine delivery is refused without a call (PayPal redelivers).
+        assert not client.plausible_webhook(headers, body, wall_now())
+        assert not client.verify_webhook_signature(
+            headers=headers, body=body, webhook_id=WEBHOOK_ID
+        )
+        assert len(fake.requests) == calls
+        now[0] += VERIFY_SUSPENSION_SECONDS
+        assert client.plausible_webhook(headers, body, wall_now())
+        assert client.verify_webhook_signature(headers=headers, body=body, webhook_id=WEBHOOK_ID)
+
+
+def test_failures_spread_over_time_do_not_pause(fake: FakePayPal) -> None:
+    now = [1000.0]
+    with PayPalClient(fake.base_url, CLIENT_ID, CLIENT_SECRET, clock=lambda: now[0]) as client:
+        headers, body = capture_event(fake, client)
+        forged = with_header(headers, "PAYPAL-TRANSMISSION-SIG", "Zm9yZ2Vk")
+        for _ in range(VERIFY_FAILURE_LIMIT * 2):
+            assert not client.verify_webhook_signature(
+                headers=forged, body=body, webhook_id=WEBHOOK_ID
+            )
+            now[0] += VERIFY_FAILURE_WINDOW_SECONDS / (VERIFY_FAILURE_LIMIT - 1) + 0.01
+        assert client.plausible_webhook(headers, body, wall_now())
+
+
+def test_the_fake_signs_with_the_wall_clock_whatever_its_business_clock() -> None:
+    fake = FakePayPal(
+        None,
+        WEBHOOK_ID,
+        CLIENT_ID,
+        CLIENT_SECRET,
+        clock=ManualClock(datetime(2031, 5, 1, tzinfo=UTC)),
+    )
+    fake.serve()
+    try:
+        with PayPalClient(fake.base_url, CLIENT_ID, CLIENT_SECRET) as client:
+            headers, body = capture_event(fake, client)
+            assert client.plausible_webhook(headers, body, wall_now())
+            assert client.verify_webhook_signature(
+                headers=headers, body=body, webhook_id=WEBHOOK_ID
+            )
+    finally:
+        fake.stop()
+
+
+# -- reads for reconciliation ------------------------------------------------------------
+
+
+def test_order_status_follows_the_order_through_capture_and_refunds(
+    fake: FakePayPal, client: PayPalClient
+) -> None:
+    paypal_order_id = create(client, "ord-7", amount=2000)
+    state = client.order_status(paypal_order_id)
+    assert state is not None
+    assert (state.paypal_order_id, state.status, state.order_id) == (
+        paypal_order_id,
+        "PAYER_ACTION_REQUIRED",
+        "ord-7",
+    )
+    assert (state.amount, state.currency, state.captures, state.refunds) == (2000, "EUR", (), ())
+
+    fake.approve(paypal_order_id)
+    assert client.order_status(paypal_order_id).status == "APPROVED"  # type: ignore[union-attr]
+
+    capture_id = client.capture_order(paypal_order_id).capture_id
+    first = client.refund_capture(capture_id, amount=500, currency="EUR", request_id="rf-a")
+    state = client.order_status(paypal_order_id)
+    assert state is not None and state.status == "COMPLETED"
+    [capture] = state.captures
+    assert (capture.capture_id, capture.status, capture.amount, capture.currency) == (
+        capture_id,
+        "PARTIALLY_REFUNDED",
+        2000,
+        "EUR",
+    )
+    assert (capture.order_id, capture.paypal_order_id) == ("ord-7", paypal_order_id)
+    [refund] = state.refunds
+    assert (refund.refund_id, refund.capture_id, refund.status, refund.amount) == (
+        first,
+        capture_id,
+        "COMPLETED",
+        500,
+    )
+
+    second = client.refund_capture(capture_id, amount=1500, currency="EUR", request_id="rf-b")
+    state = client.order_status(paypal_order_id)
+    assert state is not None
+    assert [c.status for c in state.captures] == ["REFUNDED"]
+    assert [(r.refund_id, r.amount, r.currency) for r in state.refunds] == [
+        (first, 500, "EUR"),
+        (second, 1500, "EUR"),
+    ]
+    assert fake.requests[-1] == ("GET", f"/v2/checkout/orders/{paypal_order_id}")
+
+
+def test_order_status_shows_a_reversal_as_a_refund(fake: FakePayPal, client: PayPalClient) -> None:
+    paypal_order_id, capture_id = approved_and_captured(fake, client)
+    fake.reverse(capture_id)
+    state = client.order_status(paypal_order_id)
+    assert state is not None
+    assert [(r.capture_id, r.amount) for r in state.refunds] == [(capture_id, 1250)]
+    assert [c.status for c in state.captures] == ["REFUNDED"]
+
+
+def test_order_status_of_an_unknown_order_is_none(client: PayPalClient) -> None:
+    assert client.order_status("0NOSUCHORDER0000") is None
+
+
+def test_order_status_of_a_malformed_answer_is_unavailable() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/oauth2/token":
+            return httpx.Response(200, json={"access_token": "tok", "expires_in": 3600})
+        return httpx.Response(200, json={"id": "X", "status": "COMPLETED"})
+
+    with (
+        PayPalClient(
+            "https://api-m.paypal.test", "id", "secret", transport=httpx.MockTransport(handler)
+        ) as client,
+        pytest.raises(ProviderUnavailable),
+    ):
+        client.order_status("X")

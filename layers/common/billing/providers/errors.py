@@ -71,3 +71,27 @@ class ProviderRejected(ProviderError):
     def issue(self) -> str | None:
         """The first detail's issue ("ORDER_ALREADY_CAPTURED"), if the provider gave one."""
         return self.issues[0] if self.issues else None
+
+
+class ProviderMisconfigured(ProviderUnavailable):
+    """Our side of the set-up is wrong: the provider refuses our credentials (PayPal's OAuth
+    endpoint answers 401 invalid_client, or 401 to a token it has just issued) or our app
+    lacks a permission (403). Nothing changes until an operator fixes the credentials or the
+    app, so callers should alert; it is still a `ProviderUnavailable` so that a webhook is
+    answered 503 and the provider redelivers once the fix is in."""
+
+    code = "provider_misconfigured"
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        status: int | None = None,
+        name: str | None = None,
+        debug_id: str | None = None,
+    ) -> None:
+        debug = f" (debug_id {debug_id})" if debug_id else ""
+        super().__init__(provider, f"{message}{debug}", status=status)
+        self.name = name
+        self.debug_id = debug_id

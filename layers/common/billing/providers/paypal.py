@@ -13,35 +13,53 @@ idempotent) -> PAYMENT.CAPTURE.COMPLETED. `refund_capture` gives money back.
   timeout never creates a second order, capture or refund.
 - The OAuth2 access token (client credentials) is cached until shortly before it expires
   and fetched again once if PayPal answers 401 with a cached one.
-- Webhooks: `verify_webhook_signature` asks PayPal (POST /v1/notifications/verify-webhook-
-  signature) and `parse_webhook` turns the four events billing acts on into `PayPalEvent`;
-  any other event type raises `UnsupportedEvent` (acknowledge it and move on).
+- Webhooks: `plausible_webhook` is a local pre-check (headers, certificate host,
+  transmission time, body shape, a per-process limit on failed verifications) so that a
+  forged delivery costs no call; `verify_webhook_signature` then asks PayPal (one POST
+  /v1/notifications/verify-webhook-signature with the cached token) and `parse_webhook`
+  turns the four events billing acts on into `PayPalEvent`; any other event type raises
+  `UnsupportedEvent` (acknowledge it and move on).
+- Reconciliation: `order_status` reads an order's status, captures and refunds.
 
-Failures: `ProviderUnavailable` (network, timeout, 5xx, 429, malformed answers; try later)
-and `ProviderRejected` (4xx with PayPal's name, message, debug_id and details). The client
-secret and the access token never appear in an exception, repr or log line.
+Failures: `ProviderUnavailable` (network, timeout, 5xx, 429, malformed answers; try later),
+its subclass `ProviderMisconfigured` (PayPal refuses our credentials: 401 from the token
+endpoint or to a token just issued; or our app's permissions: 403; alert an operator) and
+`ProviderRejected` (other 4xx with PayPal's name, message, debug_id and details). The
+client secret and the access token never appear in an exception, repr or log line.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 from billing.domain.money import Currency, decimal_text, require_positive, to_minor
 from billing.errors import BillingError
-from billing.providers.errors import ProviderRejected, ProviderUnavailable
+from billing.providers.errors import ProviderMisconfigured, ProviderRejected, ProviderUnavailable
 
 PROVIDER = "paypal"
 TOKEN_MARGIN_SECONDS = 300.0  # fetch a new token this long before the old one expires
 DESCRIPTION_MAX = 127  # PayPal's limit for purchase_units[].description
+
+# The webhook pre-check (`PayPalClient.plausible_webhook`). PayPal retries one transmission
+# (same id, time and signature) 25 times over three days, so its time may be that old.
+TRANSMISSION_MAX_AGE = timedelta(days=3, hours=6)
+TRANSMISSION_MAX_SKEW = timedelta(minutes=5)  # how far in the future (clock skew)
+# Failed verifications: this many within the window suspend calling PayPal for a while.
+VERIFY_FAILURE_LIMIT = 10
+VERIFY_FAILURE_WINDOW_SECONDS = 60.0
+VERIFY_SUSPENSION_SECONDS = 60.0
 
 EVENT_ORDER_APPROVED = "CHECKOUT.ORDER.APPROVED"
 EVENT_CAPTURE_COMPLETED = "PAYMENT.CAPTURE.COMPLETED"
@@ -59,6 +77,18 @@ SIGNATURE_HEADERS = {
     "paypal-transmission-sig": "transmission_sig",
     "paypal-transmission-time": "transmission_time",
 }
+AUTH_ALGO = "SHA256withRSA"
+CERT_PATH_PREFIX = "/v1/notifications/certs/"
+# The verify-webhook-signature API's length limits for the fields the headers fill.
+_HEADER_MAX = {
+    "paypal-auth-algo": 100,
+    "paypal-cert-url": 500,
+    "paypal-transmission-id": 50,
+    "paypal-transmission-sig": 500,
+    "paypal-transmission-time": 100,
+}
+_TRANSMISSION_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+_BASE64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
 
 
 class PayPalWebhookError(ValueError):
@@ -92,6 +122,34 @@ class PayPalCapture:
     status: str  # COMPLETED, PENDING, DECLINED, PARTIALLY_REFUNDED, REFUNDED, FAILED
     amount: int  # minor units
     currency: str
+
+
+@dataclass(frozen=True)
+class PayPalRefund:
+    """A refund (or reversal) of a capture, as an order lists it; amount in minor units."""
+
+    refund_id: str
+    capture_id: str | None  # from the refund's "up" link
+    status: str  # COMPLETED, PENDING, CANCELLED, FAILED
+    amount: int
+    currency: str
+
+
+@dataclass(frozen=True)
+class PayPalOrderState:
+    """What PayPal has for one order now (GET /v2/checkout/orders/{id}), for reconciliation.
+
+    `status`: CREATED, PAYER_ACTION_REQUIRED, APPROVED, SAVED, VOIDED or COMPLETED; `amount`
+    is the order's (first purchase unit's) total; `captures` and `refunds` are every one
+    listed under purchase_units[].payments, in PayPal's order."""
+
+    paypal_order_id: str
+    status: str
+    order_id: str | None  # ours (custom_id / invoice_id / reference_id)
+    amount: int
+    currency: str
+    captures: tuple[PayPalCapture, ...] = ()
+    refunds: tuple[PayPalRefund, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -295,6 +353,7 @@ class PayPalClient:
         self._token: str | None = None
         self._token_expires = 0.0
         self._token_lock = threading.Lock()
+        self._failed_verifications = _FailureLimiter(clock)
 
     def __repr__(self) -> str:
         return f"PayPalClient(base_url={self.base_url!r}, client_id={self._client_id!r})"
@@ -372,6 +431,22 @@ class PayPalClient:
             headers={"Prefer": "return=representation"},
         )
 
+    def order_status(self, paypal_order_id: str) -> PayPalOrderState | None:
+        """The order's status, captures and refunds as PayPal has them now; None if PayPal
+        does not know the order (404). One GET, safe to repeat (reconciliation).
+
+        ProviderUnavailable when the answer is not an order of the documented shape."""
+        try:
+            order = self.get_order(paypal_order_id)
+        except ProviderRejected as error:
+            if error.status == 404:
+                return None
+            raise
+        try:
+            return _order_state(order, paypal_order_id)
+        except ValueError as error:
+            raise ProviderUnavailable(PROVIDER, f"order {paypal_order_id}: {error}") from None
+
     def capture_order(self, paypal_order_id: str) -> PayPalCapture:
         """Capture an approved order; an already captured one answers its capture again.
 
@@ -423,36 +498,95 @@ class PayPalClient:
 
     # -- webhooks -------------------------------------------------------------------------
 
+    def plausible_webhook(self, headers: Mapping[str, str], body: bytes, now: datetime) -> bool:
+        """Whether a delivery is worth asking PayPal about: a local check, no network.
+
+        Call it before `verify_webhook_signature` and answer 401 when it is False, so that a
+        forged request costs nothing. True when all of these hold:
+
+        - the five paypal-* signature headers (names in any case) are present, within the
+          verify API's lengths; the transmission id is a plain token, the signature base64;
+        - paypal-auth-algo is SHA256withRSA;
+        - paypal-cert-url is https on paypal.com or a subdomain (api.paypal.com,
+          api.sandbox.paypal.com, ...), or on this client's own API base (the fake), with a
+          /v1/notifications/certs/ path and no user info;
+        - paypal-transmission-time (ISO 8601) is at most TRANSMISSION_MAX_AGE before `now`
+          and TRANSMISSION_MAX_SKEW after it. The past bound is days, not minutes: PayPal
+          redelivers the same transmission (id, time, signature) for up to three days, and
+          a replay inside that window is harmless (the event id is claimed once);
+        - the body is a JSON object with a string `id` and `event_type`;
+        - verification is not suspended: VERIFY_FAILURE_LIMIT verifications that PayPal
+          failed within VERIFY_FAILURE_WINDOW_SECONDS suspend it for
+          VERIFY_SUSPENSION_SECONDS in this process (every delivery is then refused without
+          a call; PayPal redelivers genuine ones later).
+
+        `now` is the wall clock (PayPal signs with real time), timezone-aware.
+        """
+        if self._failed_verifications.suspended():
+            return False
+        values = _signature_headers(headers)
+        return (
+            values is not None
+            and values["paypal-auth-algo"] == AUTH_ALGO
+            and _TRANSMISSION_ID.match(values["paypal-transmission-id"]) is not None
+            and _BASE64.match(values["paypal-transmission-sig"]) is not None
+            and self._trusted_cert_url(values["paypal-cert-url"])
+            and _within_window(values["paypal-transmission-time"], now)
+            and _event_object(body) is not None
+        )
+
     def verify_webhook_signature(
         self, *, headers: Mapping[str, str], body: bytes, webhook_id: str
     ) -> bool:
         """Ask PayPal whether the delivery is genuine; True only for "SUCCESS".
 
-        A delivery without the signature headers or with a body that is not a JSON object
-        is False without a call. PayPal refusing the check (400/422) is False too; it being
-        unavailable raises ProviderUnavailable (answer 5xx so that PayPal redelivers).
+        One call (POST /v1/notifications/verify-webhook-signature) with the cached access
+        token. A delivery without the signature headers or with a body that is not a JSON
+        object is False without a call, and so is every delivery while verification is
+        suspended (see `plausible_webhook`). PayPal failing the signature or refusing the
+        check (4xx) is False and counts towards that suspension. Raises ProviderUnavailable
+        when PayPal cannot answer (answer 503 so that PayPal redelivers), and its subclass
+        ProviderMisconfigured when PayPal refuses our credentials or permissions (401/403:
+        answer 503 too, and alert: nothing verifies until an operator fixes them).
         """
-        fields: dict[str, Any] = {}
-        for header_name, field_name in SIGNATURE_HEADERS.items():
-            value = _header(headers, header_name)
-            if value is None:
-                return False
-            fields[field_name] = value
-        try:
-            event = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        event = _event_object(body, need_ids=False)
+        values = _signature_headers(headers, limits=False)
+        if self._failed_verifications.suspended() or not webhook_id:
             return False
-        if not isinstance(event, dict) or not webhook_id:
+        if event is None or values is None:
             return False
+        fields: dict[str, Any] = {SIGNATURE_HEADERS[name]: value for name, value in values.items()}
         fields["webhook_id"] = webhook_id
         fields["webhook_event"] = event
         try:
             answer = self._call("POST", "/v1/notifications/verify-webhook-signature", fields)
-        except ProviderRejected as error:
-            if error.status in (400, 404, 422):
-                return False
-            raise
-        return answer.get("verification_status") == "SUCCESS"
+        except ProviderRejected:  # 400 VALIDATION_ERROR, 422, ...: not verifiable
+            answer = {}
+        if answer.get("verification_status") == "SUCCESS":
+            return True
+        self._failed_verifications.failed()
+        return False
+
+    def _trusted_cert_url(self, cert_url: str) -> bool:
+        """https on paypal.com or a subdomain, or this client's own API base (the fake)."""
+        try:
+            url = urlsplit(cert_url)
+            port = url.port
+        except ValueError:
+            return False
+        if url.username is not None or url.password is not None:
+            return False
+        if not url.path.startswith(CERT_PATH_PREFIX) or len(url.path) == len(CERT_PATH_PREFIX):
+            return False
+        host = (url.hostname or "").lower()
+        if (
+            url.scheme == "https"
+            and port in (None, 443)
+            and (host == "paypal.com" or host.endswith(".paypal.com"))
+        ):
+            return True
+        base = urlsplit(self.base_url)
+        return (url.scheme, url.netloc.lower()) == (base.scheme, base.netloc.lower())
 
     # -- internals ------------------------------------------------------------------------
 
@@ -464,20 +598,26 @@ class PayPalClient:
         *,
         headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """One authenticated API call; the JSON object answered (empty for 204)."""
-        for attempt in (1, 2):
-            token = self._access_token()
+        """One authenticated API call; the JSON object answered (empty for 204).
+
+        A 401 to a cached token drops it and repeats the call once with a new one (PayPal
+        may revoke a token before it expires); a 401 to a token just issued means PayPal
+        does not accept our credentials: ProviderMisconfigured, as for a 403.
+        """
+        for _ in (1, 2):
+            token, fresh = self._token_and_freshness()
             request_headers = {
                 "Authorization": f"Bearer {token}",
                 "Accept": "application/json",
                 **(headers or {}),
             }
             response = self._send(method, path, json_body, request_headers)
-            if response.status_code == 401 and attempt == 1:
-                self._drop_token(token)
-                continue
-            return self._answer(response, what=f"{method} {path}")
-        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+            if response.status_code != 401:
+                break
+            self._drop_token(token)
+            if fresh:
+                break
+        return self._answer(response, what=f"{method} {path}")
 
     def _send(
         self, method: str, path: str, json_body: Any, headers: Mapping[str, str]
@@ -515,6 +655,14 @@ class PayPalClient:
             raise ProviderUnavailable(
                 PROVIDER, f"{what}: {status} {name}: {message}{debug}", status=status
             )
+        if status in (401, 403):  # our credentials or our app's permissions
+            raise ProviderMisconfigured(
+                PROVIDER,
+                f"{what}: {status} {name}: {message}",
+                status=status,
+                name=name,
+                debug_id=debug_id,
+            )
         details = body.get("details")
         return_details = (
             [d for d in details if isinstance(d, Mapping)] if isinstance(details, list) else []
@@ -529,9 +677,13 @@ class PayPalClient:
         )
 
     def _access_token(self) -> str:
+        return self._token_and_freshness()[0]
+
+    def _token_and_freshness(self) -> tuple[str, bool]:
+        """(token, fetched just now). 401 invalid_client raises ProviderMisconfigured."""
         with self._token_lock:
             if self._token is not None and self._clock() < self._token_expires:
-                return self._token
+                return self._token, False
             try:
                 response = self._client.post(
                     self.base_url + "/v1/oauth2/token",
@@ -550,7 +702,7 @@ class PayPalClient:
                 raise ProviderUnavailable(PROVIDER, "token answer without access_token/expires_in")
             margin = min(TOKEN_MARGIN_SECONDS, expires_in / 2)
             self._token, self._token_expires = token, self._clock() + expires_in - margin
-            return token
+            return token, True
 
     def _drop_token(self, token: str) -> None:
         with self._token_lock:
@@ -598,3 +750,142 @@ def _capture_of(order: Mapping[str, Any], paypal_order_id: str) -> PayPalCapture
         amount=amount,
         currency=currency,
     )
+
+
+def _signature_headers(headers: Mapping[str, str], *, limits: bool = True) -> dict[str, str] | None:
+    """The five paypal-* signature headers (any case), within the verify API's lengths;
+    None if one is missing (or, with `limits`, too long)."""
+    values: dict[str, str] = {}
+    for name, limit in _HEADER_MAX.items():
+        value = _header(headers, name)
+        if value is None or (limits and len(value) > limit):
+            return None
+        values[name] = value.strip() if limits else value
+    return values
+
+
+def _event_object(body: bytes, *, need_ids: bool = True) -> dict[str, Any] | None:
+    """The body as a JSON object (with string `id` and `event_type` if `need_ids`)."""
+    try:
+        event = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(event, dict):
+        return None
+    if need_ids and (_text(event, "id") is None or _text(event, "event_type") is None):
+        return None
+    return event
+
+
+def _within_window(transmission_time: str, now: datetime) -> bool:
+    sent = _iso_time(transmission_time)
+    now = now if now.tzinfo is not None else now.replace(tzinfo=UTC)
+    return sent is not None and (now - TRANSMISSION_MAX_AGE <= sent <= now + TRANSMISSION_MAX_SKEW)
+
+
+def _iso_time(value: str) -> datetime | None:
+    """An ISO 8601 time ("2026-01-01T10:00:06Z"), as UTC; None if it is not one."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+class _FailureLimiter:
+    """Failed webhook verifications in this process: VERIFY_FAILURE_LIMIT of them within
+    VERIFY_FAILURE_WINDOW_SECONDS suspend verification for VERIFY_SUSPENSION_SECONDS, so a
+    flood of forged deliveries cannot make us call PayPal (and spend its rate limit) for
+    each. Per Lambda container; time from the client's monotonic clock."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures: deque[float] = deque()
+        self._suspended_until: float | None = None
+
+    def suspended(self) -> bool:
+        with self._lock:
+            if self._suspended_until is None:
+                return False
+            if self._clock() < self._suspended_until:
+                return True
+            self._suspended_until = None
+            return False
+
+    def failed(self) -> None:
+        with self._lock:
+            now = self._clock()
+            self._failures.append(now)
+            while self._failures and self._failures[0] <= now - VERIFY_FAILURE_WINDOW_SECONDS:
+                self._failures.popleft()
+            if len(self._failures) >= VERIFY_FAILURE_LIMIT:
+                self._failures.clear()
+                self._suspended_until = now + VERIFY_SUSPENSION_SECONDS
+
+
+def _order_state(order: Mapping[str, Any], paypal_order_id: str) -> PayPalOrderState:
+    """An order representation -> PayPalOrderState; ValueError if it is not one."""
+    unit = _first_purchase_unit(order)
+    amount, currency = _money(unit.get("amount"), where="purchase_units[0]")
+    status = _text(order, "status")
+    if status is None:
+        raise ValueError("order without status")
+    captures: list[PayPalCapture] = []
+    refunds: list[PayPalRefund] = []
+    units = order.get("purchase_units")
+    for each in units if isinstance(units, list) else ():
+        if not isinstance(each, Mapping):
+            continue
+        payments = each.get("payments")
+        if not isinstance(payments, Mapping):
+            continue
+        for capture in _objects(payments.get("captures"), "captures"):
+            capture_amount, capture_currency = _money(capture.get("amount"), where="capture")
+            captures.append(
+                PayPalCapture(
+                    order_id=_our_order_id(capture, each),
+                    paypal_order_id=_text(order, "id") or paypal_order_id,
+                    capture_id=_required_id(capture, "capture"),
+                    status=_text(capture, "status") or "",
+                    amount=capture_amount,
+                    currency=capture_currency,
+                )
+            )
+        for refund in _objects(payments.get("refunds"), "refunds"):
+            refund_amount, refund_currency = _money(refund.get("amount"), where="refund")
+            refunds.append(
+                PayPalRefund(
+                    refund_id=_required_id(refund, "refund"),
+                    capture_id=_capture_id_from_up_link(refund),
+                    status=_text(refund, "status") or "",
+                    amount=refund_amount,
+                    currency=refund_currency,
+                )
+            )
+    return PayPalOrderState(
+        paypal_order_id=_text(order, "id") or paypal_order_id,
+        status=status,
+        order_id=_our_order_id(unit),
+        amount=amount,
+        currency=currency,
+        captures=tuple(captures),
+        refunds=tuple(refunds),
+    )
+
+
+def _objects(value: object, where: str) -> list[Mapping[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, Mapping) for v in value):
+        raise ValueError(f"payments.{where} is not a list of objects")
+    return list(value)
+
+
+def _required_id(resource: Mapping[str, Any], what: str) -> str:
+    value = _text(resource, "id")
+    if value is None:
+        raise ValueError(f"{what} without id")
+    return value
