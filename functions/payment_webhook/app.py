@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
+from billing import deadline
 from billing.http import json_response, limited_body, route, too_large
 from billing.observability import logger, metrics
 from billing.orders.webhooks import PROVIDERS
@@ -20,6 +21,7 @@ from billing.runtime import runtime
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@deadline.per_invocation
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     method, path = route(event)
     provider = path.rsplit("/", 1)[-1]

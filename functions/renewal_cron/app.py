@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.batch import (
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from billing import deadline
 from billing.observability import logger, metrics
 from billing.runtime import runtime
 from billing.store.queue import subscription_id_of
@@ -40,6 +41,7 @@ def work(record: SQSRecord) -> None:
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
+@deadline.per_invocation
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if isinstance(event.get("Records"), list):
         response = process_partial_response(

@@ -339,7 +339,7 @@ def test_an_update_is_claimed_once(tables: Settings, clock: ManualClock) -> None
 
 def test_an_expired_claim_can_be_claimed_again(tables: Settings, clock: ManualClock) -> None:
     dedupe = UpdateDeduplicator()
-    assert dedupe.claim("u#7", clock.now(), ttl=timedelta(hours=1)) is True
+    assert dedupe.claim("u#7", clock.now(), lease=timedelta(hours=1)) is True
     clock.advance(timedelta(minutes=59))
     assert dedupe.claim("u#7", clock.now()) is False
     clock.advance(timedelta(minutes=1))
@@ -360,7 +360,9 @@ def test_a_released_claim_can_be_claimed_again(tables: Settings, clock: ManualCl
 def test_claims_live_in_the_idempotency_table_with_a_ttl(
     tables: Settings, clock: ManualClock
 ) -> None:
-    UpdateDeduplicator().claim("u#1", clock.now())
+    dedupe = UpdateDeduplicator()
+    dedupe.claim("u#1", clock.now())
+    dedupe.complete("u#1", clock.now())  # done: kept for two days
     client = boto3.client("dynamodb", endpoint_url=tables.aws_endpoint_url)
     items = client.scan(TableName=tables.idempotency_table)["Items"]
     assert len(items) == 1

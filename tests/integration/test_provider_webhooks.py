@@ -87,7 +87,9 @@ def test_paypal_approval_captures_and_credits_once_across_five_deliveries(
     deliveries = [completed, approved, completed]
     with ThreadPoolExecutor(3) as pool:
         statuses = list(pool.map(lambda d: deliver("paypal", d.headers, d.body), deliveries))
-    assert statuses == [200, 200, 200]
+    # A copy that meets another still at work is told to come back later (503), never 200:
+    # that one could still fail.
+    assert set(statuses) <= {200, 503} and 200 in statuses
     assert deliver("paypal", completed.headers, completed.body) == 200
 
     assert credits() == [2_500]
@@ -158,9 +160,11 @@ def test_crypto_invoice_paid_credits_once_across_five_deliveries(
 
     with ThreadPoolExecutor(3) as pool:
         statuses = list(pool.map(lambda _: deliver("cryptopay", headers, body), range(3)))
-    statuses += [deliver("cryptopay", headers, body) for _ in range(2)]
+    later = [deliver("cryptopay", headers, body) for _ in range(2)]
 
-    assert statuses == [200] * 5
+    # A copy that meets another still at work is 503 (come back later), never a false 200.
+    assert set(statuses) <= {200, 503} and 200 in statuses
+    assert later == [200, 200]
     assert credits() == [2_500]
     assert paid(order)
 

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from billing.deadline import Deadline, bounded_by
 from billing.telegram.client import BotApi, BotBlocked, TelegramError, TelegramUnavailable
 from local.fake_bot_api import DEFAULT_TOKEN, FakeBotApi
 
@@ -175,3 +176,96 @@ def test_the_token_never_leaks(
     for record in caplog.records:
         assert TOKEN not in record.getMessage() and "1:other" not in record.getMessage()
     assert any("<redacted>" in record.getMessage() for record in caplog.records)
+
+
+# --- bounded by the time the invocation has left ------------------------------------------
+
+
+class FakeTime:
+    """A monotonic clock for a Deadline that moves only when the client waits."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.parametrize("retry_after", [8, 87])
+def test_a_429_longer_than_the_time_left_is_unavailable_at_once(
+    fake: FakeBotApi, retry_after: int
+) -> None:
+    time = FakeTime()
+    fake.fail_next("sendMessage", 429, retry_after=retry_after)
+    with (
+        BotApi(
+            "https://api.telegram.org", TOKEN, transport=fake.transport(), sleep=time.sleep
+        ) as api,
+        bounded_by(Deadline(5, margin=0, monotonic=time)),
+        pytest.raises(TelegramUnavailable) as caught,
+    ):
+        api.call("sendMessage", {"chat_id": USER, "text": "x"})
+    assert (caught.value.error_code, caught.value.retry_after) == (429, retry_after)
+    assert time.sleeps == [] and fake.messages(USER) == []
+
+
+def test_timeouts_are_retried_only_while_time_is_left() -> None:
+    time = FakeTime()
+    waited: list[float | None] = []
+
+    def too_slow(request: httpx.Request) -> httpx.Response:
+        read = request.extensions["timeout"]["read"]
+        waited.append(read)
+        time.now += read
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    with (
+        BotApi(
+            "https://api.telegram.org",
+            TOKEN,
+            transport=httpx.MockTransport(too_slow),
+            sleep=time.sleep,
+        ) as api,
+        bounded_by(Deadline(12, margin=0, monotonic=time)),
+        pytest.raises(TelegramUnavailable) as caught,
+    ):
+        api.call("getMe")
+    # 10 s (the configured timeout), 0.5 s backoff, then only the 1.5 s left; no more.
+    assert waited == [10.0, 1.5] and time.sleeps == [0.5]
+    assert time.now == 12.0
+    assert caught.value.error_code == 0
+
+
+def test_each_attempt_waits_at_most_the_time_left(fake: FakeBotApi) -> None:
+    time = FakeTime()
+    timeouts: list[dict[str, float | None]] = []
+    answer = fake.transport()
+
+    def timed(request: httpx.Request) -> httpx.Response:
+        timeouts.append(request.extensions["timeout"])
+        return answer.handle_request(request)
+
+    with (
+        BotApi("https://api.telegram.org", TOKEN, transport=httpx.MockTransport(timed)) as api,
+        bounded_by(Deadline(4.5, margin=1.0, monotonic=time)),
+    ):
+        api.call("getMe")
+    assert timeouts == [{"connect": 3.5, "read": 3.5, "write": 3.5, "pool": 3.5}]
+
+
+def test_no_time_left_sends_nothing(fake: FakeBotApi) -> None:
+    time = FakeTime()
+    with (
+        BotApi(
+            "https://api.telegram.org", TOKEN, transport=fake.transport(), sleep=time.sleep
+        ) as api,
+        bounded_by(Deadline(0.5, margin=1.0, monotonic=time)),
+        pytest.raises(TelegramUnavailable),
+    ):
+        api.call("sendMessage", {"chat_id": USER, "text": "x"})
+    assert fake.calls == [] and time.sleeps == []

@@ -11,9 +11,7 @@ audit trail (money movements are in the ledger too, under a cause named in the d
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from billing.bot import admin_orders
@@ -23,7 +21,7 @@ from billing.bot.deps import BotDeps
 from billing.bot.texts import date_text, t
 from billing.bot.turn import Turn
 from billing.bot.views import person, title
-from billing.domain.money import Currency, format_minor, to_minor
+from billing.domain.money import Currency, format_minor, parse_amount
 from billing.domain.profile import PaymentMethod, verification_for
 from billing.domain.subscription import Subscription, remaining_value
 from billing.errors import BillingError, InvalidAmount, InvalidState, NotFound
@@ -360,16 +358,14 @@ def parse_money_text(text: str, lang: str) -> tuple[Currency, int]:
     return parse_money(parts[0], parts[1], lang)
 
 
-_AMOUNT = re.compile(r"[+-]?\d{1,12}(?:[.,]\d+)?")
-
-
 def parse_money(first: str, second: str, lang: str) -> tuple[Currency, int]:
     """ "EUR 50.00", "50 EUR", "usd -10,5" -> (currency, minor units). Never a float."""
     for code, amount in ((first, second), (second, first)):
-        if code.isascii() and code.isalpha() and _AMOUNT.fullmatch(amount):
+        # The word is the currency, the other part the amount (two words are neither).
+        if code.isascii() and code.isalpha() and not amount.isalpha():
             try:
                 currency = Currency.parse(code)
-                return currency, to_minor(Decimal(amount.replace(",", ".")), currency)
+                return currency, parse_amount(amount, currency, signed=True)
             except BillingError as error:
                 raise _BadInput(error.message) from error
     raise _BadInput(_t(lang, "admin_amount_format"))

@@ -10,7 +10,6 @@ Telegram's pre-checkout and successful_payment are answered here too.
 from __future__ import annotations
 
 import secrets
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from billing.bot import drafts
@@ -20,9 +19,9 @@ from billing.bot.deps import BotDeps
 from billing.bot.subscriptions import renewal_quote
 from billing.bot.turn import Turn
 from billing.bot.views import title
-from billing.domain.money import Currency, format_minor, to_minor
+from billing.domain.money import Currency, format_minor, parse_amount
 from billing.domain.profile import PaymentMethod
-from billing.errors import BillingError, CountryNotVerified, ProfileIncomplete
+from billing.errors import BillingError, CountryNotVerified, InvalidAmount, ProfileIncomplete
 from billing.orders.checkout import PaymentDocument, PaymentLink, TelegramInvoice
 from billing.orders.model import MAXIMUM, Purpose, amount_to_pay, minimum_for
 from billing.orders.service import Outcome
@@ -224,9 +223,8 @@ def on_amount_text(turn: Turn, deps: BotDeps, currency_code: str, text: str) -> 
     currency = Currency(currency_code)
     low, high = _limits(currency)
     try:
-        value = Decimal(text.strip().replace(",", "."))
-        amount = to_minor(value, currency)
-    except (InvalidOperation, BillingError, ValueError):
+        amount = parse_amount(text, currency)
+    except InvalidAmount:
         amount = 0
     if not (minimum_for(PaymentMethod.CRYPTO, currency) <= amount <= MAXIMUM[currency]):
         turn.send(Screen(turn.text("bad_amount", low=low, high=high)))

@@ -131,16 +131,16 @@ class Bot:
         return self._deps
 
     def handle(self, update: Update) -> list[Call]:
-        try:
-            if update.callback_query is not None:
-                return self._pressed(update.callback_query)
-            if update.message is not None:
-                return self._message(update.message)
-            if update.pre_checkout_query is not None:
-                query = update.pre_checkout_query
-                return [payments.pre_checkout(self._deps, query, self._language(query.from_))]
-        except ConcurrentModification:
-            logger.warning("concurrent modification while handling an update")
+        """The calls that answer `update`. A race lost beyond the retries
+        (ConcurrentModification) escapes from messages and payments, so the webhook answers
+        5xx and Telegram delivers the update again: a payment must not be dropped as done."""
+        if update.callback_query is not None:
+            return self._pressed(update.callback_query)
+        if update.message is not None:
+            return self._message(update.message)
+        if update.pre_checkout_query is not None:
+            query = update.pre_checkout_query
+            return [payments.pre_checkout(self._deps, query, self._language(query.from_))]
         logger.info("update not acted on", extra={"update_id": update.update_id})
         return []
 

@@ -2,9 +2,15 @@
 
 Telegram retries an update until it gets a 2xx, so: a body over 256 KiB is 413 and a wrong
 secret 401, both with nothing read or written; an update we cannot act on is logged and
-answered 200; an update already handled (same update_id) is answered 200 without acting
-again; only a transient fault (DynamoDB unavailable, ...) becomes 5xx, after releasing the
-update so the retry acts.
+answered 200. An update is acted on at least once and its effects happen once (cause-keyed
+writes); its claim (store/dedupe.py) only saves repeating the work:
+
+- the claim is a lease for the invocation's time, marked done once the work completed
+  (the bot's writes and the calls sent), and the answer is then 200;
+- any exception from the work releases it and answers 503, so Telegram delivers the update
+  again and that delivery acts; if the release fails too, the lease lapses by itself;
+- an update done already is answered 200 without acting; one in progress elsewhere (Lambda
+  running it twice at once) 503, as that attempt may still fail: a 200 would lose it.
 """
 
 from __future__ import annotations
@@ -12,9 +18,7 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import PynamoDBException
-
+from billing import deadline
 from billing.bot.calls import Call
 from billing.http import Event, Response, header, json_response, limited_body, too_large
 from billing.observability import logger
@@ -24,7 +28,6 @@ from billing.telegram.client import TelegramError
 from billing.telegram.models import Update, parse_update
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
-TRANSIENT = (BotoCoreError, ClientError, PynamoDBException)
 # Telegram's update ids are positive counters; a 2,000-digit one (valid JSON) would make a
 # dedupe key DynamoDB refuses (over 2048 bytes), so one beyond int64 is not an update.
 MAX_UPDATE_ID = 2**63
@@ -47,17 +50,41 @@ def handle(event: Event, rt: Runtime) -> Response:
     update = _actionable_update(body)
     if update is None:
         return json_response(200, {})
+    return _act_once(update, rt)
+
+
+def _act_once(update: Update, rt: Runtime) -> Response:
     key = f"telegram-update#{update.update_id}"
-    if not rt.dedupe.claim(key, rt.clock.now()):
-        logger.info("update already handled", extra={"update_id": update.update_id})
-        return json_response(200, {})
+    if not rt.dedupe.claim(key, rt.clock.now(), deadline.current().lease()):
+        if rt.dedupe.done(key):
+            logger.info("update already handled", extra={"update_id": update.update_id})
+            return json_response(200, {})
+        logger.info("update in progress elsewhere", extra={"update_id": update.update_id})
+        return retry_later()
     try:
-        calls = rt.bot.handle(update)
-    except TRANSIENT:
+        reply = _reply(rt.bot.handle(update), rt)
+    except Exception:
+        logger.exception("update not handled; Telegram will deliver it again")
+        _release(rt, key)
+        return retry_later()
+    try:
+        rt.dedupe.complete(key, rt.clock.now())
+    except Exception:
+        # The work is done: answer 200. A redelivery after the lease would repeat it, and
+        # its effects are keyed by cause.
+        logger.exception("update handled but not marked done")
+    return json_response(200, reply)
+
+
+def _release(rt: Runtime, key: str) -> None:
+    try:
         rt.dedupe.release(key)
-        logger.exception("transient fault; Telegram will deliver the update again")
-        return json_response(503, {"error": "temporarily unavailable"})
-    return json_response(200, _reply(calls, rt))
+    except Exception:
+        logger.exception("claim not released; it lapses with its lease")
+
+
+def retry_later() -> Response:
+    return json_response(503, {"error": "temporarily unavailable"})
 
 
 def _actionable_update(body: bytes) -> Update | None:
@@ -94,9 +121,14 @@ def _reply(calls: list[Call], rt: Runtime) -> dict[str, Any]:
         try:
             rt.telegram().call(call.method, call.params, files=call.files)
         except TelegramError as error:
-            # The user's state is already saved; a lost message is logged, not retried.
+            # The user's state is already saved; a lost message is logged, not retried (nor
+            # one that Telegram asked to wait for longer than the invocation has left).
             logger.warning(
                 "Bot API call failed",
-                extra={"method": call.method, "code": error.error_code},
+                extra={
+                    "method": call.method,
+                    "code": error.error_code,
+                    "retry_after": error.retry_after,
+                },
             )
     return reply.as_webhook_reply() if reply is not None else {}

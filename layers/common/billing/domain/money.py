@@ -6,6 +6,7 @@ minor units goes through `round_half_up`, once per line, as SPEC §2-§3 require
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
@@ -32,6 +33,10 @@ class Currency(StrEnum):
         # All three currencies have two decimal places (cents, cents, kopecks).
         return 100
 
+    @property
+    def decimal_places(self) -> int:
+        return len(str(self.minor_per_major)) - 1
+
 
 def round_half_up(value: Decimal) -> int:
     """Round to a whole number of minor units, halves away from zero."""
@@ -49,6 +54,31 @@ def to_minor(amount: Decimal | str | int, currency: Currency) -> int:
     if value != value.to_integral_value():
         raise InvalidAmount(f"{amount} {currency} has more decimal places than the currency allows")
     return int(value)
+
+
+# Digits, an optional decimal point or comma and at most 12 decimals: no exponent, no
+# "Infinity" or "NaN", no other scripts' digits, which Decimal() would all take.
+_TYPED_AMOUNT = re.compile(
+    r"(?P<sign>[+-]?)(?P<units>[0-9]{1,12})(?:[.,](?P<fraction>[0-9]{1,12}))?"
+)
+_TYPED_AMOUNT_MAX = 32  # characters, so an absurdly long text is refused before the regex
+
+
+def parse_amount(text: str, currency: Currency, *, signed: bool = False) -> int:
+    """An amount as a person types it ("12", "12.5", "12,50"; "-10.00" if `signed`) in
+    minor units. Anything else raises InvalidAmount, never another exception: it is read
+    with int(), so nothing can overflow or come out without an integer value."""
+    typed = text.strip()
+    match = _TYPED_AMOUNT.fullmatch(typed) if len(typed) <= _TYPED_AMOUNT_MAX else None
+    if match is None or (match["sign"] and not signed):
+        shown = typed if len(typed) <= _TYPED_AMOUNT_MAX else typed[:_TYPED_AMOUNT_MAX] + "..."
+        raise InvalidAmount(f"{shown!r} is not an amount like 12.50")
+    fraction = match["fraction"] or ""
+    if len(fraction) > currency.decimal_places:
+        raise InvalidAmount(f"{typed} {currency} has more decimal places than the currency allows")
+    minor = int(match["units"]) * currency.minor_per_major
+    minor += int(fraction.ljust(currency.decimal_places, "0") or "0")
+    return -minor if match["sign"] == "-" else minor
 
 
 def decimal_text(amount: int) -> str:

@@ -7,7 +7,8 @@ hex HMAC-SHA256 of the raw body with the SHA-256 digest of the API token as the 
 
 Every request carries the token in the Crypto-Pay-API-Token header; answers are
 {"ok": true, "result": ...} or {"ok": false, "error": {"code": 400, "name": "..."}}.
-Failures: `ProviderUnavailable` (network, timeout, 5xx, 429, malformed answers) and
+Failures: `ProviderUnavailable` (network, timeout, 5xx, 429, malformed answers, or no time
+left in the invocation: each request's timeout is cut to it, billing.deadline) and
 `ProviderRejected` (the error's code and name). Crypto Pay has no idempotency key for
 createInvoice: a retry after a timeout may leave a second unpaid invoice, which expires on
 its own; a payment of either one names the same order (payload), and the webhook handler
@@ -27,6 +28,7 @@ from typing import Any
 
 import httpx
 
+from billing import deadline
 from billing.domain.money import Currency, decimal_text, require_positive, to_minor
 from billing.errors import BillingError
 from billing.providers.errors import ProviderRejected, ProviderUnavailable
@@ -36,6 +38,7 @@ SIGNATURE_HEADER = "crypto-pay-api-signature"
 DEFAULT_ASSETS = ("BTC", "ETH", "USDT", "TON")
 DESCRIPTION_MAX = 1024
 MAX_EXPIRES_IN = 2_678_400  # 31 days, Crypto Pay's limit
+MAX_INVOICES_PAGE = 1000  # getInvoices' count limit
 
 
 class CryptoPayWebhookError(ValueError):
@@ -165,6 +168,28 @@ def parse_webhook(body: bytes) -> CryptoPayUpdate:
     )
 
 
+def _invoice_of(item: Mapping[str, Any], invoice_id: int | None) -> CryptoPayInvoice:
+    """A getInvoices item -> CryptoPayInvoice; ProviderUnavailable if it is not a fiat
+    invoice with an id."""
+    if invoice_id is None:
+        raise ProviderUnavailable(PROVIDER, "getInvoices item without invoice_id")
+    try:
+        amount, currency = _fiat_amount(item)
+    except ValueError as error:
+        raise ProviderUnavailable(PROVIDER, f"invoice {invoice_id}: {error}") from None
+    return CryptoPayInvoice(
+        invoice_id=invoice_id,
+        status=_str(item, "status") or "",
+        order_id=_str(item, "payload"),
+        amount=amount,
+        currency=currency,
+        pay_url=_str(item, "bot_invoice_url") or _str(item, "pay_url"),
+        paid_at=_str(item, "paid_at"),
+        paid_asset=_str(item, "paid_asset"),
+        paid_amount=_str(item, "paid_amount"),
+    )
+
+
 class CryptoPayClient:
     """One Crypto Pay app's client; keeps one httpx.Client until close()."""
 
@@ -183,6 +208,7 @@ class CryptoPayClient:
         base = base_url.rstrip("/")
         self.base_url = base.removesuffix("/api")
         self._token = token
+        self._timeout = timeout
         self._client = httpx.Client(transport=transport, timeout=timeout)
 
     def __repr__(self) -> str:
@@ -249,34 +275,47 @@ class CryptoPayClient:
 
     def get_invoice(self, invoice_id: int) -> CryptoPayInvoice | None:
         """The invoice's current state (None if Crypto Pay does not know it)."""
-        result = self._call("getInvoices", {"invoice_ids": str(invoice_id)})
-        items = result.get("items") if isinstance(result, dict) else None
-        if not isinstance(items, list):
-            raise ProviderUnavailable(PROVIDER, "getInvoices result without items")
-        for item in items:
-            if isinstance(item, dict) and _int(item.get("invoice_id")) == invoice_id:
-                try:
-                    amount, currency = _fiat_amount(item)
-                except ValueError as error:
-                    raise ProviderUnavailable(PROVIDER, f"invoice {invoice_id}: {error}") from None
-                return CryptoPayInvoice(
-                    invoice_id=invoice_id,
-                    status=_str(item, "status") or "",
-                    order_id=_str(item, "payload"),
-                    amount=amount,
-                    currency=currency,
-                    pay_url=_str(item, "bot_invoice_url") or _str(item, "pay_url"),
-                    paid_at=_str(item, "paid_at"),
-                    paid_asset=_str(item, "paid_asset"),
-                    paid_amount=_str(item, "paid_amount"),
-                )
+        for item in self._invoice_items({"invoice_ids": str(invoice_id)}):
+            if _int(item.get("invoice_id")) == invoice_id:
+                return _invoice_of(item, invoice_id)
         return None
+
+    def paid_invoices(self, *, count: int = 100, offset: int = 0) -> list[CryptoPayInvoice]:
+        """One page of the app's paid invoices (getInvoices status=paid), for reconciliation.
+
+        Crypto Pay lists newest first; page on with `offset` until a page is shorter than
+        `count` (1..1000). Invoices priced in crypto are left out: billing creates fiat ones
+        only, so they are not its orders. ProviderUnavailable for a malformed answer."""
+        if not 1 <= count <= MAX_INVOICES_PAGE:
+            raise ValueError(f"count must be 1..{MAX_INVOICES_PAGE}")
+        if offset < 0:
+            raise ValueError("offset must not be negative")
+        items = self._invoice_items({"status": "paid", "count": count, "offset": offset})
+        return [
+            _invoice_of(item, _int(item.get("invoice_id")))
+            for item in items
+            if item.get("currency_type") in (None, "fiat")
+        ]
+
+    def _invoice_items(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """getInvoices' result.items, each a JSON object; ProviderUnavailable otherwise."""
+        result = self._call("getInvoices", params)
+        items = result.get("items") if isinstance(result, dict) else None
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise ProviderUnavailable(PROVIDER, "getInvoices result without items")
+        return items
 
     def _call(self, method: str, params: Mapping[str, Any]) -> Any:
         url = f"{self.base_url}/api/{method}"
+        timeout = deadline.current().timeout(self._timeout)
+        if timeout <= 0:
+            raise ProviderUnavailable(PROVIDER, f"{method}: no time left in this invocation")
         try:
             response = self._client.post(
-                url, json=dict(params), headers={"Crypto-Pay-API-Token": self._token}
+                url,
+                json=dict(params),
+                headers={"Crypto-Pay-API-Token": self._token},
+                timeout=timeout,
             )
         except httpx.HTTPError as error:
             raise ProviderUnavailable(

@@ -44,6 +44,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
+from billing import deadline
 from billing.domain.money import Currency, decimal_text, require_positive, to_minor
 from billing.errors import BillingError
 from billing.providers.errors import ProviderMisconfigured, ProviderRejected, ProviderUnavailable
@@ -349,6 +350,7 @@ class PayPalClient:
         self._client_id = client_id
         self._client_secret = client_secret
         self._clock = clock
+        self._timeout = timeout
         self._client = httpx.Client(transport=transport, timeout=timeout)
         self._token: str | None = None
         self._token_expires = 0.0
@@ -622,11 +624,14 @@ class PayPalClient:
     def _send(
         self, method: str, path: str, json_body: Any, headers: Mapping[str, str]
     ) -> httpx.Response:
+        timeout = self._time_left(f"{method} {path}")
         try:
             if json_body is None:
-                return self._client.request(method, self.base_url + path, headers=headers)
+                return self._client.request(
+                    method, self.base_url + path, headers=headers, timeout=timeout
+                )
             return self._client.request(
-                method, self.base_url + path, json=json_body, headers=headers
+                method, self.base_url + path, json=json_body, headers=headers, timeout=timeout
             )
         except httpx.HTTPError as error:
             raise ProviderUnavailable(
@@ -676,6 +681,13 @@ class PayPalClient:
             details=return_details,
         )
 
+    def _time_left(self, what: str) -> float:
+        """Each request's timeout: the client's, cut to what the invocation has left."""
+        timeout = deadline.current().timeout(self._timeout)
+        if timeout <= 0:
+            raise ProviderUnavailable(PROVIDER, f"{what}: no time left in this invocation")
+        return timeout
+
     def _access_token(self) -> str:
         return self._token_and_freshness()[0]
 
@@ -684,12 +696,14 @@ class PayPalClient:
         with self._token_lock:
             if self._token is not None and self._clock() < self._token_expires:
                 return self._token, False
+            timeout = self._time_left("token")
             try:
                 response = self._client.post(
                     self.base_url + "/v1/oauth2/token",
                     auth=(self._client_id, self._client_secret),
                     data={"grant_type": "client_credentials"},
                     headers={"Accept": "application/json"},
+                    timeout=timeout,
                 )
             except httpx.HTTPError as error:
                 raise ProviderUnavailable(

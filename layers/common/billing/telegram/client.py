@@ -8,6 +8,9 @@ response's `result`. Failures become exceptions the caller can act on:
 - `TelegramUnavailable`: network errors and 5xx after retries with backoff (0.5, 1, 2 s), or
   429 whose retry_after is above `max_retry_after` (or still 429 after `max_attempts`); the
   caller may try again later (`retry_after` says when, if Telegram said so).
+  Also raised, without sending or waiting, when the invocation has no time left for it
+  (billing.deadline): each attempt's timeout is cut to the time left, and a retry whose
+  wait would pass the deadline is not made.
 - `TelegramError`: any other refusal (400 Bad Request, 401, 404, 409): a bug or a stale
   state such as "message is not modified"; never retried.
 
@@ -28,6 +31,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+
+from billing import deadline
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +122,7 @@ class BotApi:
         self._max_attempts = max_attempts
         self._max_retry_after = max_retry_after
         self._sleep = sleep
+        self._timeout = timeout
         self._client = httpx.Client(transport=transport, timeout=timeout)
         _REDACTOR.add(token)
 
@@ -150,33 +156,37 @@ class BotApi:
         url = f"{self.base_url}/bot{self._token}/{method}"
         for attempt in range(1, self._max_attempts + 1):
             last = attempt == self._max_attempts
+            timeout = deadline.current().timeout(self._timeout)
+            if timeout <= 0:
+                raise TelegramUnavailable(0, "no time left in this invocation", method=method)
             try:
-                response = self._send(url, given, files)
+                response = self._send(url, given, files, timeout)
             except httpx.HTTPError as exc:
                 reason = self._redact(f"network error: {type(exc).__name__}: {exc}")
+                unavailable = TelegramUnavailable(0, reason, method=method)
                 if last:
-                    raise TelegramUnavailable(0, reason, method=method) from None
-                self._wait(method, attempt, reason, None)
+                    raise unavailable from None
+                self._wait(method, attempt, unavailable)
                 continue
             status, body = response.status_code, _json_object(response)
             if status == 200 and body.get("ok") is True:
                 return body.get("result")
             error = self._error(method, status, body)
             if error.error_code == 429:
-                if error.retry_after is not None and error.retry_after > self._max_retry_after:
-                    raise TelegramUnavailable(
-                        429, error.description, retry_after=error.retry_after, method=method
-                    )
-                if last:
-                    raise TelegramUnavailable(
-                        429, error.description, retry_after=error.retry_after, method=method
-                    )
-                self._wait(method, attempt, error.description, error.retry_after)
+                unavailable = TelegramUnavailable(
+                    429, error.description, retry_after=error.retry_after, method=method
+                )
+                if last or (error.retry_after or 0) > self._max_retry_after:
+                    raise unavailable
+                self._wait(method, attempt, unavailable)
                 continue
             if status >= 500 or error.error_code >= 500:
+                unavailable = TelegramUnavailable(
+                    error.error_code, error.description, method=method
+                )
                 if last:
-                    raise TelegramUnavailable(error.error_code, error.description, method=method)
-                self._wait(method, attempt, error.description, None)
+                    raise unavailable
+                self._wait(method, attempt, unavailable)
                 continue
             raise error
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns/raises
@@ -188,14 +198,15 @@ class BotApi:
         url: str,
         params: Mapping[str, Any],
         files: Mapping[str, tuple[str, bytes, str]] | None,
+        timeout: float,
     ) -> httpx.Response:
         if not files:
-            return self._client.post(url, json=dict(params))
+            return self._client.post(url, json=dict(params), timeout=timeout)
         data = {
             key: value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             for key, value in params.items()
         }
-        return self._client.post(url, data=data, files=dict(files))
+        return self._client.post(url, data=data, files=dict(files), timeout=timeout)
 
     def _error(self, method: str, status: int, body: Mapping[str, Any]) -> TelegramError:
         code = body.get("error_code")
@@ -213,14 +224,20 @@ class BotApi:
         kind = BotBlocked if error_code == 403 else TelegramError
         return kind(error_code, description, retry_after=retry_after, method=method)
 
-    def _wait(self, method: str, attempt: int, reason: str, retry_after: int | None) -> None:
+    def _wait(self, method: str, attempt: int, failure: TelegramUnavailable) -> None:
+        """Sleeps before the next attempt, or raises `failure` when the wait would leave the
+        invocation no time for that attempt."""
+        retry_after = failure.retry_after
         delay = float(retry_after) if retry_after is not None else BACKOFF[min(attempt, 3) - 1]
+        if delay >= deadline.current().remaining():
+            # From None: a network error it replaces names the URL, and the URL the token.
+            raise failure from None
         log.warning(
             "telegram %s failed (attempt %d of %d): %s; retrying in %.1f s",
             method,
             attempt,
             self._max_attempts,
-            reason,
+            failure.description,
             delay,
         )
         self._sleep(delay)
