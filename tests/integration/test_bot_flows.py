@@ -251,6 +251,60 @@ def test_forged_and_stale_buttons_change_nothing(chat: Chat) -> None:
     assert runtime().subscriptions.get(sub.id, viewer=ANN.id).version == sub.version + 1
 
 
+def connect_gateway_for_self(chat: Chat, user: TgUser) -> str:
+    chat.say(user, "/subscriptions")
+    chat.press(user, "Gateway")
+    chat.press(user, "Connect")
+    chat.press(user, "EUR")
+    chat.press(user, "Show the price")
+    chat.press(user, "Pay")
+    return runtime().subscriptions.visible_to(user.id)[0].id
+
+
+def test_renew_takes_the_confirmed_amount_or_shows_the_new_quote(chat: Chat) -> None:
+    chat.say(ANN, "/start")
+    set_country(chat, ANN, "US")
+    top_up(ANN, 100_000)
+    connect_gateway_for_self(chat, ANN)  # 180.00 EUR, no VAT outside the EU
+    chat.say(ANN, "/subscriptions")
+    chat.press(ANN, "Gateway for you")
+    chat.press(ANN, "Renew")
+    assert "Total: 180.00 EUR" in chat.screen(ANN)
+    _, confirm = chat.find_button(ANN, "Pay 180.00 EUR from balance")
+    set_country(chat, ANN, "DE")  # between the screen and the press: + 19 % VAT
+
+    chat.press_data(ANN, confirm)
+
+    screen = chat.screen(ANN)
+    assert "The price changed since you confirmed it; nothing was charged." in screen
+    assert "Total: 214.20 EUR" in screen
+    wallet = runtime().ledger.wallet
+    assert wallet(ANN.id, Currency.EUR).balance == 100_000 - 18_000
+    chat.press(ANN, "Pay 214.20 EUR from balance")  # the new confirmation
+    assert "Renewed: Gateway is now valid until 1 Mar 2027 12:00 UTC" in chat.screen(ANN)
+    assert wallet(ANN.id, Currency.EUR).balance == 100_000 - 18_000 - 21_420
+
+
+def test_the_renew_screen_of_an_expired_subscription_says_it_starts_now(chat: Chat, clock) -> None:  # type: ignore[no-untyped-def]
+    chat.say(ANN, "/start")
+    set_country(chat, ANN, "US")
+    top_up(ANN, 100_000)
+    sub_id = connect_gateway_for_self(chat, ANN)  # until 1 Sep 2026 12:00
+    clock.set(datetime(2026, 9, 10, 9, 0, tzinfo=UTC))
+    assert runtime().subscriptions.expire(sub_id) is not None
+
+    chat.say(ANN, "/subscriptions")  # lists active ones only: Ann follows an older button
+    chat.press_data(ANN, f"sv:{sub_id}")
+    chat.press(ANN, "Renew")
+
+    assert chat.screen(ANN).startswith(
+        "Renewal: this subscription ended on 1 Sep 2026 12:00 UTC, so the new period starts"
+        " now (10 Sep 2026 09:00 UTC) and ends 10 Mar 2027 09:00 UTC."
+    )
+    chat.press(ANN, "Pay 180.00 EUR from balance")
+    assert "valid until 10 Mar 2027 09:00 UTC" in chat.screen(ANN)
+
+
 def test_bad_answers_get_clear_replies_and_change_nothing(chat: Chat) -> None:
     chat.say(ANN, "/start")
     chat.say(ANN, "hello?")

@@ -237,3 +237,62 @@ def test_a_message_that_keeps_failing_lands_in_the_dead_letter_queue(
 
     assert sweeper.dead_letters() == len(subs) == 3
     assert deliveries == 5 * len(subs)
+
+
+def card_payer_outcome(subs: dict[int, str]) -> tuple[int, int, datetime]:
+    """(renewals, order credits, expiry) of the card payer's subscription."""
+    rt = runtime()
+    sub = rt.subscriptions.get_any(subs[CARD_PAYER])
+    renewals = sum(r.kind is ChangeKind.RENEW for r in sub.history)
+    credits = sum(e.cause.startswith("order:") for e in rt.ledger.entries(CARD_PAYER, EUR))
+    return renewals, credits, sub.expires_at
+
+
+def test_a_charge_whose_answer_was_lost_is_found_at_stripe_never_charged_again(
+    world: tuple[Sweeper, StripeLedger, dict[int, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sweeper, stripe, subs = world
+    with monkeypatch.context() as faults:
+        # Stripe charges the card; its answer never arrives (a timeout after the fact).
+        faults.setattr(
+            StripeGateway,
+            "charge_off_session",
+            after_the_call(1, stripe_down, StripeGateway.charge_off_session),
+        )
+        assert sweeper.run() == 1  # the card payer's message is left for a retry
+    assert stripe.charges_made == 1
+
+    # The next look comes a day later (an outage): Stripe is asked what became of it.
+    sweeper.clock.set(ATTEMPT_DAY + timedelta(days=1))
+    assert sweeper.run() == 0
+
+    assert stripe.charges_made == 1
+    assert card_payer_outcome(subs) == (1, 1, RENEWED_UNTIL)
+    assert sweeper.dead_letters() == 0
+
+
+def test_a_charge_that_never_reached_stripe_is_retried_with_the_same_key(
+    world: tuple[Sweeper, StripeLedger, dict[int, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sweeper, stripe, subs = world
+    keys: list[str] = []
+    reaching = StripeGateway.charge_off_session
+
+    def recorded(gateway: StripeGateway, **kwargs: Any) -> OffSessionResult:
+        keys.append(kwargs["idempotency_key"])
+        return reaching(gateway, **kwargs)
+
+    def lost(gateway: StripeGateway, **kwargs: Any) -> OffSessionResult:
+        keys.append(kwargs["idempotency_key"])
+        raise stripe_down()
+
+    monkeypatch.setattr(StripeGateway, "charge_off_session", recorded)
+    with monkeypatch.context() as faults:
+        faults.setattr(StripeGateway, "charge_off_session", lost)
+        assert sweeper.run() == 1
+    sweeper.clock.set(ATTEMPT_DAY + timedelta(days=1))
+    assert sweeper.run() == 0
+
+    assert len(keys) == 2 and keys[0] == keys[1]  # one attempt, tried twice, never a new day's
+    assert stripe.charges_made == 1
+    assert card_payer_outcome(subs) == (1, 1, RENEWED_UNTIL)

@@ -13,6 +13,7 @@ import respx
 from billing.domain.money import Currency
 from billing.domain.subscription import ChangeKind, Status
 from billing.domain.tax import TaxProfile
+from billing.errors import InvalidState
 from billing.ledger.model import EntryKind
 from billing.runtime import runtime
 from local.fake_bot_api import FakeBotApi
@@ -306,3 +307,75 @@ def test_a_card_that_needs_authentication_gets_a_pay_link(
     keyboard = bot[0]["reply_markup"]["inline_keyboard"]
     assert keyboard[0] == [{"text": "Confirm the payment", "url": checkout["url"]}]
     assert runtime().subscriptions.get_any(sub_id).expires_at == EXPIRY
+
+
+def test_a_price_change_after_a_declined_attempt_is_a_new_attempt_not_a_dead_letter(
+    sweeper: Sweeper, chats: FakeBotApi, localstripe: LocalStripe
+) -> None:
+    sub_id = connect(wallet=0, card="4000000000000341", localstripe=localstripe)
+    live_through(
+        sweeper, datetime(2026, 8, 29, 12, tzinfo=UTC), datetime(2026, 8, 29, 12, tzinfo=UTC)
+    )
+    # Ann moves to France: the renewal is now 180.00 + 20 % = 216.00 EUR.
+    payer(ANN, "FR", phone="+33 1 42 68 53 00")
+
+    live_through(
+        sweeper, datetime(2026, 8, 30, 12, tzinfo=UTC), datetime(2026, 8, 30, 12, tzinfo=UTC)
+    )
+
+    declined = (
+        "Could not renew Gateway for you: the card was declined. It ends on 1 Sep 2026 12:00"
+        " UTC; top up or pay another way to keep it."
+    )
+    assert [text for text in texts(chats, ANN) if text.startswith("Could not")] == [
+        declined,
+        declined,
+    ]
+    amounts = sorted(o.amount for o in runtime().orders.of_payer(ANN) if o.purpose.value == "renew")
+    assert amounts == [PRICE, 21_600]  # each attempt's order is for the quote of its day
+    assert runtime().subscriptions.get_any(sub_id).sweep.attempts == 2
+    assert sweeper.dead_letters() == 0
+
+
+def test_any_refusal_of_a_renewal_attempt_is_a_failed_attempt_with_its_reason(
+    sweeper: Sweeper, chats: FakeBotApi, localstripe: LocalStripe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sub_id = connect(wallet=0, card="4242424242424242", localstripe=localstripe)
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise InvalidState("card payments in EUR are paused")
+
+    monkeypatch.setattr("billing.orders.saved_card.SavedCardCharger.renew", refuse)
+    for _ in range(2):  # the same message twice: one attempt, one notice
+        live_through(
+            sweeper, datetime(2026, 8, 29, 12, tzinfo=UTC), datetime(2026, 8, 29, 12, tzinfo=UTC)
+        )
+
+    refused = (
+        "Could not renew Gateway for you: card payments in EUR are paused. It ends on 1 Sep"
+        " 2026 12:00 UTC; top up or pay another way to keep it."
+    )
+    assert [text for text in texts(chats, ANN) if text.startswith("Could not")] == [refused]
+    assert texts(chats, ANN)[0] == refused and buttons(chats, ANN, 0) == ["Top up", "Pay"]
+    sub = runtime().subscriptions.get_any(sub_id)
+    assert sub.sweep.attempts == 1 and sub.expires_at == EXPIRY
+    assert sweeper.dead_letters() == 0
+
+
+def test_a_sweep_that_runs_late_expires_and_never_charges(
+    sweeper: Sweeper, chats: FakeBotApi
+) -> None:
+    sub_id = connect(wallet=PRICE)  # the wallet would cover the renewal
+
+    # The sweep was down from before the attempts were due until ten days after expiry.
+    live_through(
+        sweeper, datetime(2026, 9, 11, 12, tzinfo=UTC), datetime(2026, 9, 11, 12, tzinfo=UTC)
+    )
+
+    sub = runtime().subscriptions.get_any(sub_id)
+    assert (sub.status, sub.expires_at) == (Status.EXPIRED, EXPIRY)
+    assert entries() == [("top_up", 2 * PRICE), ("charge", -PRICE)]  # nothing taken
+    assert texts(chats, ANN) == [
+        "Gateway for you has expired; the account is on Free now. Open /subscriptions to"
+        " connect it again.",
+    ]

@@ -165,6 +165,40 @@ def test_off_session_charge_that_needs_authentication(
     assert result.card_country == "FR"
 
 
+def test_an_off_session_charge_whose_answer_was_lost_is_found_by_order_and_attempt(
+    gateway: StripeGateway,
+    localstripe: LocalStripe,
+) -> None:
+    customer, visa = _customer_with_card(gateway, localstripe, VISA)
+    declining = localstripe.create_card_payment_method(DECLINED_ON_CHARGE)
+    localstripe.attach(declining, customer)
+    charges = {}
+    for attempt, method in ((1, declining), (2, visa)):
+        charges[attempt] = gateway.charge_off_session(
+            customer=customer,
+            payment_method=method,
+            amount=21_420,
+            currency="EUR",
+            idempotency_key=_key("renewal"),
+            metadata={"order_id": "R-ORDER", "attempt": str(attempt)},
+        )
+
+    declined = gateway.find_off_session_charge(customer=customer, order_id="R-ORDER", attempt=1)
+    paid = gateway.find_off_session_charge(customer=customer, order_id="R-ORDER", attempt=2)
+
+    assert declined is not None and declined.outcome == "declined"
+    assert declined.payment_intent_id == charges[1].payment_intent_id
+    assert "card_declined" in declined.message
+    assert paid is not None and (paid.outcome, paid.payment_intent_id, paid.card_country) == (
+        "succeeded",
+        charges[2].payment_intent_id,
+        "FR",
+    )
+    # An attempt whose request never reached Stripe, and another order: nothing.
+    assert gateway.find_off_session_charge(customer=customer, order_id="R-ORDER", attempt=3) is None
+    assert gateway.find_off_session_charge(customer=customer, order_id="R-OTHER", attempt=2) is None
+
+
 # -- cards, refunds ----------------------------------------------------------------------
 
 

@@ -9,9 +9,11 @@ import pytest
 
 from billing.clock import ManualClock
 from billing.config import Settings
+from billing.domain import renewal
 from billing.domain.catalog import default_catalog
 from billing.domain.money import Currency
-from billing.domain.subscription import ChangeKind, Status
+from billing.domain.pricing import Quote
+from billing.domain.subscription import ChangeKind, Status, Subscription
 from billing.domain.tax import TaxProfile
 from billing.errors import (
     CurrencyMismatch,
@@ -26,7 +28,12 @@ from billing.errors import (
 from billing.ledger.service import Ledger
 from billing.store.balances import BalancesRepository
 from billing.store.subscriptions import SubscriptionsRepository
-from billing.subscriptions.service import SubscriptionService
+from billing.subscriptions.service import (
+    QuoteChanged,
+    RenewalInProgress,
+    SlotTaken,
+    SubscriptionService,
+)
 
 EUR = Currency.EUR
 PAYER, CUSTOMER, STRANGER, ADMIN = 11, 22, 33, 900
@@ -202,6 +209,116 @@ def test_renewal_after_expiry_starts_now(
     renewed = service.renew(sub_id, by=PAYER, tax=US)
     assert renewed.subscription.status is Status.ACTIVE
     assert renewed.subscription.expires_at == datetime(2027, 3, 10, 9, 0, tzinfo=UTC)
+
+
+def test_renewing_an_expired_subscription_takes_its_product_slot_back(
+    service: SubscriptionService, ledger: Ledger, clock: ManualClock, tables: Settings
+) -> None:
+    ledger.top_up(PAYER, EUR, 100_000, cause="t1", reason="top-up")
+    sub_id = connect_gateway(service)
+    clock.set(datetime(2026, 9, 10, 9, 0, tzinfo=UTC))
+    assert service.expire(sub_id) is not None
+    repository = SubscriptionsRepository(tables.due_shards)
+    assert repository.slot_holder(PAYER, "gateway") is None
+
+    service.renew(sub_id, by=PAYER, tax=US)
+
+    assert repository.slot_holder(PAYER, "gateway") == sub_id
+    with pytest.raises(InvalidState, match="already has an active gateway"):
+        connect_gateway(service, request="second")  # one active Gateway, paid once
+    assert ledger.wallet(PAYER, EUR).balance == 100_000 - 2 * 18_000
+
+
+def test_renewing_an_expired_subscription_is_refused_while_another_is_active(
+    service: SubscriptionService, ledger: Ledger, clock: ManualClock, tables: Settings
+) -> None:
+    ledger.top_up(PAYER, EUR, 100_000, cause="t1", reason="top-up")
+    old = connect_gateway(service)
+    clock.set(datetime(2026, 9, 10, 9, 0, tzinfo=UTC))
+    assert service.expire(old) is not None
+    new = connect_gateway(service, request="second")
+
+    with pytest.raises(SlotTaken, match="already has another active gateway"):
+        service.quote_renew(old, by=PAYER, tax=US)
+    with pytest.raises(SlotTaken, match="already has another active gateway"):
+        service.renew(old, by=PAYER, tax=US)
+
+    assert service.get(old, viewer=PAYER).status is Status.EXPIRED
+    assert SubscriptionsRepository(tables.due_shards).slot_holder(PAYER, "gateway") == new
+    assert ledger.wallet(PAYER, EUR).balance == 100_000 - 2 * 18_000
+
+
+def test_renewal_at_another_total_than_confirmed_takes_nothing_and_carries_the_new_quote(
+    service: SubscriptionService, ledger: Ledger
+) -> None:
+    ledger.top_up(PAYER, EUR, 100_000, cause="t1", reason="top-up")
+    sub_id = connect_gateway(service)
+    confirmed = service.quote_renew(sub_id, by=PAYER, tax=US).total  # 180.00, no VAT
+    assert confirmed == 18_000
+
+    # The billing country changed between the screen and the press: 180.00 + 19 % DE VAT.
+    with pytest.raises(QuoteChanged) as changed:
+        service.renew(sub_id, by=PAYER, tax=TaxProfile.create("DE"), expected_total=confirmed)
+
+    assert changed.value.quote.total == 21_420
+    assert ledger.wallet(PAYER, EUR).balance == 100_000 - 18_000
+    renewed = service.renew(
+        sub_id, by=PAYER, tax=TaxProfile.create("DE"), expected_total=changed.value.quote.total
+    )
+    assert renewed.applied_now and renewed.quote.total == 21_420
+
+
+def test_a_manual_renewal_is_refused_while_a_card_payment_holds_the_period(
+    service: SubscriptionService, ledger: Ledger, clock: ManualClock, tables: Settings
+) -> None:
+    ledger.top_up(PAYER, EUR, 100_000, cause="t1", reason="top-up")
+    sub_id = connect_gateway(service)
+    repository = SubscriptionsRepository(tables.due_shards)
+    sub = service.get(sub_id, viewer=PAYER)
+    repository.save(
+        renewal.with_claim(sub, order_id="R-CARD", now=clock.now()), expected_version=sub.version
+    )
+
+    with pytest.raises(RenewalInProgress, match="a card payment for this renewal is in progress"):
+        service.renew(sub_id, by=PAYER, tax=US)
+    # An expansion would move the period the card is buying; expiry waits for the outcome.
+    with pytest.raises(RenewalInProgress):
+        service.change(sub_id, by=PAYER, new_options={"lines": 2})
+    clock.set(datetime(2026, 9, 2, 12, 0, tzinfo=UTC))
+    assert service.expire(sub_id) is None
+
+    assert ledger.wallet(PAYER, EUR).balance == 100_000 - 18_000
+
+
+def test_a_renewal_priced_before_a_card_claim_fails_its_condition_and_is_refused(
+    service: SubscriptionService,
+    ledger: Ledger,
+    clock: ManualClock,
+    tables: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ledger.top_up(PAYER, EUR, 100_000, cause="t1", reason="top-up")
+    sub_id = connect_gateway(service)
+    repository = SubscriptionsRepository(tables.due_shards)
+    price = service._renewal_quote
+    claimed: list[Subscription] = []
+
+    def sweep_claims_meanwhile(sub: Subscription, tax: TaxProfile) -> Quote:
+        # The sweep claims the period for a card charge after this renewal read it.
+        if not claimed:
+            current = repository.get(sub_id)
+            assert current is not None
+            claim = renewal.with_claim(current, order_id="R-CARD", now=clock.now())
+            repository.save(claim, expected_version=current.version)
+            claimed.append(claim)
+        return price(sub, tax)
+
+    monkeypatch.setattr(service, "_renewal_quote", sweep_claims_meanwhile)
+
+    with pytest.raises(RenewalInProgress):
+        service.renew(sub_id, by=PAYER, tax=US)
+
+    assert claimed and ledger.wallet(PAYER, EUR).balance == 100_000 - 18_000
 
 
 def test_expanding_change_shortens_expiry_exactly(

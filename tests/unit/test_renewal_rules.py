@@ -73,3 +73,36 @@ def test_an_ended_subscription_has_no_next_action() -> None:
     ended = replace(sub(), status=rules.Status.EXPIRED)
     assert renewal.next_action_at(ended) is None
     assert renewal.due_actions(ended, EXPIRY) == []
+
+
+def test_a_late_sweep_never_charges_after_expiry_it_expires() -> None:
+    # Ten days of outage: the attempts due before expiry are not made up afterwards.
+    s = sub()
+    assert renewal.next_attempt_at(s) == EXPIRY - 3 * DAY
+    assert renewal.due_actions(s, EXPIRY + 10 * DAY) == [Action.EXPIRE]
+    assert renewal.due_actions(s, EXPIRY) == [Action.EXPIRE]
+    assert renewal.due_actions(s, EXPIRY - timedelta(seconds=1)) == [
+        Action.RENEW,
+        Action.REMIND_DAY,
+    ]
+
+
+def test_a_card_claim_holds_the_period_until_its_outcome_can_be_asked_for() -> None:
+    s = renewal.with_reminder(sub(), Reminder.WEEK)
+    at = EXPIRY - 3 * DAY
+    assert renewal.next_charge_attempt(s) == 1
+    claimed = renewal.with_claim(s, order_id="R-1", now=at)
+    claim = renewal.marks(claimed).claim
+    assert claim is not None and (claim.order_id, claim.attempt, claim.since) == ("R-1", 1, at)
+    assert claimed.version == s.version + 1  # a renewal computed before it fails its condition
+    # Nothing new while the first call may still be running; soon after, ask the provider.
+    assert renewal.next_action_at(claimed) == at + timedelta(minutes=10)
+    assert renewal.due_actions(claimed, at + timedelta(minutes=9)) == []
+    assert renewal.due_actions(claimed, at + timedelta(minutes=10)) == [Action.RESOLVE_CHARGE]
+    # Even past expiry, the unknown charge is resolved before the subscription expires.
+    assert renewal.due_actions(claimed, EXPIRY + DAY) == [Action.RESOLVE_CHARGE]
+    # A recorded failure ends the claim; the next attempt tomorrow has a new number.
+    failed = renewal.with_attempt(claimed, at + timedelta(minutes=10))
+    assert renewal.marks(failed).claim is None
+    assert renewal.next_charge_attempt(failed) == 2
+    assert renewal.due_actions(failed, at + DAY + timedelta(minutes=10)) == [Action.RENEW]

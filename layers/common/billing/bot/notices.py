@@ -147,7 +147,12 @@ class ChatNotices:
             self.send_invoice(sub.payer_id, purchase.invoice_number)
 
     def renewal_failed(
-        self, sub: Subscription, failure: Failure, total: int, pay_url: str | None
+        self,
+        sub: Subscription,
+        failure: Failure,
+        total: int,
+        pay_url: str | None,
+        reason: str | None = None,
     ) -> None:
         lang = self._language(sub.payer_id)
         text = t(
@@ -155,6 +160,7 @@ class ChatNotices:
             f"renewal_failed_{failure.value}",
             **self._about(sub, lang),
             total=format_minor(total, sub.currency),
+            reason=(reason or "")[:300],
         )
         keyboard: list[list[dict[str, Any]]] = []
         if pay_url is not None:

@@ -18,6 +18,7 @@ from billing.domain.periods import add_months
 from billing.domain.pricing import Quote
 from billing.domain.subscription import Status, Subscription
 from billing.errors import BillingError, InsufficientFunds, NotAllowed, NotFound
+from billing.subscriptions.service import QuoteChanged, RenewalInProgress, SlotTaken
 
 HISTORY_SHOWN = 5
 
@@ -190,6 +191,10 @@ def renewal_quote(
     try:
         tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
         return sub, deps.subscriptions.quote_renew(sub.id, by=turn.user_id, tax=tax)
+    except SlotTaken:
+        product = title(deps.catalog.product(sub.product), turn.lang)
+        turn.answer(turn.text("renew_slot_taken", product=product), alert=True)
+        return None
     except BillingError as error:
         turn.answer(error.message, alert=True)
         return None
@@ -197,17 +202,35 @@ def renewal_quote(
 
 def on_renew_quote(turn: Turn, deps: BotDeps, sub_id: str | None, token: str | None) -> None:
     found = renewal_quote(turn, deps, sub_id, token)
-    if found is None:
-        return
-    sub, quote = found
-    start = max(sub.expires_at, deps.clock.now())
-    intro = turn.text(
-        "renew_quote_intro",
-        expiry=date_text(sub.expires_at, turn.lang),
-        new=date_text(add_months(start, sub.months), turn.lang),
-    )
+    if found is not None:
+        sub, quote = found
+        turn.show(_renew_screen(turn, deps, sub, quote))
+
+
+def _renew_screen(
+    turn: Turn, deps: BotDeps, sub: Subscription, quote: Quote, notice: str | None = None
+) -> Screen:
+    """The quote of the next period and the buttons to pay it; the confirm button carries
+    the total shown, so a press takes exactly that amount or nothing (SPEC §3)."""
+    token = period_token(sub)
+    now = deps.clock.now()
+    if now >= sub.expires_at:  # SPEC §5.4: after expiry the new period starts now
+        intro = turn.text(
+            "renew_quote_intro_expired",
+            expiry=date_text(sub.expires_at, turn.lang),
+            start=date_text(now, turn.lang),
+            new=date_text(add_months(now, sub.months), turn.lang),
+        )
+    else:
+        intro = turn.text(
+            "renew_quote_intro",
+            expiry=date_text(sub.expires_at, turn.lang),
+            new=date_text(add_months(sub.expires_at, sub.months), turn.lang),
+        )
     customer = person(deps, sub.customer_id, turn.user_id, turn.lang)
     text = intro + "\n\n" + quote_text(deps, quote, customer, turn.lang)
+    if notice is not None:
+        text = f"⚠ {notice}\n\n{text}"
     wallet = deps.ledger.wallet(turn.user_id, quote.currency)
     keyboard = []
     balance = format_minor(wallet.balance, quote.currency)
@@ -216,7 +239,8 @@ def on_renew_quote(turn: Turn, deps: BotDeps, sub_id: str | None, token: str | N
             "quote_balance_ok", currency=quote.currency.value, balance=balance
         )
         pay = turn.text("btn_pay_balance", amount=format_minor(quote.total, quote.currency))
-        keyboard.append([button(pay, encode("sR", sub.id, token))])
+        # The router hands a handler the id and one argument: the total rides with the period.
+        keyboard.append([button(pay, encode("sR", sub.id, f"{token}.{quote.total}"))])
     else:
         missing = format_minor(wallet.missing_for(quote.total), quote.currency)
         text += "\n\n" + turn.text(
@@ -226,29 +250,32 @@ def on_renew_quote(turn: Turn, deps: BotDeps, sub_id: str | None, token: str | N
         keyboard.append([button(pay_other, encode("rp", sub.id, token))])
         keyboard.append([button(turn.text("btn_top_up"), encode("bt"))])
     keyboard.append([button(turn.text("btn_back"), encode("sv", sub.id))])
-    turn.show(Screen(text, keyboard))
+    return Screen(text, keyboard)
 
 
-def on_renew_confirm(turn: Turn, deps: BotDeps, sub_id: str | None, token: str | None) -> None:
+def on_renew_confirm(turn: Turn, deps: BotDeps, sub_id: str | None, confirmed: str | None) -> None:
+    """Pay the renewal the Payer confirmed: the period and the total its button names."""
     sub = visible(turn, deps, sub_id)
     if sub is None:
         return
     if not rules.can_renew(sub, turn.user_id):
         turn.answer(turn.text("payer_only"), alert=True)
         return
+    token, _, total = (confirmed or "").partition(".")
+    if not total.isdigit():
+        turn.answer(turn.text("stale"), alert=True)
+        return
     try:
         tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
         purchase = deps.subscriptions.renew(
-            sub.id, by=turn.user_id, tax=tax, period_key=f"{sub.id}@{token}"
+            sub.id,
+            by=turn.user_id,
+            tax=tax,
+            period_key=f"{sub.id}@{token}",
+            expected_total=int(total),
         )
-    except InsufficientFunds as error:
-        turn.answer(error.message, alert=True)
-        return
-    except NotAllowed:
-        turn.answer(turn.text("payer_only"), alert=True)
-        return
-    except BillingError:
-        turn.answer(turn.text("stale"), alert=True)
+    except BillingError as refused:
+        _renew_refused(turn, deps, sub, refused)
         return
     renewed = purchase.subscription
     product = deps.catalog.product(renewed.product)
@@ -262,3 +289,21 @@ def on_renew_confirm(turn: Turn, deps: BotDeps, sub_id: str | None, token: str |
     invoice = invoice_call(deps, turn.chat_id, purchase.invoice_number)
     if invoice is not None:
         turn.calls.append(invoice)
+
+
+def _renew_refused(turn: Turn, deps: BotDeps, sub: Subscription, refused: BillingError) -> None:
+    """Nothing was charged: the new price for a new confirmation, or why not."""
+    product = title(deps.catalog.product(sub.product), turn.lang)
+    if isinstance(refused, QuoteChanged):
+        notice = turn.text("renew_quote_changed")
+        turn.show(_renew_screen(turn, deps, sub, refused.quote, notice))
+    elif isinstance(refused, RenewalInProgress):
+        turn.answer(turn.text("renew_in_progress"), alert=True)
+    elif isinstance(refused, SlotTaken):
+        turn.answer(turn.text("renew_slot_taken", product=product), alert=True)
+    elif isinstance(refused, InsufficientFunds):
+        turn.answer(refused.message, alert=True)
+    elif isinstance(refused, NotAllowed):
+        turn.answer(turn.text("payer_only"), alert=True)
+    else:
+        turn.answer(turn.text("stale"), alert=True)

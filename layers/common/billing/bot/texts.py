@@ -509,6 +509,35 @@ TEXTS: dict[str, dict[str, str]] = {
     "btn_pay_page": {"en": "Confirm the payment", "ru": "Подтвердить платёж"},
     "invoices_title": {"en": "Invoices:", "ru": "Счета:"},
     "btn_invoice": {"en": "{number} · {amount}", "ru": "{number} · {amount}"},
+    # --- renewals: expired, changed price, a card payment under way (SPEC §3, §5.2, §5.4)
+    "renew_quote_intro_expired": {
+        "en": "Renewal: this subscription ended on {expiry}, so the new period starts now"
+        " ({start}) and ends {new}.",
+        "ru": "Продление: подписка закончилась {expiry}, поэтому новый период начнётся сейчас"
+        " ({start}) и закончится {new}.",
+    },
+    "renew_quote_changed": {
+        "en": "The price changed since you confirmed it; nothing was charged. Here is the new"
+        " price: confirm it to renew.",
+        "ru": "Цена изменилась после вашего подтверждения; ничего не списано. Вот новая цена:"
+        " подтвердите её, чтобы продлить.",
+    },
+    "renew_in_progress": {
+        "en": "A card payment for this renewal is in progress; try again in a few minutes.",
+        "ru": "Оплата этого продления картой уже идёт; попробуйте через несколько минут.",
+    },
+    "renew_slot_taken": {
+        "en": "This user already has another active {product} subscription; renew or change"
+        " that one instead.",
+        "ru": "У этого пользователя уже есть другая активная подписка {product}; продлите или"
+        " измените её.",
+    },
+    "renewal_failed_refused": {
+        "en": "Could not renew {product} for {customer}: {reason}. It ends on {expiry}; top up"
+        " or pay another way to keep it.",
+        "ru": "Не удалось продлить {product} для {customer}: {reason}. Подписка закончится"
+        " {expiry}; пополните баланс или оплатите иначе.",
+    },
 }
 
 

@@ -1,9 +1,17 @@
-"""Charging the saved card off-session for a renewal (SPEC §5.4), exactly once per period.
+"""Charging the saved card off-session for a renewal (SPEC §5.4), never twice for a period.
 
-The order and the Stripe idempotency key are both derived from the period being bought,
-so the sweep, a queue redelivery or a retry after a timeout reuse the same order and the
-same PaymentIntent: Stripe charges once, and `settle` applies it once. A success extends
-the subscription in the same transaction that credits and debits the wallet.
+Each attempt has its own order, for that day's quote (a price or tax change after a decline
+gets a new order, never a mismatched old one), and its own Stripe idempotency key
+(`charge-<order>-<attempt>`): a redelivered queue message replays Stripe's answer.
+
+Before Stripe is called, the attempt claims the period: a mark on the subscription written
+with its version condition. While the claim stands, a manual renewal of the period is
+refused and the sweep starts no other attempt; a renewal priced before the claim fails its
+condition. The claim ends with the attempt's outcome: the settle transaction renews the
+subscription (a new period, without the claim), or a failed attempt is recorded. When the
+outcome never arrived (a timeout, a crash), `resolve` asks Stripe what became of that very
+attempt before anything else: settled if it succeeded, recorded if it failed, sent again
+with the same key if it never reached Stripe.
 """
 
 from __future__ import annotations
@@ -14,12 +22,16 @@ from enum import StrEnum
 
 from billing.accounts.service import ProfileService
 from billing.clock import Clock
+from billing.domain import renewal
+from billing.domain.money import format_minor
 from billing.domain.profile import PaymentMethod, tax_profile
+from billing.domain.subscription import Subscription
 from billing.errors import InvalidState
-from billing.orders.model import Order, OrderStatus, Purpose
-from billing.orders.service import Outcome, PaymentService, Settlement
+from billing.orders.model import Order, Purpose, expiry_for
+from billing.orders.service import PaymentService, Settlement
 from billing.providers.errors import ProviderRejected
 from billing.providers.registry import Providers
+from billing.providers.stripe_gateway import OffSessionResult
 from billing.subscriptions.service import SubscriptionService
 
 
@@ -28,10 +40,16 @@ class CardOutcome(StrEnum):
     DECLINED = "declined"
     NEEDS_AUTHENTICATION = "needs_authentication"
     NO_CARD = "no_card"
+    CREDITED = "credited"  # the card paid but the period was not bought: it is on the balance
+    IN_PROGRESS = "in_progress"  # another attempt holds the period; its outcome decides
+    MOVED_ON = "moved_on"  # the period is no longer the one to buy: nothing was done
 
 
 @dataclass(frozen=True)
 class CardCharge:
+    """What an attempt came to. Every failed outcome (declined, authentication, no card,
+    credited) has been recorded on the subscription as the period's failed attempt."""
+
     outcome: CardOutcome
     order: Order | None
     settlement: Settlement | None = None
@@ -70,46 +88,105 @@ class SavedCardCharger:
     def renew(
         self, subscription_id: str, *, period_key: str, chat_id: int | None = None
     ) -> CardCharge:
-        """Charge the Payer's saved card for the period `period_key` names (the one the
-        sweep decided to renew) and renew it. When that period was bought meanwhile, the
-        charge is not repeated. Raises ProviderUnavailable when Stripe cannot say (retry
-        later, same key)."""
+        """A new attempt to charge the Payer's saved card for the period `period_key` names
+        (the one the sweep decided to renew) and renew it. Raises StaleWrite when the
+        subscription changed before the claim (nothing charged: decide again), and
+        ProviderUnavailable when Stripe's answer is unknown (the claim stays for
+        `resolve`)."""
         sub = self._subscriptions.get_any(subscription_id)
         if period_key != sub.period_key():
-            earlier = self._payments.keyed_order(f"renew-{period_key}")
-            if earlier is not None and earlier.status is OrderStatus.PAID:
-                return CardCharge(CardOutcome.PAID, earlier)
-            raise InvalidState(f"subscription {sub.id} moved on from period {period_key}")
+            return CardCharge(CardOutcome.MOVED_ON, None)
+        if renewal.marks(sub).claim is not None:
+            return CardCharge(CardOutcome.IN_PROGRESS, None)
         profile = self._profiles.profile(sub.payer_id)
         card = profile.saved_card
         if card is None or card.customer_ref is None:
+            self._subscriptions.record_failed_attempt(sub)
             return CardCharge(CardOutcome.NO_CARD, None, message="no saved card")
         quote = self._subscriptions.quote_renew(sub.id, by=sub.payer_id, tax=tax_profile(profile))
-        period_key = sub.period_key()
+        attempt = renewal.next_charge_attempt(sub)
+        now = self._clock.now()
+        # The card pays the renewal, and the debt first if the wallet has one (a refund or a
+        # chargeback): else the payment would only repay the debt, the period would stay
+        # unbought, and the next attempt would charge the card for it again.
+        wallet = self._payments.wallet(sub.payer_id, quote.currency)
+        amount = max(quote.total, wallet.missing_for(quote.total))
+        # Opened before the claim, so every check that can refuse the payment comes first.
+        # The key finds it again only for this attempt, amount and day: a redelivery whose
+        # claim lost a race, never an older or expired order.
         order = self._payments.open_keyed(
-            f"renew-{period_key}",
+            f"renew-{period_key}#{attempt}-{amount}-{now:%Y%m%d}",
             payer_id=sub.payer_id,
             purpose=Purpose.RENEW,
-            amount=quote.total,
+            amount=amount,
             currency=quote.currency,
             method=PaymentMethod.STRIPE_CARD,
             chat_id=chat_id,
-            details={"subscription_id": sub.id, "period_key": period_key, "total": quote.total},
+            # Payable while the period lasts (or the method's usual window, if longer): a
+            # charge whose answer was lost may be resolved days later, after an outage, and
+            # the bank's authentication page that a failed attempt offers is this order's.
+            expires_at=max(sub.expires_at, expiry_for(PaymentMethod.STRIPE_CARD, now)),
+            details={
+                "subscription_id": sub.id,
+                "period_key": period_key,
+                "total": quote.total,
+                "attempt": attempt,
+                # A retry with the attempt's key must send exactly what the first try did.
+                "customer": card.customer_ref,
+                "payment_method": card.provider_ref,
+            },
         )
-        if order.status is OrderStatus.PAID:
-            return CardCharge(CardOutcome.PAID, order)
-        if order.amount != quote.total:
-            raise InvalidState(f"order {order.id} was opened for another amount")
-        # One key per order and day: retries the same day (queue redelivery, a timeout)
-        # replay Stripe's answer; the next day's attempt after a decline is a new one.
-        result = self._providers.stripe.charge_off_session(
-            customer=card.customer_ref,
-            payment_method=card.provider_ref,
-            amount=order.amount,
-            currency=order.currency.value,
-            idempotency_key=f"charge-{order.id}-{self._clock.now():%Y%m%d}",
-            metadata={"order_id": order.id, "subscription_id": sub.id},
+        claimed = self._subscriptions.claim_card_charge(sub, order_id=order.id)
+        return self._charge(claimed, order)
+
+    def resolve(self, subscription_id: str) -> CardCharge:
+        """Settle or record the claimed attempt whose outcome is unknown, from what Stripe
+        holds for it; one that never reached Stripe is sent again with its own key, unless
+        the card was removed or the subscription has expired meanwhile (then nothing is
+        charged). Raises ProviderUnavailable when Stripe cannot say."""
+        sub = self._subscriptions.get_any(subscription_id)
+        claim = renewal.marks(sub).claim
+        if claim is None:
+            return CardCharge(CardOutcome.MOVED_ON, None)
+        order = self._payments.order(claim.order_id)
+        if order is None:
+            raise InvalidState(f"order {claim.order_id} of the card payment is missing")
+        found = self._providers.stripe.find_off_session_charge(
+            customer=str(order.details["customer"]), order_id=order.id, attempt=claim.attempt
         )
+        if found is not None:
+            return self._outcome(sub, order, found)
+        card = self._profiles.profile(sub.payer_id).saved_card
+        if card is None or card.provider_ref != order.details["payment_method"]:
+            reason = "the saved card was removed before the payment was sent"
+        elif self._clock.now() >= sub.expires_at:
+            reason = "the subscription expired before the payment was sent"
+        else:
+            return self._charge(sub, order)
+        self._payments.fail(order.id, reason)
+        self._subscriptions.record_failed_attempt(sub)
+        return CardCharge(CardOutcome.NO_CARD, order, message=reason)
+
+    def _charge(self, claimed: Subscription, order: Order) -> CardCharge:
+        """The claimed attempt's request to Stripe: the same key and parameters every time
+        it is sent."""
+        attempt = str(order.details["attempt"])
+        try:
+            result = self._providers.stripe.charge_off_session(
+                customer=str(order.details["customer"]),
+                payment_method=str(order.details["payment_method"]),
+                amount=order.amount,
+                currency=order.currency.value,
+                idempotency_key=f"charge-{order.id}-{attempt}",
+                metadata={"order_id": order.id, "subscription_id": claimed.id, "attempt": attempt},
+            )
+        except ProviderRejected as refused:
+            # Refused outright (a card detached at Stripe, a customer gone): nothing was
+            # charged, and the same request would be refused again.
+            result = OffSessionResult("declined", None, refused.message, None)
+        return self._outcome(claimed, order, result)
+
+    def _outcome(self, claimed: Subscription, order: Order, result: OffSessionResult) -> CardCharge:
         if result.outcome == "succeeded":
             settlement = self._payments.settle(
                 order.id,
@@ -118,14 +195,22 @@ class SavedCardCharger:
                 provider="stripe",
                 provider_ref=result.payment_intent_id,
             )
-            paid = settlement.outcome in (Outcome.APPLIED, Outcome.ALREADY, Outcome.TOPPED_UP)
+            # Decided from the subscription, not the settlement: the webhook may have
+            # settled the payment first (this one is then ALREADY), as a renewal or not.
+            current = self._subscriptions.get_any(claimed.id)
+            if current.period_key() != claimed.period_key():
+                return CardCharge(CardOutcome.PAID, settlement.order or order, settlement)
+            self._subscriptions.record_failed_attempt(current)
+            paid = format_minor(order.amount, order.currency)
+            why = settlement.reason or (settlement.order or order).note or "it could not be applied"
             return CardCharge(
-                CardOutcome.PAID if paid else CardOutcome.DECLINED,
+                CardOutcome.CREDITED,
                 settlement.order or order,
                 settlement,
-                message=settlement.reason or "",
+                message=f"the card payment of {paid} is on your balance instead ({why})",
             )
         self._payments.fail(order.id, result.message)
+        self._subscriptions.record_failed_attempt(claimed)
         outcome = (
             CardOutcome.NEEDS_AUTHENTICATION
             if result.outcome == "requires_action"

@@ -28,6 +28,7 @@ from billing.clock import Clock
 from billing.domain.money import Currency, format_minor
 from billing.domain.profile import PaymentMethod, require_can_pay, tax_profile
 from billing.errors import BillingError, ConcurrentModification, InvalidState, NotFound
+from billing.ledger.model import Wallet
 from billing.ledger.service import (
     Funding,
     FundingAlreadyApplied,
@@ -93,6 +94,13 @@ class RefundRecord:
         return self.outcome in (RefundOutcome.DEBITED, RefundOutcome.REVERSED)
 
 
+def _confirmed(details: Mapping[str, Any]) -> int | None:
+    """The total the Payer confirmed for the purchase an order pays for (SPEC §3: a changed
+    price buys nothing; the money stays on the balance)."""
+    total = details.get("total")
+    return int(total) if isinstance(total, int) and not isinstance(total, bool) else None
+
+
 def _refund_cause(refund_id: str, chargeback: bool) -> str:
     return f"{'dispute' if chargeback else 'refund'}:{refund_id}"
 
@@ -124,6 +132,10 @@ class PaymentService:
 
     def order_of_provider(self, provider_ref: str) -> Order | None:
         return self._orders.by_provider_ref(provider_ref)
+
+    def wallet(self, payer_id: int, currency: Currency) -> Wallet:
+        """What a payment would be added to (a renewal charge covers its debt too)."""
+        return self._ledger.wallet(payer_id, currency)
 
     # --- opening orders -----------------------------------------------------------------
 
@@ -538,6 +550,7 @@ class PaymentService:
                 has_saved_card=account.profile.saved_card is not None
                 or bool(details.get("save_card")),
                 payment=payment,
+                expected_total=_confirmed(details),
             )
         return self._subscriptions.renew(
             str(details["subscription_id"]),
@@ -546,6 +559,7 @@ class PaymentService:
             period_key=str(details["period_key"]),
             currency=order.currency,
             payment=payment,
+            expected_total=_confirmed(details),
         )
 
     def _top_up_only(

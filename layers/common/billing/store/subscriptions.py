@@ -8,7 +8,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 
 from billing.domain.money import Currency
-from billing.domain.renewal import Reminder, SweepMarks, next_action_at
+from billing.domain.renewal import CardClaim, Reminder, SweepMarks, next_action_at
 from billing.domain.subscription import (
     ChangeKind,
     HistoryRecord,
@@ -99,7 +99,23 @@ def _sweep_to_json(marks: SweepMarks) -> dict[str, Any] | None:
         "reminded": [reminder.value for reminder in marks.reminded],
         "last_attempt_at": iso(marks.last_attempt_at) if marks.last_attempt_at else None,
         "attempts": marks.attempts,
+        "card_attempts": marks.card_attempts,
+        "claim": _claim_to_json(marks.claim) if marks.claim else None,
     }
+
+
+def _claim_to_json(claim: CardClaim) -> dict[str, Any]:
+    return {"order_id": claim.order_id, "attempt": claim.attempt, "since": iso(claim.since)}
+
+
+def _claim_from_json(data: object) -> CardClaim | None:
+    if not isinstance(data, dict):
+        return None
+    return CardClaim(
+        order_id=str(data["order_id"]),
+        attempt=int(data["attempt"]),
+        since=parse_iso(str(data["since"])),
+    )
 
 
 def _sweep_from_json(data: object) -> SweepMarks:
@@ -111,6 +127,8 @@ def _sweep_from_json(data: object) -> SweepMarks:
         reminded=tuple(Reminder(value) for value in data.get("reminded") or ()),
         last_attempt_at=parse_iso(last) if isinstance(last, str) else None,
         attempts=int(data.get("attempts") or 0),
+        card_attempts=int(data.get("card_attempts") or 0),
+        claim=_claim_from_json(data.get("claim")),
     )
 
 
@@ -175,20 +193,33 @@ class SubscriptionsRepository:
         def put_subscription(txn: TxnWriter) -> None:
             txn.save(self._to_model(sub), condition=SubscriptionModel.pk.does_not_exist())
 
+        return [put_subscription, self._take_slot(sub)]
+
+    @staticmethod
+    def _take_slot(sub: Subscription) -> TxnPart:
         def take_slot(txn: TxnWriter) -> None:
             slot = SlotModel(_slot_pk(sub.customer_id, sub.product), subscription_id=sub.id)
-            txn.save(slot, condition=SlotModel.pk.does_not_exist())
+            # Free, or already this subscription's: another one holding it cancels the write.
+            txn.save(
+                slot,
+                condition=SlotModel.pk.does_not_exist() | (SlotModel.subscription_id == sub.id),
+            )
 
-        return [put_subscription, take_slot]
+        return take_slot
 
-    def update_parts(self, sub: Subscription, *, expected_version: int) -> list[TxnPart]:
+    def update_parts(
+        self, sub: Subscription, *, expected_version: int, take_slot: bool = False
+    ) -> list[TxnPart]:
         """Replace the subscription if nobody changed it since `expected_version`;
-        release the slot when it has ended."""
+        release the slot when it has ended, take it back when it is active again
+        (`take_slot`: a renewal after expiry)."""
 
         def put_subscription(txn: TxnWriter) -> None:
             txn.save(self._to_model(sub), condition=SubscriptionModel.version == expected_version)
 
         parts: list[TxnPart] = [put_subscription]
+        if take_slot:
+            parts.append(self._take_slot(sub))
         if not sub.is_active:
 
             def release_slot(txn: TxnWriter) -> None:

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from billing.clock import Clock
+from billing.domain import renewal
 from billing.domain import subscription as rules
 from billing.domain.catalog import Catalog, OptionValue
-from billing.domain.money import Currency
+from billing.domain.money import Currency, format_minor
 from billing.domain.pricing import Quote, build_quote, monthly_price
 from billing.domain.subscription import ChangePlan, Subscription
 from billing.domain.tax import TaxProfile
@@ -35,6 +36,29 @@ from billing.store.subscriptions import SubscriptionsRepository
 from billing.store.transactions import StaleWrite, TxnPart
 
 MAX_ATTEMPTS = 5
+
+
+class QuoteChanged(InvalidState):
+    """The price is no longer the one confirmed (catalog, tax profile, options):
+    nothing was charged; `quote` is the new price, to be shown for a new confirmation."""
+
+    code = "quote_changed"
+
+    def __init__(self, message: str, *, quote: Quote) -> None:
+        super().__init__(message)
+        self.quote = quote
+
+
+class RenewalInProgress(InvalidState):
+    """A card charge holds the period: its outcome decides the renewal."""
+
+    code = "renewal_in_progress"
+
+
+class SlotTaken(InvalidState):
+    """The Customer holds another active subscription of the product (SPEC §5)."""
+
+    code = "slot_taken"
 
 
 @dataclass(frozen=True)
@@ -134,15 +158,23 @@ class SubscriptionService:
         tax: TaxProfile,
         has_saved_card: bool,
         payment: Payment | None = None,
+        expected_total: int | None = None,
     ) -> Purchase:
         """Charge the quote to the Payer's wallet and activate the subscription (SPEC §5.1).
 
         `request_id` names this purchase (the confirmed quote); repeating it returns the
-        subscription it created instead of charging again.
+        subscription it created instead of charging again. `expected_total`, the total the
+        Payer confirmed: any other price raises QuoteChanged and nothing is charged (SPEC §3).
         """
         quote = self.quote_connect(
             product=product, options=options, months=months, currency=currency, tax=tax
         )
+        if expected_total is not None and quote.total != expected_total:
+            raise QuoteChanged(
+                f"this now costs {format_minor(quote.total, quote.currency)}, not the"
+                f" {format_minor(expected_total, quote.currency)} confirmed; nothing was charged",
+                quote=quote,
+            )
         subscription_id = subscription_id_for(request_id)
         cause = f"connect:{subscription_id}"
         existing = self._subscriptions.get(subscription_id)
@@ -264,7 +296,30 @@ class SubscriptionService:
     def quote_renew(self, subscription_id: str, *, by: int, tax: TaxProfile) -> Quote:
         sub = self.get(subscription_id, viewer=by)
         rules.require(rules.can_renew(sub, by), "renew it")
+        self._require_slot(sub)
         return self._renewal_quote(sub, tax)
+
+    @staticmethod
+    def _require_no_card_charge(sub: Subscription, unless_paid_by: Payment | None = None) -> None:
+        """While a card charge holds the period, only its own payment may buy it."""
+        claim = renewal.marks(sub).claim
+        if claim is not None and (
+            unless_paid_by is None or unless_paid_by.order_id != claim.order_id
+        ):
+            raise RenewalInProgress(
+                "a card payment for this renewal is in progress; try again in a few minutes"
+            )
+
+    def _require_slot(self, sub: Subscription) -> None:
+        """An ended subscription comes back only into a free slot (SPEC §5.4)."""
+        if sub.is_active:
+            return
+        holder = self._subscriptions.slot_holder(sub.customer_id, sub.product)
+        if holder is not None and holder != sub.id:
+            raise SlotTaken(
+                f"this user already has another active {sub.product} subscription;"
+                " renew or change that one instead"
+            )
 
     def _renewal_quote(self, sub: Subscription, tax: TaxProfile) -> Quote:
         # Same options and period length, today's catalog price, the subscription's currency.
@@ -279,6 +334,7 @@ class SubscriptionService:
         period_key: str | None = None,
         currency: Currency | None = None,
         payment: Payment | None = None,
+        expected_total: int | None = None,
     ) -> Purchase:
         """Charge one more period and extend from the current expiry (SPEC §5.2).
 
@@ -288,6 +344,11 @@ class SubscriptionService:
         the queue message) pins the period: if it has been bought already, the earlier
         purchase is returned; if the subscription moved on otherwise, the request is stale.
         `currency`, when the caller is paying in a specific one, must be the subscription's.
+        `expected_total` is the total the Payer confirmed: any other price raises
+        QuoteChanged with the new quote (SPEC §3). While a card charge holds the period,
+        only that charge's own payment may buy it (RenewalInProgress). An ended
+        subscription takes its product slot back in the same transaction (SlotTaken when
+        another subscription holds it).
         """
         for _ in range(MAX_ATTEMPTS):
             sub = self._subscriptions.get(subscription_id)
@@ -307,6 +368,15 @@ class SubscriptionService:
                         "this renewal offer is out of date; open the subscription again"
                     )
                 return Purchase(sub, quote, Movement(entry, applied_now=False))
+            self._require_no_card_charge(sub, unless_paid_by=payment)
+            if expected_total is not None and quote.total != expected_total:
+                raise QuoteChanged(
+                    f"the renewal now costs {format_minor(quote.total, quote.currency)}, not"
+                    f" the {format_minor(expected_total, quote.currency)} confirmed;"
+                    " nothing was charged",
+                    quote=quote,
+                )
+            self._require_slot(sub)
             now = self._clock.now()
             renewed = rules.renew(sub, paid=quote.total, by=by, now=now)
             issued: list[str] = []
@@ -314,7 +384,9 @@ class SubscriptionService:
             period_start = max(sub.expires_at, now)
 
             related = self._purchase_parts(
-                self._subscriptions.update_parts(renewed, expected_version=sub.version),
+                self._subscriptions.update_parts(
+                    renewed, expected_version=sub.version, take_slot=not sub.is_active
+                ),
                 renewed,
                 quote,
                 period_start=period_start,
@@ -351,6 +423,8 @@ class SubscriptionService:
         sub = self.get(subscription_id, viewer=by)
         if not rules.can_change_options(sub, by):
             raise NotAllowed("only the payer of this subscription can change its options")
+        # An expansion moves the expiry, so the period the card charge buys would vanish.
+        self._require_no_card_charge(sub)
         normalized = self._catalog.normalize_options(sub.product, new_options)
         plan = rules.plan_change(
             sub,
@@ -419,6 +493,22 @@ class SubscriptionService:
             return updated
         raise ConcurrentModification(f"subscription {subscription_id} kept changing; try again")
 
+    # --- the renewal sweep's marks --------------------------------------------------------
+
+    def claim_card_charge(self, sub: Subscription, *, order_id: str) -> Subscription:
+        """Hold the period for a card charge of `order_id` before the provider is called;
+        StaleWrite when `sub` changed since it was read (then nothing is charged)."""
+        claimed = renewal.with_claim(sub, order_id=order_id, now=self._clock.now())
+        self._subscriptions.save(claimed, expected_version=sub.version)
+        return claimed
+
+    def record_failed_attempt(self, sub: Subscription) -> Subscription:
+        """A renewal attempt of the period failed (ending any card claim); the next one is
+        due tomorrow. StaleWrite when `sub` changed since it was read."""
+        failed = renewal.with_attempt(sub, self._clock.now())
+        self._subscriptions.save(failed, expected_version=sub.version)
+        return failed
+
     # --- ending -----------------------------------------------------------------------
 
     def expire(self, subscription_id: str) -> Subscription | None:
@@ -430,6 +520,8 @@ class SubscriptionService:
             now = self._clock.now()
             if sub is None or not sub.is_active or now < sub.expires_at:
                 return None
+            if renewal.marks(sub).claim is not None:
+                return None  # a card charge of the period may have bought it: resolved first
             ended = rules.expire(sub, now=now)
             try:
                 self._subscriptions.save(ended, expected_version=sub.version)

@@ -3,12 +3,17 @@
 Decided from the subscription's current state every time, each step written with a
 condition on the version it read, so a duplicate, late or concurrent queue message is
 harmless: a reminder is marked before it is sent (at most once per period), a renewal is
-keyed by the period it buys (charged and extended once, in one transaction), an expiry is
-conditional on the subscription still being active and past its expiry.
+keyed by the period it buys (charged and extended once, in one transaction), a card charge
+claims the period before Stripe is called and is resolved at Stripe when its answer was
+lost, an expiry is conditional on the subscription still being active and past its expiry.
+Whatever refuses an attempt (no funds, a decline, any billing rule) is a failed attempt,
+marked and told to the Payer; only transient faults (DynamoDB, a provider that cannot say)
+leave the message to the queue's retries.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -19,15 +24,16 @@ from billing.domain import renewal
 from billing.domain.profile import PaymentMethod, tax_profile
 from billing.domain.renewal import Action, Reminder
 from billing.domain.subscription import Subscription
-from billing.errors import BillingError, InsufficientFunds
+from billing.domain.tax import TaxProfile
+from billing.errors import BillingError, ConcurrentModification, InsufficientFunds
 from billing.ledger.service import Ledger
 from billing.observability import logger
 from billing.orders.checkout import Checkout, PaymentLink
-from billing.orders.saved_card import CardOutcome, SavedCardCharger
+from billing.orders.saved_card import CardCharge, CardOutcome, SavedCardCharger
 from billing.providers.errors import ProviderError
 from billing.store.subscriptions import SubscriptionsRepository
 from billing.store.transactions import StaleWrite
-from billing.subscriptions.service import Purchase, SubscriptionService
+from billing.subscriptions.service import Purchase, RenewalInProgress, SubscriptionService
 
 MAX_STEPS = 6  # a message does at most renew + remind + expire; re-reads after a lost race
 
@@ -37,6 +43,7 @@ class Failure(StrEnum):
     DECLINED = "declined"
     NEEDS_AUTHENTICATION = "needs_authentication"
     NO_BILLING_COUNTRY = "no_billing_country"
+    REFUSED = "refused"  # any other reason, told as it is
 
 
 class Source(StrEnum):
@@ -60,7 +67,12 @@ class SweepNotices(Protocol):
     def renewed(self, sub: Subscription, purchase: Purchase, paid_by: str) -> None: ...
 
     def renewal_failed(
-        self, sub: Subscription, failure: Failure, total: int, pay_url: str | None
+        self,
+        sub: Subscription,
+        failure: Failure,
+        total: int,
+        pay_url: str | None,
+        reason: str | None = None,
     ) -> None: ...
 
     def expired(self, sub: Subscription) -> None: ...
@@ -112,6 +124,8 @@ class RenewalWorker:
         match action:
             case Action.RENEW:
                 self._renew(sub)
+            case Action.RESOLVE_CHARGE:
+                self._attempt(sub, lambda: self._resolve(sub))
             case Action.REMIND_WEEK:
                 self._remind(sub, Reminder.WEEK)
             case Action.REMIND_DAY:
@@ -125,12 +139,26 @@ class RenewalWorker:
 
     def _renew(self, sub: Subscription) -> None:
         """Wallet first (within the credit limit), then the saved card off-session."""
-        period = sub.period_key()
         try:
             tax = tax_profile(self._profiles.profile(sub.payer_id))
         except BillingError:
-            self._failed(sub, Failure.NO_BILLING_COUNTRY, 0, None)
+            self._failed(sub, Failure.NO_BILLING_COUNTRY, 0)
             return
+        self._attempt(sub, lambda: self._from_wallet_or_card(sub, tax))
+
+    def _attempt(self, sub: Subscription, attempt: Callable[[], None]) -> None:
+        """A refusal of the attempt is its failure, never an exception into the queue."""
+        try:
+            attempt()
+        except RenewalInProgress:
+            return  # a card charge of the period (another message's) decides
+        except ConcurrentModification:
+            raise  # lost races, not a refusal: the queue delivers the message again
+        except BillingError as refused:
+            self._failed(sub, Failure.REFUSED, 0, reason=refused.message)
+
+    def _from_wallet_or_card(self, sub: Subscription, tax: TaxProfile) -> None:
+        period = sub.period_key()
         total = self._subscriptions.quote_renew(sub.id, by=sub.payer_id, tax=tax).total
         try:
             purchase = self._subscriptions.renew(sub.id, by=None, tax=tax, period_key=period)
@@ -141,11 +169,25 @@ class RenewalWorker:
                 self._notices.renewed(purchase.subscription, purchase, "wallet balance")
             return
         charge = self._saved_cards.renew(sub.id, period_key=period, chat_id=sub.payer_id)
+        self._card_result(sub, charge, total)
+
+    def _resolve(self, sub: Subscription) -> None:
+        charge = self._saved_cards.resolve(sub.id)
+        self._card_result(sub, charge, charge.order.amount if charge.order else 0)
+
+    def _card_result(self, sub: Subscription, charge: CardCharge, total: int) -> None:
+        """Tells the Payer what a card attempt came to; the charger recorded a failure."""
         if charge.outcome is CardOutcome.PAID:
             settlement = charge.settlement
             if settlement is not None and settlement.purchase is not None:
                 bought = settlement.purchase
                 self._notices.renewed(bought.subscription, bought, PaymentMethod.STRIPE_CARD.label)
+            return
+        if charge.outcome in (CardOutcome.IN_PROGRESS, CardOutcome.MOVED_ON):
+            return
+        if charge.outcome is CardOutcome.CREDITED:
+            # Money moved: the Payer hears where it is, even after expiry.
+            self._notices.renewal_failed(sub, Failure.REFUSED, total, None, charge.message)
             return
         failure = {
             CardOutcome.NO_CARD: Failure.NO_FUNDS,
@@ -161,14 +203,28 @@ class RenewalWorker:
                 logger.warning("no payment page for the renewal", extra={"error": str(error)})
             else:
                 pay_url = start.url if isinstance(start, PaymentLink) else None
-        self._failed(sub, failure, total, pay_url)
+        self._tell_failure(sub, failure, total, pay_url, None)
 
-    def _failed(self, sub: Subscription, failure: Failure, total: int, pay_url: str | None) -> None:
+    def _failed(
+        self, sub: Subscription, failure: Failure, total: int, *, reason: str | None = None
+    ) -> None:
         # Marked first: one attempt, and one message, per day however often it is retried.
         self._repository.save(
             renewal.with_attempt(sub, self._clock.now()), expected_version=sub.version
         )
-        self._notices.renewal_failed(sub, failure, total, pay_url)
+        self._tell_failure(sub, failure, total, None, reason)
+
+    def _tell_failure(
+        self,
+        sub: Subscription,
+        failure: Failure,
+        total: int,
+        pay_url: str | None,
+        reason: str | None,
+    ) -> None:
+        if self._clock.now() >= sub.expires_at:
+            return  # an unknown charge resolved after expiry: the expiry notice follows
+        self._notices.renewal_failed(sub, failure, total, pay_url, reason)
 
     # --- reminders ---------------------------------------------------------------------------
 
