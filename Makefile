@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: help setup run test lint format validate checkov build bench set-webhook clean
+.PHONY: help setup run test lint format validate checkov build bench simulate set-webhook clean
 
 help:
 	@echo "make setup     create .venv (Python 3.13) and install everything"
@@ -22,6 +22,7 @@ help:
 	@echo "make checkov   checkov on template.yaml"
 	@echo "make build     sam build"
 	@echo "make bench     benchmarks: one table, JSON in benchmarks/results/ (BENCH_ARGS=\"--only NAME\")"
+	@echo "make simulate  the money system under random faults (SEED=42 STEPS=20000 SEEDS=1)"
 	@echo "make set-webhook  register the deployed webhook and commands with Telegram"
 
 setup: $(STAMP)
@@ -61,6 +62,11 @@ build: setup
 
 bench: setup
 	$(PY) -m benchmarks $(BENCH_ARGS)
+
+STEPS ?= 2000
+SEEDS ?= 1
+simulate: setup
+	$(PY) -m simulation $(if $(SEED),--seed $(SEED)) --steps $(STEPS) --seeds $(SEEDS)
 
 STACK ?= sip-billing
 set-webhook: setup

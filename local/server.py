@@ -7,6 +7,7 @@ the local stack's own (LOCAL_ROUTES, LOCAL_PATTERN_ROUTES; the logic is local/si
     GET  /                                  the bot simulator page (and this route list)
     GET  /_local/health                     readiness
     POST /_local/sweep                      the renewal sweep now -> {"due", "worked", "failed"}
+    POST /_local/reconcile                  payment reconciliation now -> {"seen", "expired", ...}
     GET  /_local/clock                      -> {"now": "<ISO 8601>"}
     POST /_local/clock                      {"advance_seconds": N} or {"set": "<ISO 8601>"}
     GET  /_local/users                      the simulated users [{"id", "first_name", ...}]
@@ -116,6 +117,7 @@ LOCAL_ROUTE_LIST: tuple[tuple[str, str], ...] = (
     ("GET /", "this page: the bot simulator"),
     ("GET /_local/health", "readiness"),
     ("POST /_local/sweep", "run the renewal sweep now"),
+    ("POST /_local/reconcile", "run the payment reconciliation now"),
     ("GET /_local/clock", "the local clock"),
     ("POST /_local/clock", 'move it: {"advance_seconds": N} or {"set": "<ISO 8601>"}'),
     ("GET /_local/users", "the simulated Telegram users"),
@@ -311,6 +313,10 @@ class LocalHandler(BaseHTTPRequestHandler):
         self._discard_body()
         return Reply.json(200, self.server.stack.run_sweep())
 
+    def _reconcile(self) -> Reply:
+        self._discard_body()
+        return Reply.json(200, self.server.stack.run_reconcile())
+
     # ------------------------------------------------------------------ the simulator
 
     def _simulate(self, action: Callable[[bytes], Outcome]) -> Reply:
@@ -373,6 +379,7 @@ LOCAL_ROUTES: dict[tuple[str, str], LocalRoute] = {
     ("GET", "/"): LocalHandler._home,
     ("GET", "/_local/health"): LocalHandler._health,
     ("POST", "/_local/sweep"): LocalHandler._sweep,
+    ("POST", "/_local/reconcile"): LocalHandler._reconcile,
     ("GET", "/_local/clock"): LocalHandler._clock,
     ("POST", "/_local/clock"): LocalHandler._move_clock,
     ("GET", "/_local/users"): LocalHandler._users,

@@ -81,6 +81,7 @@ FUNCTIONS: Mapping[str, Function] = {
         "functions.payment_webhook.app", "sip-billing-PaymentWebhookFunction", 15
     ),
     "renewal_cron": Function("functions.renewal_cron.app", "sip-billing-RenewalCronFunction", 60),
+    "reconcile": Function("functions.reconcile.app", "sip-billing-ReconcileFunction", 300),
 }
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -191,10 +192,11 @@ class LocalStack:
 
         def tick() -> None:
             while not self._ticking.wait(every_seconds):
-                try:
-                    self.run_sweep()
-                except Exception:  # the next tick tries again, as the schedule would
-                    log.exception("scheduled sweep failed")
+                for job in (self.run_sweep, self.run_reconcile):
+                    try:
+                        job()
+                    except Exception:  # the next tick tries again, as the schedule would
+                        log.exception("scheduled %s failed", job.__name__)
 
         self._ticking.clear()
         self._ticker = threading.Thread(target=tick, name="sweep-schedule", daemon=True)
@@ -290,6 +292,14 @@ class LocalStack:
             self._sqs, self.renewal_queue_url, lambda event: self.invoke("renewal_cron", event)
         )
         return {**found, "worked": drained.delivered - drained.failed, "failed": drained.failed}
+
+    def run_reconcile(self) -> dict[str, Any]:
+        """One scheduled reconciliation (its own schedule in AWS; here on the sweep's tick)."""
+        from billing.runtime import runtime
+
+        now = runtime().clock.now()
+        result: dict[str, Any] = self.invoke("reconcile", scheduled_event(now))
+        return result
 
     # ------------------------------------------------------------------ set-up
 

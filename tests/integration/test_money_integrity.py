@@ -430,3 +430,49 @@ def test_checkout_session_expired_ends_the_order_it_waits_on(
     assert rt.payments.order(order.id).status is OrderStatus.PENDING  # type: ignore[union-attr]
     assert deliver(stripe_event("checkout.session.expired", session, "evt_x1")) == 200
     assert rt.payments.order(order.id).status is OrderStatus.EXPIRED  # type: ignore[union-attr]
+
+
+# --- 11. a provider event whose work fails is delivered again and acts once -----------------------
+
+
+def test_a_provider_event_that_fails_midway_answers_503_and_its_redelivery_credits_once(
+    stripe_env: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from billing.errors import ConcurrentModification
+    from billing.orders.service import PaymentService
+
+    payer(PAYER, "US", phone="+1 212 555 0100")
+    rt = runtime()
+    order = rt.payments.open(
+        payer_id=PAYER,
+        purpose=Purpose.TOP_UP,
+        amount=5_000,
+        currency=EUR,
+        method=PaymentMethod.STRIPE_CARD,
+        chat_id=PAYER,
+    )
+    intent = {
+        "id": f"pi_{order.id}",
+        "object": "payment_intent",
+        "amount": 5_000,
+        "amount_received": 5_000,
+        "currency": "eur",
+        "status": "succeeded",
+        "metadata": {"order_id": order.id},
+    }
+    body = stripe_event("payment_intent.succeeded", intent, "evt_fails_once")
+    real_settle = PaymentService.settle
+    failures = [ConcurrentModification("the wallet kept changing")]
+
+    def settle_failing_once(self: PaymentService, *args: Any, **kwargs: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real_settle(self, *args, **kwargs)
+
+    monkeypatch.setattr(PaymentService, "settle", settle_failing_once)
+
+    assert deliver(body) == 503  # not done: Stripe delivers it again
+    assert deliver(body) == 200
+    assert deliver(body) == 200  # done: a third copy changes nothing
+
+    assert [e.amount for e in rt.ledger.entries(PAYER, EUR)] == [5_000]

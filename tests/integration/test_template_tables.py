@@ -89,6 +89,7 @@ def test_orders_table_is_found_by_provider_reference_and_payer(
     assert indexes(table, "GlobalSecondaryIndexes") == {
         "by_provider_ref": ([("provider_ref", "HASH")], "ALL"),
         "by_payer": ([("payer_id", "HASH"), ("created_at", "RANGE")], "ALL"),
+        "open_orders": ([("open_shard", "HASH"), ("open_until", "RANGE")], "ALL"),
     }
 
 

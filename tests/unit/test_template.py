@@ -10,7 +10,12 @@ from local.template_tables import load_table_specs, load_template
 
 TEMPLATE = load_template()
 RESOURCES: dict[str, Any] = TEMPLATE["Resources"]
-FUNCTIONS = ("TelegramWebhookFunction", "PaymentWebhookFunction", "RenewalCronFunction")
+FUNCTIONS = (
+    "TelegramWebhookFunction",
+    "PaymentWebhookFunction",
+    "RenewalCronFunction",
+    "ReconcileFunction",
+)
 TABLES = ("AccountsTable", "SubscriptionsTable", "BalancesTable", "OrdersTable", "IdempotencyTable")
 
 
@@ -62,7 +67,7 @@ def test_http_api_is_throttled_and_access_logged() -> None:
     assert api["AccessLogSettings"]["DestinationArn"] == {"Fn::GetAtt": "HttpApiAccessLogGroup.Arn"}
 
 
-def test_three_python313_functions_share_the_one_layer() -> None:
+def test_the_python313_functions_share_the_one_layer() -> None:
     assert set(of_type("AWS::Serverless::Function")) == set(FUNCTIONS)
     assert list(of_type("AWS::Serverless::LayerVersion")) == ["CommonLayer"]
     layer = RESOURCES["CommonLayer"]
@@ -191,6 +196,15 @@ def test_no_policy_grants_scan_or_every_resource(function: str) -> None:
             },
         ),
         ("RenewalCronFunction", {"BotTokenParameter", "StripeSecretKeyParameter"}),
+        (
+            "ReconcileFunction",
+            {
+                "BotTokenParameter",
+                "StripeSecretKeyParameter",
+                "PaypalCredentialsParameter",
+                "CryptoPayTokenParameter",
+            },
+        ),
     ],
 )
 def test_each_function_reads_only_the_secrets_it_needs(function: str, parameters: set[str]) -> None:
@@ -229,3 +243,13 @@ def test_every_function_logs_to_its_own_group_with_retention(function: str) -> N
     assert group["Properties"]["RetentionInDays"] == {"Ref": "LogRetentionDays"}
     others = {RESOURCES[f]["Properties"]["LoggingConfig"]["LogGroup"]["Ref"] for f in FUNCTIONS}
     assert len(others) == len(FUNCTIONS)
+
+
+def test_reconciliation_runs_on_its_own_schedule_within_its_timeout() -> None:
+    reconcile = RESOURCES["ReconcileFunction"]["Properties"]
+    events = reconcile["Events"]
+    assert [event["Type"] for event in events.values()] == ["ScheduleV2"]
+    schedule = next(iter(events.values()))["Properties"]
+    assert schedule["ScheduleExpression"] == {"Ref": "ReconcileSchedule"}
+    assert schedule["State"] == "ENABLED"
+    assert reconcile["Timeout"] >= 60

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, cached_property
+from typing import TYPE_CHECKING
 
 from billing.accounts.service import ProfileService
 from billing.bot.deps import BotDeps
@@ -37,6 +38,9 @@ from billing.store.subscriptions import SubscriptionsRepository
 from billing.subscriptions.service import SubscriptionService
 from billing.subscriptions.sweep import RenewalWorker
 from billing.telegram.client import BotApi
+
+if TYPE_CHECKING:
+    from billing.orders.reconcile import Reconciler
 
 _clock: Clock = SystemClock()
 
@@ -80,6 +84,17 @@ class Runtime:
         """Built on first use, once per container (its SQS client with it); only the
         renewal function has the queue."""
         return RenewalQueue(self.settings)
+
+    def reconciler(self) -> Reconciler:
+        from billing.orders.reconcile import Reconciler
+
+        return Reconciler(
+            webhooks=self.provider_webhooks(),
+            payments=self.payments,
+            orders=self.orders,
+            providers=self.providers,
+            clock=self.clock,
+        )
 
     def provider_webhooks(self) -> ProviderWebhooks:
         return ProviderWebhooks(

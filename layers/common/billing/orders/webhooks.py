@@ -6,15 +6,17 @@ Every request is authenticated before anything is read or written (Stripe-Signat
 answered 200 without acting; the ledger's keys make a payment apply once even when two
 events name the same payment (checkout.session.completed and payment_intent.succeeded).
 An event we cannot act on is answered 200 (recorded and alerted when it concerns money),
-so the provider stops retrying; a transient fault is 503 after releasing the claim.
+so the provider stops retrying; any failure is 503 after releasing the claim, and a claim
+held by another invocation still at work is 503 too (store/dedupe.py says why).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from billing import deadline
 from billing.accounts.service import ProfileService
 from billing.clock import Clock, SystemClock
 from billing.domain.profile import SavedCard
@@ -26,6 +28,10 @@ from billing.providers.errors import ProviderRejected, ProviderUnavailable
 from billing.providers.registry import Providers
 from billing.store.codec import epoch
 from billing.store.dedupe import UpdateDeduplicator
+
+if TYPE_CHECKING:
+    from billing.providers.cryptopay import CryptoPayInvoice
+    from billing.providers.paypal import PayPalOrderState
 
 PROVIDERS = frozenset({"stripe", "paypal", "cryptopay"})
 
@@ -266,11 +272,15 @@ class ProviderWebhooks:
         from billing.providers.paypal import PayPalWebhookError, parse_webhook
 
         paypal = self._providers.paypal
+        # A cheap local look first: a forged delivery costs no call to PayPal.
+        if not paypal.plausible_webhook(headers, body, self._signature_clock.now()):
+            return UNAUTHORIZED
         try:
             authentic = paypal.verify_webhook_signature(
                 headers=headers, body=body, webhook_id=self._providers.paypal_webhook_id()
             )
-        except ProviderUnavailable:
+        except ProviderUnavailable as unavailable:
+            logger.warning("paypal verification unavailable", extra={"error": str(unavailable)})
             return RETRY
         except UNREADABLE:  # cannot even be sent to PayPal for verification
             return UNAUTHORIZED
@@ -284,23 +294,7 @@ class ProviderWebhooks:
 
         def act() -> None:
             if event.event_type == "CHECKOUT.ORDER.APPROVED" and event.paypal_order_id:
-                try:
-                    capture = paypal.capture_order(event.paypal_order_id)
-                except ProviderRejected as rejected:  # PayPal says no: retrying cannot help
-                    self._payments.alert(
-                        "PayPal approval could not be captured",
-                        "paypal",
-                        {"paypal_order": event.paypal_order_id, "error": str(rejected)[:200]},
-                    )
-                    return
-                if capture.status == "COMPLETED":
-                    self._settle(
-                        capture.order_id or event.order_id or "",
-                        capture.amount,
-                        capture.currency,
-                        "paypal",
-                        capture.capture_id,
-                    )
+                self._paypal_capture(event.paypal_order_id, event.order_id)
             elif event.event_type == "PAYMENT.CAPTURE.COMPLETED":
                 self._settle(
                     event.order_id or "",
@@ -320,6 +314,72 @@ class ProviderWebhooks:
                 )
 
         return self._once(f"paypal#{event.event_id}", act)
+
+    def _paypal_capture(self, paypal_order_id: str, order_id: str | None) -> None:
+        """The Payer approved: take the money (PayPal captures once per order) and settle."""
+        try:
+            capture = self._providers.paypal.capture_order(paypal_order_id)
+        except ProviderRejected as rejected:  # PayPal says no: retrying cannot help
+            self._payments.alert(
+                "PayPal approval could not be captured",
+                "paypal",
+                {"paypal_order": paypal_order_id, "error": str(rejected)[:200]},
+            )
+            return
+        if capture.status == "COMPLETED":
+            self._settle(
+                capture.order_id or order_id or "",
+                capture.amount,
+                capture.currency,
+                "paypal",
+                capture.capture_id,
+            )
+
+    # --- reconciliation: what a provider says happened, through the callbacks' own code --------
+
+    def replay_stripe_event(self, event: Mapping[str, Any]) -> bool:
+        """An event from Stripe's own list (GET /v1/events), handled as its webhook would
+        be, under the same claim: a delivery before or after it changes nothing more.
+        False when it could not be applied now (the next run tries again)."""
+        event_id, kind = event.get("id"), event.get("type")
+        data = event.get("data")
+        obj = data.get("object") if isinstance(data, dict) else None
+        if not isinstance(event_id, str) or not isinstance(kind, str) or not isinstance(obj, dict):
+            return True
+        answer = self._once(f"stripe#{event_id}", lambda: self._stripe_event(kind, obj))
+        return answer.status == 200
+
+    def apply_paypal_order(self, state: PayPalOrderState) -> None:
+        """An order as PayPal has it now: approved and not captured -> capture it; each
+        completed capture settled; each refund of it debited (all keyed as the webhooks)."""
+        if state.status == "APPROVED":
+            self._paypal_capture(state.paypal_order_id, state.order_id)
+            return
+        for capture in state.captures:
+            if capture.status in ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"):
+                self._settle(
+                    capture.order_id or state.order_id or "",
+                    capture.amount,
+                    capture.currency,
+                    "paypal",
+                    capture.capture_id,
+                )
+        for refund in state.refunds:
+            if refund.status in ("COMPLETED", "PENDING"):
+                self._refund(
+                    "paypal", refund.capture_id, refund.refund_id, refund.amount, refund.currency
+                )
+
+    def apply_crypto_invoice(self, invoice: CryptoPayInvoice) -> None:
+        """A paid Crypto Pay invoice, settled as its invoice_paid update would be."""
+        if invoice.status == "paid" and invoice.order_id:
+            self._settle(
+                invoice.order_id,
+                invoice.amount,
+                invoice.currency,
+                "cryptopay",
+                f"crypto-{invoice.invoice_id}",
+            )
 
     # --- Crypto Pay ---------------------------------------------------------------------------
 
@@ -358,16 +418,27 @@ class ProviderWebhooks:
             # the refusal would look transient. Acknowledge it so it is not retried.
             logger.warning("provider event id unusable; ignored")
             return OK
-        if not self._dedupe.claim(f"provider-event#{key}", self._clock.now()):
-            logger.info("provider event already handled", extra={"event": key})
-            return OK
+        claim = f"provider-event#{key}"
+        if not self._dedupe.claim(claim, self._clock.now(), deadline.current().lease()):
+            if self._dedupe.done(claim):
+                logger.info("provider event already handled", extra={"event": key})
+                return OK
+            # Another invocation holds it and may still fail: a 2xx now could lose it.
+            return RETRY
         try:
             act()
         except Exception:
-            # Not acted on: let the provider deliver it again (and again act once).
-            self._dedupe.release(f"provider-event#{key}")
+            # Not acted on: let the provider deliver it again (and again act once). If the
+            # release fails too, the claim's lease lapses on its own.
             logger.exception("provider event failed; the provider will retry")
+            try:
+                self._dedupe.release(claim)
+            except Exception:
+                logger.exception("claim not released; it lapses with its lease")
             return RETRY
+        # Effects are keyed by provider ids: if this write fails, a redelivery after the
+        # lease acts again and changes nothing.
+        self._dedupe.complete(claim, self._clock.now())
         return OK
 
     def _settle(

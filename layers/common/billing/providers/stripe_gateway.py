@@ -32,7 +32,7 @@ from billing.providers.errors import ProviderRejected, ProviderUnavailable
 
 if TYPE_CHECKING:
     import stripe
-    from stripe.params import CustomerCreateParams, PaymentIntentCreateParams
+    from stripe.params import ChargeListParams, CustomerCreateParams, PaymentIntentCreateParams
     from stripe.params.checkout import SessionCreateParams
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255  # Stripe's limit
@@ -110,9 +110,14 @@ class StripeGateway:
         if self._stripe_client is None:
             import stripe
 
+            from billing.deadline import RemainingTimeout
+
             # httpx is already in the layer, and respx can stand in for Stripe in tests
-            # (left alone, the SDK picks `requests` where installed, else urllib).
-            http_client = stripe.HTTPXClient(timeout=self._timeout, allow_sync_methods=True)
+            # (left alone, the SDK picks `requests` where installed, else urllib). The
+            # timeout is cut, request by request, to the time the invocation has left.
+            http_client = stripe.HTTPXClient(
+                timeout=RemainingTimeout(self._timeout), allow_sync_methods=True
+            )
             self._stripe_client = stripe.StripeClient(
                 self._api_key,
                 base_addresses={"api": self._api_base},
@@ -234,25 +239,38 @@ class StripeGateway:
                 )
         except stripe.CardError as exc:
             return self._card_error_result(exc)
-        country = _card_country(_get(intent, "payment_method"))
-        match _get(intent, "status"):
-            case "succeeded":
-                return OffSessionResult("succeeded", intent.id, "succeeded", country)
-            case "requires_action":
-                return OffSessionResult("requires_action", intent.id, _AUTHENTICATE, country)
-            case "requires_payment_method":
-                error = _get(intent, "last_payment_error")
-                message = _decline_message(
-                    _get(error, "message"), _get(error, "code"), _get(error, "decline_code")
-                )
-                return OffSessionResult("declined", intent.id, message, country)
-            case status:
-                # "processing" and friends: the outcome comes later, by webhook.
-                raise ProviderUnavailable(
-                    PROVIDER,
-                    f"payment intent {intent.id} is {status}; its outcome will arrive by webhook",
-                    status=200,
-                )
+        return _intent_result(intent)
+
+    def find_off_session_charge(
+        self, *, customer: str, order_id: str, attempt: int
+    ) -> OffSessionResult | None:
+        """What became of an off-session charge whose answer never came (a timeout, a crash):
+        the PaymentIntent whose metadata names `order_id` and `attempt`, or None when Stripe
+        holds none, i.e. the request never reached it and may be sent again with its key.
+
+        Found through the customer's charges, each with its intent expanded: every intent
+        that took or may take money (succeeded, processing, declined) has a charge, and
+        both Stripe and localstripe filter charges by customer (localstripe lists intents
+        only unfiltered). An intent waiting for authentication has no charge and cannot
+        take money off-session: None then, and the resent request ends the same way."""
+        params: ChargeListParams = {
+            "customer": customer,
+            "limit": 100,
+            "expand": ["data.payment_intent", "data.payment_intent.payment_method"],
+        }
+        found: list[Any] = []
+        with _provider_errors("list charges"):
+            for charge in self._client.v1.charges.list(params).auto_paging_iter():
+                intent = _get(charge, "payment_intent")
+                metadata = _get(intent, "metadata")
+                named = (_get(metadata, "order_id"), _get(metadata, "attempt"))
+                if named == (order_id, str(attempt)):
+                    found.append(intent)
+        if not found:
+            return None
+        # One intent per attempt; should a second turn up, money taken is what matters.
+        found.sort(key=lambda intent: _get(intent, "status") != "succeeded")
+        return _intent_result(found[0])
 
     def _card_error_result(self, exc: stripe.CardError) -> OffSessionResult:
         error = exc.error
@@ -331,6 +349,19 @@ class StripeGateway:
                 {"idempotency_key": idempotency_key},
             )
         return refund.id
+
+    def events_since(self, created_from: int, *, limit: int = 1_000) -> list[dict[str, Any]]:
+        """Stripe's own record of what happened since `created_from` (epoch seconds): the
+        events it sent, or tried to send, as webhooks (kept 30 days). Reconciliation replays
+        them through the webhook's code, so a lost delivery is applied all the same."""
+        with _provider_errors("list events"):
+            page = self._client.v1.events.list({"created": {"gte": created_from}, "limit": 100})
+            events = []
+            for event in page.auto_paging_iter():
+                events.append(event.to_dict())
+                if len(events) >= limit:
+                    break
+        return events
 
     def refunds_of(self, payment_intent_id: str) -> list[RefundInfo]:
         """Every refund of a payment (newer API versions no longer list them on the charge
@@ -443,6 +474,29 @@ def _card_country(method: object) -> str | None:
     """The issuing country of an expanded card PaymentMethod (None for an id or no card)."""
     country = _get(_get(method, "card"), "country")
     return country if isinstance(country, str) else None
+
+
+def _intent_result(intent: Any) -> OffSessionResult:
+    """An off-session PaymentIntent's outcome; one still under way raises ProviderUnavailable."""
+    country = _card_country(_get(intent, "payment_method"))
+    match _get(intent, "status"):
+        case "succeeded":
+            return OffSessionResult("succeeded", intent.id, "succeeded", country)
+        case "requires_action":
+            return OffSessionResult("requires_action", intent.id, _AUTHENTICATE, country)
+        case "requires_payment_method":
+            error = _get(intent, "last_payment_error")
+            message = _decline_message(
+                _get(error, "message"), _get(error, "code"), _get(error, "decline_code")
+            )
+            return OffSessionResult("declined", intent.id, message, country)
+        case status:
+            # "processing" and friends: the outcome comes later, by webhook.
+            raise ProviderUnavailable(
+                PROVIDER,
+                f"payment intent {intent.id} is {status}; its outcome will arrive by webhook",
+                status=200,
+            )
 
 
 def _decline_message(message: str | None, code: str | None, decline_code: str | None) -> str:

@@ -95,10 +95,19 @@ class BalancesRepository:
         *,
         newest_first: bool = False,
         limit: int | None = None,
+        after_seq: int = 0,
     ) -> list[LedgerEntry]:
+        """In write order (or newest first), only those after `after_seq` if given."""
+        order = (
+            LedgerEntryModel.entry_order.between(
+                _entry_order(currency, after_seq + 1), _entry_order(currency, 10**12 - 1)
+            )
+            if after_seq
+            else LedgerEntryModel.entry_order.startswith(f"{currency.value}#")
+        )
         query = LedgerEntryModel.by_order.query(
             _pk(payer_id),
-            LedgerEntryModel.entry_order.startswith(f"{currency.value}#"),
+            order,
             scan_index_forward=not newest_first,
             limit=limit,
             consistent_read=True,

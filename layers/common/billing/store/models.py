@@ -282,7 +282,8 @@ class InvoiceModel(Model):
 
 
 class CounterModel(Model):
-    """The invoice counter: advanced inside the charge transaction, so numbers have no gaps."""
+    """The invoice counter (advanced inside the charge transaction, so numbers have no
+    gaps) and reconciliation's cursors (the time each provider was reconciled up to)."""
 
     class Meta(_Meta):
         pass

@@ -200,9 +200,7 @@ class OrdersRepository:
         """Open orders whose time ends by `until` (all open ones, given a far date), read
         from the sparse open_orders index, never a Scan."""
         for shard in range(OPEN_SHARDS):
-            query = OrderModel.open_orders.query(
-                str(shard), OrderModel.open_until <= epoch(until)
-            )
+            query = OrderModel.open_orders.query(str(shard), OrderModel.open_until <= epoch(until))
             for model in query:
                 yield _order(model)
 
@@ -280,6 +278,18 @@ class OrdersRepository:
             limit=limit,
         )
         return [_invoice(model) for model in query]
+
+    # --- reconciliation cursors ---------------------------------------------------------
+
+    def reconciled_until(self, provider: str) -> datetime | None:
+        try:
+            cursor = CounterModel.get(f"cursor#reconcile#{provider}", consistent_read=True)
+        except DoesNotExist:
+            return None
+        return datetime.fromtimestamp(int(cursor.value), UTC)
+
+    def set_reconciled_until(self, provider: str, moment: datetime) -> None:
+        CounterModel(f"cursor#reconcile#{provider}", value=epoch(moment)).save()
 
     # --- alerts -------------------------------------------------------------------------
 

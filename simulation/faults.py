@@ -1,0 +1,118 @@
+"""Faults the simulation injects, each drawn from the run's seeded random source.
+
+- A crash between any two DynamoDB writes: every write (PutItem, UpdateItem, DeleteItem,
+  TransactWriteItems) that pynamodb dispatches may die just before it is sent or just after
+  it succeeded. `Crash` is a BaseException, like a process that dies: no `except Exception`
+  in the code under test sees it, so nothing tidies up after it (a claim stays, a second
+  write never happens), as on Lambda.
+- Around every outside call that moves money: refused before anything happened, or done at
+  the provider and the answer lost (a timeout).
+- Provider callbacks: lost, repeated, delayed (hence reordered).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from pynamodb.connection.base import Connection
+
+WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"})
+
+
+class Crash(BaseException):
+    """The function died here (a Lambda timeout, an out-of-memory kill, a host failure)."""
+
+
+@dataclass(frozen=True)
+class FaultRates:
+    crash_before_write: float = 0.01
+    crash_after_write: float = 0.01
+    call_refused: float = 0.15
+    call_answer_lost: float = 0.15
+    callback_lost: float = 0.08
+    callback_repeated: float = 0.25
+    callback_delayed: float = 0.5
+
+    @classmethod
+    def none(cls) -> FaultRates:
+        return cls(0, 0, 0, 0, 0, 0, 0)
+
+
+class Faults:
+    def __init__(self, rng: random.Random, rates: FaultRates) -> None:
+        self.rng = rng
+        self.rates = rates
+        self.injected: Counter[str] = Counter()
+        self.armed = False  # crashes only inside a step, never in the checks
+
+    def _chance(self, kind: str, rate: float) -> bool:
+        if rate and self.rng.random() < rate:
+            self.injected[kind] += 1
+            return True
+        return False
+
+    # --- outside calls ----------------------------------------------------------------
+
+    def outside_call_fails(self, call: str) -> bool:
+        return self.armed and self._chance(f"{call}: refused", self.rates.call_refused)
+
+    def outside_call_lost(self, call: str) -> bool:
+        return self.armed and self._chance(f"{call}: answer lost", self.rates.call_answer_lost)
+
+    # --- callbacks --------------------------------------------------------------------
+
+    def copies_of_callback(self) -> int:
+        if self._chance("callback lost", self.rates.callback_lost):
+            return 0
+        if self._chance("callback repeated", self.rates.callback_repeated):
+            return self.rng.randint(2, 3)
+        return 1
+
+    def callback_delay(self) -> timedelta:
+        if self._chance("callback delayed", self.rates.callback_delayed):
+            return timedelta(seconds=self.rng.randint(1, 6 * 3600))
+        return timedelta(0)
+
+    # --- DynamoDB writes --------------------------------------------------------------
+
+    def before_write(self, operation: str) -> None:
+        if self.armed and self._chance(f"crash before {operation}", self.rates.crash_before_write):
+            raise Crash(f"before {operation}")
+
+    def after_write(self, operation: str) -> None:
+        if self.armed and self._chance(f"crash after {operation}", self.rates.crash_after_write):
+            raise Crash(f"after {operation}")
+
+    @contextmanager
+    def around_writes(self) -> Iterator[None]:
+        """Patches pynamodb's one dispatch point for the duration."""
+        original = Connection.dispatch
+        faults = self
+
+        def dispatch(self: Connection, operation_name: str, operation_kwargs: Any) -> Any:
+            if operation_name not in WRITES:
+                return original(self, operation_name, operation_kwargs)
+            faults.before_write(operation_name)
+            result = original(self, operation_name, operation_kwargs)
+            faults.after_write(operation_name)
+            return result
+
+        Connection.dispatch = dispatch  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            Connection.dispatch = original  # type: ignore[method-assign]
+
+    @contextmanager
+    def step(self) -> Iterator[None]:
+        self.armed = True
+        try:
+            yield
+        finally:
+            self.armed = False
