@@ -28,10 +28,12 @@ from billing.store.balances import BalancesRepository
 from functions.payment_webhook import app as payment_app
 from local.fake_bot_api import FakeBotApi
 from local.localstripe_peer import LocalStripe
+from tests.integration import test_stripe_payments as stripe_tests
 from tests.integration.conftest import STRIPE_WEBHOOK_SECRET
 from tests.integration.http_events import call, http_event
 from tests.integration.payers import payer, saved_card
 from tests.integration.test_payments import PAYER, World, alerts
+from tests.integration.test_stripe_payments import succeeded, top_up_order
 from tests.integration.webhook_receiver import WebhookReceiver
 
 EUR = Currency.EUR
@@ -412,17 +414,8 @@ def test_a_won_dispute_credits_back_what_it_took_once(
 def test_checkout_session_expired_ends_the_order_it_waits_on(
     stripe_env: WebhookReceiver,
 ) -> None:
-    payer(PAYER, "US", phone="+1 212 555 0100")
     rt = runtime()
-    order = rt.payments.open(
-        payer_id=PAYER,
-        purpose=Purpose.TOP_UP,
-        amount=5_000,
-        currency=EUR,
-        method=PaymentMethod.STRIPE_CARD,
-        chat_id=PAYER,
-    )
-    order = rt.payments.attach_provider_ref(order, "cs_test_1")
+    order = rt.payments.attach_provider_ref(top_up_order(), "cs_test_1")
     other = {"id": "cs_older", "object": "checkout.session", "client_reference_id": order.id}
     session = {**other, "id": "cs_test_1"}
 
@@ -441,26 +434,9 @@ def test_a_provider_event_that_fails_midway_answers_503_and_its_redelivery_credi
     from billing.errors import ConcurrentModification
     from billing.orders.service import PaymentService
 
-    payer(PAYER, "US", phone="+1 212 555 0100")
     rt = runtime()
-    order = rt.payments.open(
-        payer_id=PAYER,
-        purpose=Purpose.TOP_UP,
-        amount=5_000,
-        currency=EUR,
-        method=PaymentMethod.STRIPE_CARD,
-        chat_id=PAYER,
-    )
-    intent = {
-        "id": f"pi_{order.id}",
-        "object": "payment_intent",
-        "amount": 5_000,
-        "amount_received": 5_000,
-        "currency": "eur",
-        "status": "succeeded",
-        "metadata": {"order_id": order.id},
-    }
-    body = stripe_event("payment_intent.succeeded", intent, "evt_fails_once")
+    order = top_up_order()
+    body = stripe_event("payment_intent.succeeded", succeeded(order.id), "evt_fails_once")
     real_settle = PaymentService.settle
     failures = [ConcurrentModification("the wallet kept changing")]
 
@@ -475,4 +451,4 @@ def test_a_provider_event_that_fails_midway_answers_503_and_its_redelivery_credi
     assert deliver(body) == 200
     assert deliver(body) == 200  # done: a third copy changes nothing
 
-    assert [e.amount for e in rt.ledger.entries(PAYER, EUR)] == [5_000]
+    assert [e.amount for e in rt.ledger.entries(stripe_tests.PAYER, EUR)] == [5_000]
