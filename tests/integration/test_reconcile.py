@@ -167,6 +167,10 @@ def test_orders_past_their_time_are_expired_and_money_after_that_is_a_top_up(
     all_providers: None, clock: ManualClock, fake_cryptopay: Any
 ) -> None:
     waiting = started(top_up(PaymentMethod.CRYPTO, 2_000))
+    # The provider's invoice is opened for as long as the order lasts (SPEC §7).
+    invoice = fake_cryptopay.invoice(int(str(waiting.provider_ref).removeprefix("crypto-")))
+    assert waiting.expires_at is not None
+    assert invoice["expiration_date"].startswith(waiting.expires_at.strftime("%Y-%m-%dT%H:%M"))
     fresh_after = timedelta(hours=23)
     clock.advance(fresh_after)
     reconcile()

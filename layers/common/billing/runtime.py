@@ -141,7 +141,9 @@ def runtime() -> Runtime:
         telegram=telegram,
         admin_ids=config.admin_ids,
     )
-    checkout = Checkout(payments=payments, providers=providers, accounts=accounts, settings=config)
+    checkout = Checkout(
+        payments=payments, providers=providers, accounts=accounts, settings=config, clock=_clock
+    )
     saved_cards = SavedCardCharger(
         payments=payments,
         subscriptions=subscriptions,

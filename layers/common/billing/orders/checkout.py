@@ -10,11 +10,13 @@ Each provider's id is stored on the order, so support can find the order from it
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from billing.clock import Clock
 from billing.config import Settings
 from billing.documents.model import BankDetails, Party, PaymentOrderDocument
+from billing.domain.periods import whole_seconds
 from billing.domain.profile import PaymentMethod
 from billing.errors import InvalidState
 from billing.orders.model import Order, minimum_for
@@ -55,7 +57,9 @@ class Checkout:
         providers: Providers,
         accounts: AccountsRepository,
         settings: Settings,
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._payments = payments
         self._providers = providers
         self._accounts = accounts
@@ -86,6 +90,8 @@ class Checkout:
                     amount=order.amount,
                     currency=order.currency.value,
                     description=title,
+                    # The invoice ends with its order (SPEC §7), not an hour after opening.
+                    expires_in=_seconds_left(order, self._clock.now()),
                 )
                 order = self._payments.attach_provider_ref(order, f"crypto-{invoice.invoice_id}")
                 return PaymentLink(invoice.pay_url, order)
@@ -165,3 +171,12 @@ class Checkout:
         return PaymentDocument(
             f"payment-order-{order.id}.pdf", render_payment_order(document), order
         )
+
+
+def _seconds_left(order: Order, now: datetime) -> int:
+    """How long a crypto invoice may stay open: until its order expires."""
+    from billing.providers.cryptopay import MAX_EXPIRES_IN  # loaded only to pay by crypto
+
+    if order.expires_at is None:
+        return MAX_EXPIRES_IN
+    return max(1, min(MAX_EXPIRES_IN, whole_seconds(now, order.expires_at)))
