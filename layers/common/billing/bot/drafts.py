@@ -3,6 +3,11 @@ until the Payer confirms the quote.
 
 Each draft has a nonce carried by its buttons; a button from an older draft (or another
 user's) finds a different nonce and changes nothing.
+
+A connect for another user is only for a user picked in this conversation (shared with the
+request-users keyboard or by a forwarded message): the picks are kept in the conversation
+state, and a button naming anyone else answers "out of date" and reveals nothing of them
+(SPEC §10), not even whether they hold a subscription.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from billing.domain.pricing import Quote
 from billing.errors import BillingError, NotAllowed
 
 CONNECT, CHANGE = "connect", "change"
+PICKED = "picked"  # the users picked in this conversation, newest last
+MAX_PICKS = 5
 
 
 # --- the draft in the conversation state ----------------------------------------------
@@ -36,7 +43,24 @@ def load(turn: Turn, deps: BotDeps) -> dict[str, Any]:
 
 
 def save(turn: Turn, deps: BotDeps, state: dict[str, Any]) -> None:
-    deps.conversations.put(turn.user_id, state, deps.clock.now())
+    """Replace the draft state; the users picked in this conversation stay picked."""
+    picked = picks(load(turn, deps))
+    kept = {**state, PICKED: picked} if picked else state
+    deps.conversations.put(turn.user_id, kept, deps.clock.now())
+
+
+def picks(state: dict[str, Any]) -> list[int]:
+    value = state.get(PICKED)
+    if not isinstance(value, list):
+        return []
+    return [user_id for user_id in value if isinstance(user_id, int)]
+
+
+def remember_pick(turn: Turn, deps: BotDeps, user_id: int) -> None:
+    """The user shared or forwarded from `user_id`: they may be connected for now. Picking
+    starts a new step, so an open question or draft is left behind."""
+    earlier = [p for p in picks(load(turn, deps)) if p != user_id][-(MAX_PICKS - 1) :]
+    deps.conversations.put(turn.user_id, {PICKED: [*earlier, user_id]}, deps.clock.now())
 
 
 def current_draft(turn: Turn, deps: BotDeps, nonce: str | None) -> dict[str, Any] | None:
@@ -72,7 +96,9 @@ def visible_options(product: Product, options: dict[str, OptionValue]) -> list[O
 
 def start_connect(turn: Turn, deps: BotDeps, product_key: str | None, customer: int) -> None:
     products = {p.key for p in deps.catalog.sellable()}
-    if product_key not in products:
+    picked = customer == turn.user_id or customer in picks(load(turn, deps))
+    if product_key not in products or not picked:
+        # Nothing about a user not picked here is read, let alone shown.
         turn.answer(turn.text("stale"), alert=True)
         return
     product = deps.catalog.product(product_key)

@@ -12,9 +12,9 @@ from typing import Any
 
 from billing.bot import admin, balance, billing_screen, drafts, payments, subscriptions
 from billing.bot.callbacks import Pressed, decode, encode
-from billing.bot.calls import Call, Screen, button
+from billing.bot.calls import Call, Screen, answer_callback, button
 from billing.bot.deps import BotDeps
-from billing.bot.texts import LANGUAGES
+from billing.bot.texts import LANGUAGES, t
 from billing.bot.turn import Turn
 from billing.errors import ConcurrentModification, NotFound
 from billing.observability import logger
@@ -25,6 +25,18 @@ PICK_USER_REQUEST = 1
 Action = Callable[[Turn, BotDeps, Pressed], None]
 
 
+def _private(message: Message | None) -> bool:
+    """Whether the update comes from a private chat. A button press without its message
+    (an inline message: the bot sends none) has no chat of its own; what it shows goes to
+    the presser's private chat."""
+    return message is None or message.chat.type == "private"
+
+
+def _sender_language(user: User) -> str:
+    """The sender's Telegram language, with nothing read: used outside private chats."""
+    return "ru" if (user.language_code or "").startswith("ru") else "en"
+
+
 def _product(turn: Turn, deps: BotDeps, key: str | None) -> None:
     if key not in {p.key for p in deps.catalog.sellable()}:
         turn.answer(turn.text("stale"), alert=True)
@@ -33,9 +45,13 @@ def _product(turn: Turn, deps: BotDeps, key: str | None) -> None:
 
 
 def _connect(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
+    """Connect for oneself, or for a user picked in this conversation: the id in the
+    button is only a hint, checked against the picks (drafts.start_connect)."""
     customer = pressed.arg(1)
-    # The Payer may pay for anyone they pick; the id only decides who uses it.
-    customer_id = int(customer) if customer and customer.isdigit() else turn.user_id
+    if customer is not None and not customer.isdigit():
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    customer_id = int(customer) if customer is not None else turn.user_id
     drafts.start_connect(turn, deps, pressed.arg(0), customer_id)
 
 
@@ -135,8 +151,12 @@ class Bot:
         (ConcurrentModification) escapes from messages and payments, so the webhook answers
         5xx and Telegram delivers the update again: a payment must not be dropped as done."""
         if update.callback_query is not None:
+            if not _private(update.callback_query.message):
+                return self._invite_pressed(update.callback_query)
             return self._pressed(update.callback_query)
         if update.message is not None:
+            if not _private(update.message) and update.message.successful_payment is None:
+                return self._invite(update.message)
             return self._message(update.message)
         if update.pre_checkout_query is not None:
             query = update.pre_checkout_query
@@ -144,13 +164,30 @@ class Bot:
         logger.info("update not acted on", extra={"update_id": update.update_id})
         return []
 
+    # --- groups and channels (SPEC §10: private chats only) ---------------------------
+
+    def _invite(self, message: Message) -> list[Call]:
+        """A message in a group: a short invitation to a private chat, nothing read or
+        written. Only text (commands, replies to the bot) is answered, so service messages
+        (members joining, pins) do not make the bot talk into the group."""
+        user = message.from_
+        if user is None or user.is_bot or message.text is None:
+            return []
+        text = t(_sender_language(user), "private_only")
+        return [Call("sendMessage", {"chat_id": message.chat.id, "text": text})]
+
+    def _invite_pressed(self, query: CallbackQuery) -> list[Call]:
+        """A button under a message in a group: answered with the invitation, no action."""
+        text = t(_sender_language(query.from_), "private_only")
+        return [answer_callback(query.id, text, alert=True)]
+
     # --- who is talking --------------------------------------------------------------
 
     def _language(self, user: User) -> str:
         account = self._deps.accounts.get(user.id)
         if account is not None and account.language in LANGUAGES:
             return account.language or "en"
-        return "ru" if (user.language_code or "").startswith("ru") else "en"
+        return _sender_language(user)
 
     def _turn(self, user: User, chat_id: int, **extra: Any) -> Turn:
         return Turn(user_id=user.id, chat_id=chat_id, lang=self._language(user), **extra)
@@ -183,7 +220,10 @@ class Bot:
         user = message.from_
         if user is None or user.is_bot:
             return []
-        turn = self._turn(user, message.chat.id)
+        # A payment is settled wherever Telegram reports it (money is never dropped); what
+        # the bot says about it goes to the payer's private chat (its id is the user's).
+        chat_id = message.chat.id if _private(message) else user.id
+        turn = self._turn(user, chat_id)
         deps = self._deps
         if message.users_shared is not None:
             shared = message.users_shared
@@ -267,6 +307,8 @@ class Bot:
         self._offer_products_for(turn, user_id)
 
     def _offer_products_for(self, turn: Turn, customer: int) -> None:
+        # Remember the pick: only a user picked in this conversation can be connected for.
+        drafts.remember_pick(turn, self._deps, customer)
         # Take the one-time keyboard away, then offer the products for that user.
         turn.calls.append(
             Call(

@@ -538,6 +538,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "ru": "Не удалось продлить {product} для {customer}: {reason}. Подписка закончится"
         " {expiry}; пополните баланс или оплатите иначе.",
     },
+    # --- groups (SPEC §10: private chats only) ------------------------------------------
+    "private_only": {
+        "en": "I work only in a private chat. Open a chat with me and send /start there.",
+        "ru": "Я работаю только в личном чате. Откройте чат со мной и отправьте там /start.",
+    },
 }
 
 
