@@ -141,7 +141,7 @@ def test_admin_looks_up_a_user_and_sets_a_credit_limit(chat: Chat) -> None:
     chat.press(ADMIN, "« Back to the user")
     screen = chat.screen(ADMIN)
     assert "• EUR: 0.00 EUR, credit limit 50.00 EUR" in screen
-    assert "credit_limit by 900: currency=EUR, limit=5000, previous=0" in screen
+    assert "EUR credit limit set to 50.00 EUR (was 0.00 EUR) by you" in screen
     # The question was answered: the next message is not taken as another limit.
     chat.say(ADMIN, "EUR 70")
     assert chat.screen(ADMIN) == NOTHING_ASKED

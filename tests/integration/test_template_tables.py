@@ -81,7 +81,7 @@ def test_balances_table_orders_entries_in_a_local_index(
     }
 
 
-def test_orders_table_is_found_by_provider_reference_and_payer(
+def test_orders_table_is_found_by_provider_reference_payer_and_open_alerts(
     dynamodb_client: Any, names: Mapping[str, str]
 ) -> None:
     table = describe(dynamodb_client, names["OrdersTable"])
@@ -90,6 +90,8 @@ def test_orders_table_is_found_by_provider_reference_and_payer(
         "by_provider_ref": ([("provider_ref", "HASH")], "ALL"),
         "by_payer": ([("payer_id", "HASH"), ("created_at", "RANGE")], "ALL"),
         "open_orders": ([("open_shard", "HASH"), ("open_until", "RANGE")], "ALL"),
+        # Support's inbox: only open alerts carry `inbox`; the pk sorts by creation time.
+        "open_alerts": ([("inbox", "HASH"), ("pk", "RANGE")], "ALL"),
     }
 
 

@@ -2,7 +2,8 @@
 
 /admin [user id] opens a user's screen: account, billing profile, wallets, subscriptions
 and the last support actions, with buttons to set a credit limit, adjust a balance, verify
-the country and terminate a subscription with credit. Anyone else gets exactly what an
+the country and terminate a subscription with credit. /admin inbox (or the Inbox button)
+lists the open alerts, newest first, each with a "Resolved" button. Anyone else gets exactly what an
 unknown command or a stale button gets, so the feature reveals nothing.
 
 Every action re-checks the rights and re-reads its target; every change is written to the
@@ -12,6 +13,7 @@ audit trail (money movements are in the ledger too, under a cause named in the d
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billing.bot import admin_orders
@@ -26,7 +28,10 @@ from billing.domain.profile import PaymentMethod, verification_for
 from billing.domain.subscription import Subscription, remaining_value
 from billing.errors import BillingError, InvalidAmount, InvalidState, NotFound
 from billing.ledger.service import Movement
-from billing.store.audit import AuditRepository
+from billing.orders.model import Order
+from billing.store.audit import AuditEntry, AuditRepository
+from billing.store.codec import iso, parse_iso
+from billing.store.orders import Alert
 
 AUDIT_SHOWN = 5
 # Binds from AccountModel's table at call time, so one instance serves the process.
@@ -68,9 +73,69 @@ ADMIN_TEXTS: dict[str, dict[str, str]] = {
     "admin_role_payer": {"en": "pays for user {id}", "ru": "платит за {id}"},
     "admin_role_customer": {"en": "held, paid by {id}", "ru": "пользуется, платит {id}"},
     "admin_audit": {"en": "Support actions:", "ru": "Действия поддержки:"},
-    "admin_audit_line": {
-        "en": "• {at} {action} by {admin}: {details}",
-        "ru": "• {at} {action}, {admin}: {details}",
+    "admin_audit_line": {"en": "• {at} — {sentence}", "ru": "• {at} — {sentence}"},
+    # Support actions as sentences: English names who did it, Russian (whose past tense
+    # would need the admin's gender) says it in the passive and names them after.
+    "admin_you": {"en": "you", "ru": "вы"},
+    "admin_who": {"en": "{name} (id {id})", "ru": "{name} (id {id})"},
+    "admin_who_id": {"en": "id {id}", "ru": "id {id}"},
+    "audit_credit_limit": {
+        "en": "{currency} credit limit set to {limit} (was {previous}) by {who}",
+        "ru": "Кредитный лимит {currency}: {limit} (был {previous}). Поддержка: {who}",
+    },
+    "audit_adjust": {
+        "en": "Balance adjustment of {amount} («{reason}») by {who}",
+        "ru": "Корректировка баланса на {amount} («{reason}»). Поддержка: {who}",
+    },
+    "audit_verify_country": {
+        "en": "Country {country} verified by {who}",
+        "ru": "Страна {country} подтверждена. Поддержка: {who}",
+    },
+    "audit_bank_transfer_paid": {
+        "en": "Bank transfer for order {order} marked paid ({amount}) by {who}",
+        "ru": "Банковский перевод по заказу {order} отмечен оплаченным ({amount})."
+        " Поддержка: {who}",
+    },
+    "audit_refund": {
+        "en": "{amount} of order {order} refunded by {who}",
+        "ru": "Возврат {amount} по заказу {order}. Поддержка: {who}",
+    },
+    "audit_terminate": {
+        "en": "{product} ({subscription}) terminated by {who}; {credit} credited",
+        "ru": "Подписка {product} ({subscription}) прекращена, зачислено {credit}."
+        " Поддержка: {who}",
+    },
+    "audit_resolve_alert": {
+        "en": "Alert resolved by {who}: {reason}",
+        "ru": "Оповещение закрыто: {reason}. Поддержка: {who}",
+    },
+    "audit_other": {"en": "{action} by {who}", "ru": "{action}. Поддержка: {who}"},
+    # Support's inbox of open alerts (SPEC §9).
+    "admin_help": {
+        "en": "\n\nSupport:\n/admin — support: a user, an order or a payment\n"
+        "/admin inbox — open alerts",
+        "ru": "\n\nПоддержка:\n/admin — поддержка: пользователь, заказ или платёж\n"
+        "/admin inbox — открытые оповещения",
+    },
+    "admin_btn_inbox": {"en": "Inbox", "ru": "Входящие"},
+    "inbox_title": {
+        "en": "Support inbox: open alerts, newest first",
+        "ru": "Входящие поддержки: открытые оповещения, сначала новые",
+    },
+    "inbox_older": {"en": " (older)", "ru": " (более старые)"},
+    "inbox_empty": {"en": "No open alerts.", "ru": "Открытых оповещений нет."},
+    "inbox_line": {"en": "{n}. {at} — {what}", "ru": "{n}. {at} — {what}"},
+    "inbox_order": {"en": "Order {id}", "ru": "Заказ {id}"},
+    "inbox_payer": {"en": "Payer: {payer}", "ru": "Плательщик: {payer}"},
+    "inbox_payer_unknown": {"en": "unknown", "ru": "неизвестен"},
+    "inbox_amount": {"en": "Amount: {amount}", "ru": "Сумма: {amount}"},
+    "inbox_btn_resolved": {"en": "Resolved: {n}", "ru": "Решено: {n}"},
+    "inbox_btn_older": {"en": "Older »", "ru": "Старше »"},
+    "inbox_btn_newest": {"en": "« Newest", "ru": "« Новые"},
+    "inbox_resolved": {"en": "Resolved.", "ru": "Отмечено как решённое."},
+    "inbox_gone": {
+        "en": "This alert is no longer open; nothing changed.",
+        "ru": "Это оповещение уже закрыто; ничего не изменилось.",
     },
     "admin_btn_limit": {"en": "Set credit limit", "ru": "Кредитный лимит"},
     "admin_btn_adjust": {"en": "Adjust balance", "ru": "Корректировка баланса"},
@@ -246,9 +311,7 @@ def user_screen(turn: Turn, deps: BotDeps, user_id: int) -> Screen:
                 lang,
                 "admin_audit_line",
                 at=date_text(entry.at, lang),
-                action=entry.action,
-                admin=entry.admin_id,
-                details=", ".join(f"{k}={v}" for k, v in entry.details.items()),
+                sentence=audit_sentence(deps, entry, viewer=turn.user_id, lang=lang),
             )
         )
     if not entries:
@@ -294,9 +357,13 @@ def admin_command(turn: Turn, deps: BotDeps, argument: str) -> None:
         return
     if not argument.strip():
         deps.conversations.put(turn.user_id, {"ask": {"admin": "lookup"}}, deps.clock.now())
-        turn.send(Screen(_t(turn.lang, "admin_ask_lookup")))
+        inbox = [[button(_t(turn.lang, "admin_btn_inbox"), encode("ai"))]]
+        turn.send(Screen(_t(turn.lang, "admin_ask_lookup"), inbox))
         return
     deps.conversations.clear(turn.user_id)
+    if argument.strip().lower() == "inbox":
+        turn.send(inbox_screen(turn, deps))
+        return
     user_id = _user_id(argument)
     if user_id is None:  # an order number or a provider's payment id
         turn.send(admin_orders.lookup_text(turn, deps, argument))
@@ -600,7 +667,253 @@ def on_terminate(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
     turn.show(Screen(text, _back(turn, ended.payer_id)))
 
 
+# --- /help for admins ------------------------------------------------------------------------
+
+
+def help_text(turn: Turn, deps: BotDeps) -> str:
+    """What /help says: the commands, and for an admin the support ones too (anyone else
+    sees no trace of them)."""
+    text = t(turn.lang, "help")
+    return text + _t(turn.lang, "admin_help") if is_admin(turn, deps) else text
+
+
+# --- support actions as sentences ------------------------------------------------------------
+
+
+def _who(deps: BotDeps, admin_id: int, viewer: int, lang: str) -> str:
+    if admin_id == viewer:
+        return _t(lang, "admin_you")
+    account = deps.accounts.get(admin_id)
+    if account is not None and account.first_name:
+        return _t(lang, "admin_who", name=account.first_name, id=admin_id)
+    return _t(lang, "admin_who_id", id=admin_id)
+
+
+def _money(details: dict[str, Any], key: str) -> str | None:
+    """An amount the entry recorded in minor units, formatted; None when unreadable."""
+    amount, code = details.get(key), details.get("currency")
+    if isinstance(amount, bool) or not isinstance(amount, int) or not isinstance(code, str):
+        return None
+    try:
+        return format_minor(amount, Currency.parse(code))
+    except BillingError:
+        return None
+
+
+def _text(details: dict[str, Any], key: str) -> str | None:
+    value = details.get(key)
+    return value[:200] if isinstance(value, str) and value else None
+
+
+def _audit_values(deps: BotDeps, entry: AuditEntry, lang: str) -> dict[str, str | None]:
+    """The parts of an entry's sentence; a None among them means it cannot be told."""
+    details = entry.details
+    values: dict[str, str | None] = {"unknown": None}
+    match entry.action:
+        case "credit_limit":
+            values = {
+                "currency": _text(details, "currency"),
+                "limit": _money(details, "limit"),
+                "previous": _money(details, "previous") or "—",
+            }
+        case "adjust":
+            amount = _money(details, "amount")
+            positive = isinstance(details.get("amount"), int) and details["amount"] > 0
+            values = {
+                "amount": f"+{amount}" if amount and positive else amount,
+                "reason": _text(details, "reason"),
+            }
+        case "verify_country":
+            values = {"country": _text(details, "country")}
+        case "bank_transfer_paid" | "refund":
+            values = {"order": _text(details, "order"), "amount": _money(details, "amount")}
+        case "terminate":
+            product = _text(details, "product")
+            if product is not None and product in deps.catalog.products:
+                product = title(deps.catalog.product(product), lang)
+            values = {
+                "product": product,
+                "subscription": _text(details, "subscription"),
+                "credit": _money(details, "credit"),
+            }
+        case "resolve_alert":
+            values = {"reason": _text(details, "reason")}
+    return values
+
+
+def audit_sentence(deps: BotDeps, entry: AuditEntry, *, viewer: int, lang: str) -> str:
+    """One support action as a sentence: who did what, amounts formatted (SPEC §9)."""
+    who = _who(deps, entry.admin_id, viewer, lang)
+    values = _audit_values(deps, entry, lang)
+    if all(value is not None for value in values.values()):
+        return _t(lang, f"audit_{entry.action}", who=who, **values)
+    # An action this version does not know, or an entry missing a part: its name only.
+    return _t(lang, "audit_other", action=entry.action, who=who)
+
+
+# --- support's inbox: open alerts, newest first (SPEC §9) ------------------------------------
+
+INBOX_PAGE = 10
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_BASE36 = "0123456789abcdefghijklmnopqrstuvwxyz"
+_SUFFIX = 8  # the alert id's random part: 8 hex digits
+
+
+def alert_token(alert_id: str) -> str | None:
+    """A short stand-in for an alert id in callback data ("<ISO time>#<8 hex>" has colons
+    and is long): the time in microseconds in base 36, then the random part."""
+    moment, _, suffix = alert_id.partition("#")
+    try:
+        micros = (parse_iso(moment) - _EPOCH) // timedelta(microseconds=1)
+    except ValueError:
+        return None
+    if micros < 0 or len(suffix) != _SUFFIX or not all(c in _BASE36[:16] for c in suffix):
+        return None
+    digits = ""
+    while True:
+        micros, rest = divmod(micros, 36)
+        digits = _BASE36[rest] + digits
+        if micros == 0:
+            return digits + suffix
+
+
+def alert_id_of(token: str | None) -> str | None:
+    """The alert id a token stands for; None for anything no token looks like (forged)."""
+    if not token or not 1 + _SUFFIX <= len(token) <= 13 + _SUFFIX:
+        return None
+    digits, suffix = token[:-_SUFFIX], token[-_SUFFIX:]
+    if not all(c in _BASE36 for c in digits) or not all(c in _BASE36[:16] for c in suffix):
+        return None
+    try:
+        moment = _EPOCH + timedelta(microseconds=int(digits, 36))
+    except OverflowError:
+        return None
+    return f"{iso(moment)}#{suffix}"
+
+
+def _alert_order(deps: BotDeps, alert: Alert) -> Order | None:
+    order_id, ref = _text(alert.details, "order"), _text(alert.details, "ref")
+    order = deps.payments.order(order_id) if order_id else None
+    if order is None and ref:
+        order = deps.payments.order_of_provider(ref)
+    return order
+
+
+def _named_payer(alert: Alert) -> int | None:
+    payer = alert.details.get("payer")
+    return payer if isinstance(payer, int) and not isinstance(payer, bool) else None
+
+
+def alert_payer(deps: BotDeps, alert: Alert) -> int | None:
+    """The Payer an alert concerns: named in it, else the Payer of its order."""
+    payer = _named_payer(alert)
+    if payer is None:
+        order = _alert_order(deps, alert)
+        payer = order.payer_id if order is not None else None
+    return payer
+
+
+def _payer_label(deps: BotDeps, payer_id: int | None, lang: str) -> str:
+    if payer_id is None:
+        return _t(lang, "inbox_payer_unknown")
+    account = deps.accounts.get(payer_id)
+    if account is not None and account.first_name:
+        return _t(lang, "admin_who", name=account.first_name, id=payer_id)
+    return _t(lang, "admin_who_id", id=payer_id)
+
+
+def _inbox_entry(deps: BotDeps, n: int, alert: Alert, lang: str) -> str:
+    order = _alert_order(deps, alert)
+    order_id = _text(alert.details, "order")
+    amount = _money(alert.details, "amount")
+    if amount is None and order is not None:
+        amount = format_minor(order.amount, order.currency)
+    parts = [_t(lang, "inbox_order", id=order_id)] if order_id else []
+    payer = _named_payer(alert)
+    if payer is None and order is not None:
+        payer = order.payer_id
+    parts.append(_t(lang, "inbox_payer", payer=_payer_label(deps, payer, lang)))
+    if amount is not None:
+        parts.append(_t(lang, "inbox_amount", amount=amount))
+    at = date_text(alert.created_at, lang)
+    head = _t(lang, "inbox_line", n=n, at=at, what=alert.reason[:200])
+    return f"{head}\n    {' · '.join(parts)}"
+
+
+def inbox_screen(
+    turn: Turn, deps: BotDeps, before: str | None = None, *, resolved: str | None = None
+) -> Screen:
+    """One page of open alerts, newest first (older than `before`, the alert that ended
+    the page before). `resolved` is left out even if the index has not caught up yet."""
+    lang = turn.lang
+    # One more than a page tells whether there is an older one; one more again stands in
+    # for the alert just resolved, should the index still hold it.
+    found = deps.orders.open_alerts(INBOX_PAGE + 2, before=before)
+    still_open = [alert for alert in found if alert.id != resolved]
+    alerts, more = still_open[:INBOX_PAGE], len(still_open) > INBOX_PAGE
+    head = _t(lang, "inbox_title") + (_t(lang, "inbox_older") if before else "")
+    if not alerts:
+        return Screen(f"{head}\n\n{_t(lang, 'inbox_empty')}", _inbox_nav(lang, before, None))
+    page = alert_token(before) if before else None
+    entries: list[str] = []
+    buttons: list[dict[str, Any]] = []
+    for n, alert in enumerate(alerts, start=1):
+        entries.append(_inbox_entry(deps, n, alert, lang))
+        token = alert_token(alert.id)
+        if token is not None:
+            label = _t(lang, "inbox_btn_resolved", n=n)
+            buttons.append(button(label, encode("ax", token, page or "-")))
+    keyboard = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    keyboard += _inbox_nav(lang, before, alerts[-1].id if more else None)
+    text = "\n\n".join([head, *entries])
+    return Screen(text[:4096], keyboard)
+
+
+def _inbox_nav(lang: str, before: str | None, older: str | None) -> list[list[dict[str, Any]]]:
+    row: list[dict[str, Any]] = []
+    if before is not None:
+        row.append(button(_t(lang, "inbox_btn_newest"), encode("ai")))
+    token = alert_token(older) if older else None
+    if token is not None:
+        row.append(button(_t(lang, "inbox_btn_older"), encode("ai", token)))
+    return [row] if row else []
+
+
+def on_inbox(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
+    if not is_admin(turn, deps):
+        _stale(turn)
+        return
+    state = deps.conversations.get(turn.user_id, deps.clock.now()) or {}
+    ask = state.get("ask")
+    if isinstance(ask, dict) and "admin" in ask:
+        deps.conversations.clear(turn.user_id)  # the inbox abandons the lookup question
+    turn.show(inbox_screen(turn, deps, alert_id_of(pressed.arg(0))))
+
+
+def on_resolve(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
+    """Resolved: re-checked here (an admin, an alert still open); the page stays."""
+    if not is_admin(turn, deps):
+        _stale(turn)
+        return
+    page = alert_id_of(pressed.arg(1))
+    alert_id = alert_id_of(pressed.arg(0)) if len(pressed.args) <= 2 else None
+    now = deps.clock.now()
+    resolved = deps.orders.resolve(alert_id, by_admin=turn.user_id, now=now) if alert_id else None
+    if resolved is None:
+        turn.answer(_t(turn.lang, "inbox_gone"), alert=True)
+        turn.show(inbox_screen(turn, deps, page))
+        return
+    payer = alert_payer(deps, resolved)
+    if payer is not None:
+        details = {"alert": resolved.id, "reason": resolved.reason[:300]}
+        _audit.record(turn.user_id, payer, "resolve_alert", details, now)
+    turn.answer(_t(turn.lang, "inbox_resolved"))
+    turn.show(inbox_screen(turn, deps, page, resolved=resolved.id))
+
+
 ADMIN_ACTIONS: dict[str, Callable[[Turn, BotDeps, Pressed], None]] = {
+    "ai": on_inbox,
+    "ax": on_resolve,
     "au": on_user,
     "al": on_ask_limit,
     "aa": on_ask_adjust,

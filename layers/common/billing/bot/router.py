@@ -283,7 +283,7 @@ class Bot:
         elif name == "/balance":
             turn.send(balance.balance_screen(turn, deps))
         elif name == "/help":
-            turn.send(Screen(turn.text("help")))
+            turn.send(Screen(admin.help_text(turn, deps)))
         elif name == "/cancel":
             deps.conversations.clear(user.id)
             turn.send(Screen(turn.text("cancelled")))

@@ -250,16 +250,26 @@ class ProviderWebhooks:
             logger.warning("card not saved", extra={"reason": str(refused)})
 
     def _check_card_country(self, settlement: Settlement | None, method: str | None) -> None:
-        """SPEC §6: a card country that contradicts the declared one flags the Payer."""
+        """SPEC §6: a card country that contradicts the declared one flags the Payer, once
+        per Payer, and only a Payer whose tax status needed the country verification (no
+        valid EU VAT id). Once flagged, or verified by support by hand, nothing more: support
+        has (or had) it in front of them. Stripe is asked only when the answer matters."""
+        from billing.domain.profile import Verification, verification_for
+
         order = settlement.order if settlement is not None else None
         if order is None or method is None or not settlement or not settlement.credited_now:
+            return
+        profile = self._profiles.profile(order.payer_id)
+        if profile.flagged_for_support is not None or profile.verified_by_support:
+            return
+        if verification_for(profile, order.method) is Verification.NOT_NEEDED:
             return
         try:
             country = self._providers.stripe.card_details(method).country
         except ProviderRejected as rejected:
             logger.warning("card not readable", extra={"error": str(rejected)})
             return
-        declared = self._profiles.profile(order.payer_id).country
+        declared = profile.country
         if country and declared and country != declared:
             reason = f"card country {country} contradicts billing country {declared}"
             self._profiles.flag(order.payer_id, reason)

@@ -292,8 +292,21 @@ class CounterModel(Model):
     value = NumberAttribute()
 
 
+class OpenAlertsIndex(GlobalSecondaryIndex["AlertModel"]):
+    """Sparse: the alerts support has not resolved yet (`inbox` is set only while open),
+    by their pk, which sorts by creation time: support's inbox is one query."""
+
+    class Meta:
+        index_name = "open_alerts"
+        projection = AllProjection()
+
+    inbox = UnicodeAttribute(hash_key=True)
+    pk = UnicodeAttribute(range_key=True)
+
+
 class AlertModel(Model):
-    """Something support must look at (unknown or mismatching payment, refund, dispute)."""
+    """Something support must look at (unknown or mismatching payment, refund, dispute).
+    pk = "alert#<ISO time>#<random>"; state "open" until support resolves it."""
 
     class Meta(_Meta):
         pass
@@ -304,6 +317,12 @@ class AlertModel(Model):
     created_at = UnicodeAttribute()
     provider = UnicodeAttribute(null=True)
     details = JSONAttribute()
+    state = UnicodeAttribute(default="open")  # "open" | "resolved"
+    inbox = UnicodeAttribute(null=True)  # "open" while open: the open_alerts index
+    resolved_by = NumberAttribute(null=True)  # the admin's Telegram id
+    resolved_at = UnicodeAttribute(null=True)
+
+    open_alerts = OpenAlertsIndex()
 
 
 # --- Idempotency: id = "<namespace>#<key>", expires by TTL on `expiration` ----------------

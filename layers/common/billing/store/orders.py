@@ -1,7 +1,8 @@
 """Orders, invoices, the invoice counter and support alerts in the Orders table.
 
 Layout: pk = "order#<id>" (kind "order"), "invoice#<number>" (kind "invoice"),
-"counter#invoice" (the last number issued) and "alert#<time>#<random>" (kind "alert").
+"counter#invoice" (the last number issued) and "alert#<time>#<random>" (kind "alert"; while
+open it carries `inbox`, which puts it in the sparse open_alerts index).
 Orders and invoices carry payer_id + created_at for the by_payer index; an order carries
 the provider's payment id in provider_ref for the by_provider_ref index.
 """
@@ -13,9 +14,10 @@ import secrets
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from billing.domain.money import Currency
 from billing.domain.profile import PaymentMethod
@@ -137,6 +139,11 @@ def _invoice(model: InvoiceModel) -> InvoiceRecord:
     )
 
 
+class AlertState(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
 @dataclass(frozen=True)
 class Alert:
     id: str
@@ -144,6 +151,26 @@ class Alert:
     created_at: datetime
     provider: str | None
     details: dict[str, Any]
+    state: AlertState = AlertState.OPEN
+    resolved_by: int | None = None
+    resolved_at: datetime | None = None
+
+
+ALERT_PREFIX = "alert#"
+INBOX_OPEN = "open"  # the one hash key of the open_alerts index
+
+
+def _alert(model: AlertModel) -> Alert:
+    return Alert(
+        id=model.pk.removeprefix(ALERT_PREFIX),
+        reason=model.reason,
+        created_at=parse_iso(model.created_at),
+        provider=model.provider,
+        details=dict(model.details or {}),
+        state=AlertState.OPEN if model.inbox else AlertState.RESOLVED,
+        resolved_by=None if model.resolved_by is None else int(model.resolved_by),
+        resolved_at=parse_iso(model.resolved_at) if model.resolved_at else None,
+    )
 
 
 class OrdersRepository:
@@ -309,27 +336,52 @@ class OrdersRepository:
             details=dict(details or {}),
         )
         AlertModel(
-            f"alert#{alert.id}",
+            f"{ALERT_PREFIX}{alert.id}",
             kind="alert",
             reason=reason,
             created_at=iso(now),
             provider=provider,
             details=alert.details,
+            state=AlertState.OPEN.value,
+            inbox=INBOX_OPEN,
         ).save()
         return alert
 
-    def alerts(self) -> list[Alert]:
-        """Every alert (support's inbox is small; a Scan filtered by kind is fine here)."""
-        return sorted(
-            (
-                Alert(
-                    id=model.pk.removeprefix("alert#"),
-                    reason=model.reason,
-                    created_at=parse_iso(model.created_at),
-                    provider=model.provider,
-                    details=dict(model.details or {}),
-                )
-                for model in AlertModel.scan(AlertModel.kind == "alert")
-            ),
-            key=lambda alert: alert.id,
+    def open_alerts(self, limit: int = 10, *, before: str | None = None) -> list[Alert]:
+        """Support's inbox: up to `limit` open alerts, newest first, older than the alert
+        `before` when given (the next page). One query of the sparse open_alerts index."""
+        condition = None
+        if before is not None:
+            if not _usable_key(before):
+                return []
+            condition = AlertModel.pk < f"{ALERT_PREFIX}{before}"
+        query = AlertModel.open_alerts.query(
+            INBOX_OPEN, condition, scan_index_forward=False, limit=limit
         )
+        return [_alert(model) for model in query]
+
+    def alerts(self) -> list[Alert]:
+        """Every open alert, oldest first (the whole inbox; for tests and the simulation)."""
+        return [_alert(model) for model in AlertModel.open_alerts.query(INBOX_OPEN)]
+
+    def resolve(self, alert_id: str, *, by_admin: int, now: datetime) -> Alert | None:
+        """Take an open alert out of the inbox, recording who resolved it and when. None
+        when there is no such alert or it was resolved already (nothing is written)."""
+        if not _usable_key(alert_id):
+            return None
+        model = AlertModel(f"{ALERT_PREFIX}{alert_id}")
+        try:
+            model.update(
+                actions=[
+                    AlertModel.inbox.remove(),
+                    AlertModel.state.set(AlertState.RESOLVED.value),
+                    AlertModel.resolved_by.set(by_admin),
+                    AlertModel.resolved_at.set(iso(now)),
+                ],
+                condition=AlertModel.inbox.exists() & (AlertModel.kind == "alert"),
+            )
+        except UpdateError as error:
+            if error.cause_response_code == "ConditionalCheckFailedException":
+                return None
+            raise
+        return _alert(model)
