@@ -423,6 +423,20 @@ class FakeBotApi:
             chat = self._chats.get(chat_id)
             return copy.deepcopy(chat.reply_keyboard) if chat else None
 
+    def menu(self, chat_id: int, language_code: str | None = None) -> list[Json]:
+        """The command menu a user with this language sees in their private chat, as
+        Telegram picks it from what setMyCommands registered: the narrowest scope first
+        (the chat, all private chats, the default), each in the user's language, then
+        without one."""
+        scopes = ({"type": "chat", "chat_id": chat_id}, {"type": "all_private_chats"}, None)
+        with self._lock:
+            for scope in scopes:
+                for language in (language_code or "", ""):
+                    key = self._commands_key({"scope": scope, "language_code": language})
+                    if key in self.commands:
+                        return copy.deepcopy(self.commands[key])
+            return []
+
     def file(self, file_id: str) -> FileTuple:
         """(file name, content, MIME type) of a file the bot uploaded."""
         with self._lock:

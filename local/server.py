@@ -122,7 +122,7 @@ LOCAL_ROUTE_LIST: tuple[tuple[str, str], ...] = (
     ("POST /_local/clock", 'move it: {"advance_seconds": N} or {"set": "<ISO 8601>"}'),
     ("GET /_local/users", "the simulated Telegram users"),
     ("POST /_local/users", 'add one: {"id", "first_name", "language_code"}'),
-    ("GET /_local/chats/{user_id}", "a chat: messages and the reply keyboard"),
+    ("GET /_local/chats/{user_id}", "a chat: messages, the reply keyboard, the command menu"),
     ("GET /_local/chats/{user_id}/messages", "a chat's messages"),
     ("POST /_local/chats/{user_id}/send", '{"text"}'),
     ("POST /_local/chats/{user_id}/press", '{"message_id", "data"}: press an inline button'),

@@ -201,13 +201,15 @@ class Simulator:
     # -- reading chats --------------------------------------------------------------------
 
     def chat(self, raw_id: str) -> Outcome:
-        """What the page shows: the user, the chat's messages and the reply keyboard."""
+        """What the page shows: the user, the chat's messages, the reply keyboard and the
+        command menu Telegram shows this user (registered with setMyCommands)."""
         fake = self._fake()
         user = self._user(raw_id)
         return 200, {
             "user": user.as_json(),
             "messages": fake.messages(user.id),
             "reply_keyboard": fake.reply_keyboard(user.id),
+            "commands": fake.menu(user.id, user.language_code),
         }
 
     def messages(self, raw_id: str) -> Outcome:

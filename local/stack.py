@@ -3,7 +3,8 @@ handlers invoked the way Lambda would.
 
 `LocalStack().start()` starts a moto server in this process, points the environment (which
 `billing.config` reads) at it, creates the tables and the renewal queue as template.yaml
-declares them, stores the secrets as SSM SecureString parameters and imports the handlers.
+declares them, stores the secrets as SSM SecureString parameters, registers the command
+menu with the built-in fake Bot API and imports the handlers.
 moto keeps its state in the process, so every run starts empty.
 """
 
@@ -141,6 +142,7 @@ class LocalStack:
             if not self.telegram_api_base:
                 self.fake_telegram = FakeBotApi(token=self.bot_token, require_https_webhook=False)
                 self.telegram_api_base = self.fake_telegram.serve()
+                self._register_menu()
             self._set_env(self._base_env(endpoint))
             import boto3
 
@@ -302,6 +304,16 @@ class LocalStack:
         return result
 
     # ------------------------------------------------------------------ set-up
+
+    def _register_menu(self) -> None:
+        """The command menu, registered with the built-in fake as `make set-webhook` does
+        with Telegram (the same list and calls), so the simulator shows it. Another Bot API
+        server (TELEGRAM_API_BASE, perhaps a real bot) is left as it is."""
+        from billing.bot.commands import register_menu
+        from billing.telegram.client import BotApi
+
+        with BotApi(self.telegram_api_base, self.bot_token) as api:
+            register_menu(api)
 
     def _base_env(self, endpoint: str) -> dict[str, str | None]:
         env: dict[str, str | None] = {

@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 
-from billing.bot.commands import ALLOWED_UPDATES, COMMANDS
+from billing.bot.commands import ALLOWED_UPDATES, COMMANDS, register_menu
 from billing.config import Settings
 from billing.telegram.client import BotApi, TelegramError
 
@@ -33,13 +33,7 @@ def register(api: BotApi, webhook_url: str, secret: str) -> None:
         "setWebhook",
         {"url": webhook_url, "secret_token": secret, "allowed_updates": ALLOWED_UPDATES},
     )
-    for language, commands in COMMANDS.items():
-        params: dict[str, Any] = {
-            "commands": [{"command": c, "description": d} for c, d in commands]
-        }
-        if language != "en":  # English is the default for every other language
-            params["language_code"] = language
-        api.call("setMyCommands", params)
+    register_menu(api)  # English as the default, then each other language
 
 
 def main(argv: list[str] | None = None) -> int:

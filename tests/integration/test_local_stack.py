@@ -133,6 +133,18 @@ def test_local_stack_serves_the_real_handlers(local: Running) -> None:
     status, headers, body = call(local, "GET", "/")
     assert status == 200 and headers["content-type"].startswith("text/html")
     assert b"local-webhook-secret" in body
+    assert b'id="menu"' in body  # where the page shows the command menu
+
+    # The stack registered the command menu with its fake Bot API (which checked it
+    # against api.json), as `make set-webhook` does; each chat shows it in its language.
+    new_user = json.dumps({"id": 1002, "first_name": "Иван", "language_code": "ru"}).encode()
+    status, _, body = call(local, "POST", "/_local/users", new_user, json_headers)
+    assert status == 201, body
+    for user, privacy in ((1001, "What data is stored"), (1002, "Какие данные хранятся")):
+        status, _, body = call(local, "GET", f"/_local/chats/{user}")
+        assert status == 200, body
+        menu = {c["command"]: c["description"] for c in json.loads(body)["commands"]}
+        assert "paysupport" in menu and menu["privacy"].startswith(privacy), menu
 
     assert stop_local(local) == 0
 

@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from billing.config import Settings
+from billing.telegram.client import BotApi
 from local.fake_bot_api import FakeBotApi
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "set_webhook.py"
@@ -63,3 +64,25 @@ def test_registers_webhook_and_commands(
     assert fake_telegram.violations == []
     out = capsys.readouterr().out
     assert "s3cr3t" not in out and fake_telegram.token not in out
+
+
+def test_the_menu_names_privacy_and_paysupport_in_both_languages(
+    fake_telegram: FakeBotApi,
+) -> None:
+    api = BotApi(fake_telegram.base_url, fake_telegram.token)  # type: ignore[attr-defined]
+    try:
+        load_script().register(api, URL, "s3cr3t-value")
+    finally:
+        api.close()
+    assert fake_telegram.violations == []  # setMyCommands met api.json
+    for language in (None, "ru"):
+        (request,) = [
+            c for c in fake_telegram.calls_of("setMyCommands") if c.get("language_code") == language
+        ]
+        names = [c["command"] for c in request["commands"]]
+        assert {"privacy", "paysupport"} <= set(names), language
+    assert {"command": "privacy", "description": "Какие данные хранятся и как их удалить"} in (
+        fake_telegram.menu(1001, "ru")
+    )
+    assert fake_telegram.menu(1001, "de") == fake_telegram.menu(1001, "en")  # the default
+    assert "paysupport" in [c["command"] for c in fake_telegram.menu(1001, "en")]

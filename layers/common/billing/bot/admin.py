@@ -18,7 +18,7 @@ from typing import Any
 
 from billing.bot import admin_orders
 from billing.bot.callbacks import Pressed, encode
-from billing.bot.calls import Screen, button
+from billing.bot.calls import Screen, button, send_message
 from billing.bot.deps import BotDeps
 from billing.bot.texts import date_text, t
 from billing.bot.turn import Turn
@@ -38,6 +38,14 @@ AUDIT_SHOWN = 5
 _audit = AuditRepository()
 
 ADMIN_TEXTS: dict[str, dict[str, str]] = {
+    "admin_reply_usage": {
+        "en": "To answer a user: /admin reply <user id> <text>",
+        "ru": "Чтобы ответить пользователю: /admin reply <id пользователя> <текст>",
+    },
+    "admin_reply_sent": {
+        "en": "Sent to user {id}.",
+        "ru": "Отправлено пользователю {id}.",
+    },
     "admin_ask_lookup": {
         "en": "Send a Telegram user id, an order number or a provider's payment id.",
         "ru": "Пришлите Telegram id пользователя, номер заказа или id платежа у провайдера.",
@@ -108,6 +116,10 @@ ADMIN_TEXTS: dict[str, dict[str, str]] = {
     "audit_resolve_alert": {
         "en": "Alert resolved by {who}: {reason}",
         "ru": "Оповещение закрыто: {reason}. Поддержка: {who}",
+    },
+    "audit_reply": {
+        "en": "Answered by {who}: {text}",
+        "ru": "Ответ пользователю: {text}. Поддержка: {who}",
     },
     "audit_other": {"en": "{action} by {who}", "ru": "{action}. Поддержка: {who}"},
     # Support's inbox of open alerts (SPEC §9).
@@ -364,11 +376,46 @@ def admin_command(turn: Turn, deps: BotDeps, argument: str) -> None:
     if argument.strip().lower() == "inbox":
         turn.send(inbox_screen(turn, deps))
         return
+    words = argument.split(maxsplit=2)
+    if words[0].lower() == "reply":
+        _reply(turn, deps, words[1:])
+        return
     user_id = _user_id(argument)
     if user_id is None:  # an order number or a provider's payment id
         turn.send(admin_orders.lookup_text(turn, deps, argument))
         return
     turn.send(user_screen(turn, deps, user_id))
+
+
+SUPPORT_MESSAGE_LIMIT = 1_000  # what a Payer's /paysupport question may carry
+
+
+def to_support(turn: Turn, deps: BotDeps, text: str) -> None:
+    """/paysupport <question>: into support's inbox (and to the admins at once); support
+    answers with /admin reply <user id> <text>, which the Payer gets in this chat."""
+    question = text[:SUPPORT_MESSAGE_LIMIT]
+    deps.payments.alert("question from a payer", None, {"payer": turn.user_id, "text": question})
+    deps.notices.alert(f"question from payer {turn.user_id}: {question}")
+    turn.send(Screen(turn.text("paysupport_sent")))
+
+
+def _reply(turn: Turn, deps: BotDeps, words: list[str]) -> None:
+    """/admin reply <user id> <text>: the text goes to that user's chat, audited."""
+    user_id = _user_id(words[0]) if words else None
+    if user_id is None or len(words) < 2 or not words[1].strip():
+        turn.send(Screen(_t(turn.lang, "admin_reply_usage")))
+        return
+    account = deps.accounts.get(user_id)
+    if account is None:
+        turn.send(Screen(_t(turn.lang, "admin_no_account", id=user_id)))
+        return
+    lang = account.language if account.language in ("en", "ru") else "en"
+    answer = t(lang, "support_reply", text=words[1].strip()[:3_500])
+    turn.calls.append(send_message(user_id, Screen(answer)))
+    _audit.record(
+        turn.user_id, user_id, "reply", {"text": words[1].strip()[:200]}, deps.clock.now()
+    )
+    turn.send(Screen(_t(turn.lang, "admin_reply_sent", id=user_id)))
 
 
 def on_admin_text(
@@ -738,6 +785,8 @@ def _audit_values(deps: BotDeps, entry: AuditEntry, lang: str) -> dict[str, str 
             }
         case "resolve_alert":
             values = {"reason": _text(details, "reason")}
+        case "reply":
+            values = {"text": _text(details, "text")}
     return values
 
 

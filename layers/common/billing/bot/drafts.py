@@ -20,7 +20,7 @@ from billing.bot.callbacks import encode
 from billing.bot.calls import Screen, button
 from billing.bot.deps import BotDeps
 from billing.bot.subscriptions import list_screen
-from billing.bot.texts import date_text
+from billing.bot.texts import date_text, pay_from_balance_text
 from billing.bot.turn import Turn
 from billing.bot.views import option_title, person, quote_text, title
 from billing.domain import profile as billing_profile
@@ -329,7 +329,13 @@ def on_quote(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
     balance = format_minor(wallet.balance, currency)
     keyboard = []
     if wallet.can_pay(quote.total):
-        text += "\n\n" + turn.text("quote_balance_ok", currency=currency.value, balance=balance)
+        text += "\n\n" + pay_from_balance_text(
+            turn.lang,
+            currency,
+            balance=wallet.balance,
+            credit_limit=wallet.credit_limit,
+            total=quote.total,
+        )
         pay = turn.text("btn_pay_balance", amount=format_minor(quote.total, currency))
         keyboard.append([button(pay, encode("cy", nonce, quote.total))])
     else:

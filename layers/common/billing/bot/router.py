@@ -284,6 +284,10 @@ class Bot:
             turn.send(balance.balance_screen(turn, deps))
         elif name == "/help":
             turn.send(Screen(admin.help_text(turn, deps)))
+        elif name == "/paysupport" and argument.strip():
+            admin.to_support(turn, deps, argument.strip())
+        elif name in ("/privacy", "/paysupport"):
+            turn.send(Screen(turn.text(name.removeprefix("/"))))
         elif name == "/cancel":
             deps.conversations.clear(user.id)
             turn.send(Screen(turn.text("cancelled")))

@@ -8,7 +8,7 @@ from billing.bot.balance import invoice_call
 from billing.bot.callbacks import encode
 from billing.bot.calls import Screen, button
 from billing.bot.deps import BotDeps
-from billing.bot.texts import date_text
+from billing.bot.texts import date_text, pay_from_balance_text
 from billing.bot.turn import Turn
 from billing.bot.views import history_line, options_text, person, quote_text, title
 from billing.domain import profile as billing_profile
@@ -235,8 +235,12 @@ def _renew_screen(
     keyboard = []
     balance = format_minor(wallet.balance, quote.currency)
     if wallet.can_pay(quote.total):
-        text += "\n\n" + turn.text(
-            "quote_balance_ok", currency=quote.currency.value, balance=balance
+        text += "\n\n" + pay_from_balance_text(
+            turn.lang,
+            quote.currency,
+            balance=wallet.balance,
+            credit_limit=wallet.credit_limit,
+            total=quote.total,
         )
         pay = turn.text("btn_pay_balance", amount=format_minor(quote.total, quote.currency))
         # The router hands a handler the id and one argument: the total rides with the period.

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from billing.bot.commands import help_lines
+from billing.domain.money import Currency, format_minor
+
 LANGUAGES = ("en", "ru")
 
 TEXTS: dict[str, dict[str, str]] = {
@@ -20,15 +23,53 @@ TEXTS: dict[str, dict[str, str]] = {
         "/subscriptions — подключить Софтфон или Шлюз\n/balance — ваш баланс\n"
         "/billing — платёжные данные и способ оплаты\n/help — все команды",
     },
+    # /help lists the command menu (billing.bot.commands), the one list setMyCommands
+    # registers, so the two cannot drift apart.
     "help": {
-        "en": "Commands:\n/subscriptions — your subscriptions, connect, change, renew\n"
-        "/balance — wallets, top-up, recent operations\n/billing (/paysystem) — country, name,"
-        " address, VAT id, payment method, saved card\n/tariff — same as /subscriptions\n"
-        "/cancel — cancel the current question\n/language — English / Русский",
-        "ru": "Команды:\n/subscriptions — подписки: подключить, изменить, продлить\n"
-        "/balance — кошельки, пополнение, последние операции\n/billing (/paysystem) — страна,"
-        " имя, адрес, VAT-номер, способ оплаты, сохранённая карта\n/tariff — то же, что"
-        " /subscriptions\n/cancel — отменить текущий вопрос\n/language — English / Русский",
+        "en": "Commands:\n" + help_lines("en") + "\n/cancel — cancel the current question",
+        "ru": "Команды:\n" + help_lines("ru") + "\n/cancel — отменить текущий вопрос",
+    },
+    # --- Telegram's rules for bots that take payments (SPEC §10) -----------------------
+    "privacy": {
+        "en": "What the bot stores, and why:\n"
+        "• your Telegram id, name and language — to keep your account and talk to you;\n"
+        "• your billing details: country, name, address, VAT id and the phone number you"
+        " shared — for invoices and the right VAT;\n"
+        "• if you save a card, a reference to it at Stripe for auto-renewal — never the card"
+        " number;\n"
+        "• wallets, ledger entries, orders and invoices — tax and accounting law requires"
+        " them to be kept;\n"
+        "• what you are entering in the bot right now — for 24 hours.\n\n"
+        "To have your data deleted, write to support in this chat (/paysupport). What"
+        " accounting law requires to be kept is kept; the rest is deleted.",
+        "ru": "Что хранит бот и зачем:\n"
+        "• ваш Telegram id, имя и язык — чтобы вести аккаунт и общаться с вами;\n"
+        "• платёжные данные: страна, имя, адрес, VAT-номер и номер телефона, которым вы"
+        " поделились, — для счетов и верного НДС;\n"
+        "• если вы сохранили карту, ссылка на неё в Stripe для автопродления; номер карты —"
+        " никогда;\n"
+        "• кошельки, операции по балансу, заказы и счета — их требуется хранить по"
+        " налоговому и бухгалтерскому законодательству;\n"
+        "• то, что вы сейчас вводите в боте, — 24 часа.\n\n"
+        "Чтобы удалить ваши данные, напишите в поддержку в этом чате (/paysupport). То, что"
+        " требуется хранить по закону о бухгалтерском учёте, сохраняется; остальное удаляется.",
+    },
+    "paysupport": {
+        "en": "A question about a payment? Send /paysupport followed by your question and the"
+        " order number (it is in the bot's payment messages and on the invoice), for example:"
+        "\n/paysupport 261201-A1B2C3 I was charged twice\nSupport reads it and answers you in"
+        " this chat.",
+        "ru": "Вопрос об оплате? Отправьте /paysupport, а за ним вопрос и номер заказа (он есть"
+        " в сообщениях бота об оплате и в счёте), например:\n/paysupport 261201-A1B2C3 деньги"
+        " списали дважды\nПоддержка прочитает и ответит вам в этом чате.",
+    },
+    "paysupport_sent": {
+        "en": "Sent to support. They will answer you in this chat.",
+        "ru": "Отправлено в поддержку. Ответ придёт в этот чат.",
+    },
+    "support_reply": {
+        "en": "Support: {text}",
+        "ru": "Поддержка: {text}",
     },
     "nothing_asked": {
         "en": "I wasn't waiting for a message. Use the buttons or /help.",
@@ -197,6 +238,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "quote_balance_ok": {
         "en": "Your {currency} balance: {balance}. Confirm to pay from it.",
         "ru": "Ваш баланс в {currency}: {balance}. Подтвердите оплату с баланса.",
+    },
+    "quote_balance_credit": {
+        "en": "Your {currency} balance: {balance}. After this payment it will be {after}: you"
+        " pay on credit (your credit limit is {limit}). Confirm to pay from the balance.",
+        "ru": "Ваш баланс в {currency}: {balance}. После оплаты он станет {after}: оплата в"
+        " кредит (ваш кредитный лимит — {limit}). Подтвердите оплату с баланса.",
     },
     "quote_balance_short": {
         "en": "Your {currency} balance: {balance}; {missing} is missing. Pay it by card, PayPal,"
@@ -550,6 +597,24 @@ def t(lang: str, key: str, **values: object) -> str:
     variants = TEXTS[key]
     template = variants.get(lang) or variants["en"]
     return template.format(**values) if values else template
+
+
+def pay_from_balance_text(
+    lang: str, currency: Currency, *, balance: int, credit_limit: int, total: int
+) -> str:
+    """The line above «Pay ... from balance»: the balance, and when the payment takes it
+    below zero, what it will be after and the credit limit that allows it (SPEC §4)."""
+    shown = format_minor(balance, currency)
+    if balance - total >= 0:
+        return t(lang, "quote_balance_ok", currency=currency.value, balance=shown)
+    return t(
+        lang,
+        "quote_balance_credit",
+        currency=currency.value,
+        balance=shown,
+        after=format_minor(balance - total, currency),
+        limit=format_minor(credit_limit, currency),
+    )
 
 
 def date_text(moment: datetime, lang: str) -> str:
