@@ -222,7 +222,7 @@ def refund_by_support(world: World, rng: random.Random) -> None:
     order = world.payments.order_of_provider(payment.id)
     if order is None or order.status is not OrderStatus.PAID:
         return
-    left = (order.paid_amount or order.amount) - order.refunded_amount
+    left = order.refundable
     if left > 0:
         world.refunds.refund(order.id, rng.randint(1, left))
 

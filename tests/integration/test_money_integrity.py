@@ -20,7 +20,7 @@ from billing.clock import ManualClock
 from billing.config import Settings
 from billing.domain.money import Currency
 from billing.domain.profile import PaymentMethod
-from billing.orders.model import OrderStatus, Purpose
+from billing.orders.model import Order, OrderStatus, Purpose
 from billing.orders.service import Outcome, RefundOutcome
 from billing.providers.stripe_gateway import sign_webhook
 from billing.runtime import runtime
@@ -44,16 +44,23 @@ def world(tables: Settings, clock: ManualClock) -> World:
     return World(tables, clock)
 
 
-def paid_top_up(world: World, amount: int = 5_000, ref: str = "pi_1") -> str:
-    world.payer(PAYER, "US")
-    order = world.payments.open(
+def open_top_up(
+    world: World, amount: int = 5_000, method: PaymentMethod = PaymentMethod.CRYPTO
+) -> Order:
+    """A pending top-up (crypto by default: a method that needs no country verification)."""
+    return world.payments.open(
         payer_id=PAYER,
         purpose=Purpose.TOP_UP,
         amount=amount,
         currency=EUR,
-        method=PaymentMethod.CRYPTO,
+        method=method,
         chat_id=PAYER,
     )
+
+
+def paid_top_up(world: World, amount: int = 5_000, ref: str = "pi_1") -> str:
+    world.payer(PAYER, "US")
+    order = open_top_up(world, amount)
     settled = world.payments.settle(
         order.id, amount=amount, currency="EUR", provider="test", provider_ref=ref
     )
@@ -126,14 +133,7 @@ def test_a_refund_before_its_payment_is_parked_and_the_late_payment_still_credit
     world: World, tables: Settings
 ) -> None:
     world.payer(PAYER, "US")
-    order = world.payments.open(
-        payer_id=PAYER,
-        purpose=Purpose.TOP_UP,
-        amount=5_000,
-        currency=EUR,
-        method=PaymentMethod.CRYPTO,
-        chat_id=PAYER,
-    )
+    order = open_top_up(world)
     world.payments.attach_provider_ref(order, "cap_1")
 
     parked = refund(world, "re_1", 5_000, ref="cap_1")
@@ -213,14 +213,7 @@ def test_a_second_payment_for_a_paid_order_is_kept_as_a_top_up_and_alerted(
 
 def test_two_different_payments_racing_for_one_order_are_both_credited(world: World) -> None:
     world.payer(PAYER, "US")
-    order = world.payments.open(
-        payer_id=PAYER,
-        purpose=Purpose.TOP_UP,
-        amount=5_000,
-        currency=EUR,
-        method=PaymentMethod.CRYPTO,
-        chat_id=PAYER,
-    )
+    order = open_top_up(world)
 
     def pay(ref: str) -> Outcome:
         return world.payments.settle(
@@ -264,22 +257,8 @@ def test_expired_orders_leave_the_open_index_and_a_bank_transfer_waits_thirty_da
 ) -> None:
     world.payer(PAYER, "US", name="ACME Inc")
     world.profiles.set_address(PAYER, "1 Main St")
-    card = world.payments.open(
-        payer_id=PAYER,
-        purpose=Purpose.TOP_UP,
-        amount=5_000,
-        currency=EUR,
-        method=PaymentMethod.CRYPTO,
-        chat_id=PAYER,
-    )
-    bank = world.payments.open(
-        payer_id=PAYER,
-        purpose=Purpose.TOP_UP,
-        amount=20_000,
-        currency=EUR,
-        method=PaymentMethod.BANK_TRANSFER,
-        chat_id=PAYER,
-    )
+    card = open_top_up(world)
+    bank = open_top_up(world, 20_000, PaymentMethod.BANK_TRANSFER)
     due = clock.now() + timedelta(days=1)
     assert [o.id for o in world.orders.open_until(due)] == [card.id]
 

@@ -93,11 +93,7 @@ def order_screen(turn: Turn, deps: BotDeps, order: Order) -> Screen:
     keyboard = [[button(_t(lang, "btn_payer", id=order.payer_id), encode("au", order.payer_id))]]
     if order.method is PaymentMethod.BANK_TRANSFER and order.is_open:
         keyboard.append([button(_t(lang, "btn_mark_paid"), encode("ab", order.id))])
-    if (
-        order.method in REFUNDABLE
-        and order.paid_amount
-        and order.refunded_amount < (order.paid_amount)
-    ):
+    if order.method in REFUNDABLE and order.paid_amount and order.refundable > 0:
         keyboard.append([button(_t(lang, "btn_refund"), encode("ar", order.id))])
     return Screen(f"{_t(lang, 'order_title', id=order.id)}\n\n{body}", keyboard)
 
@@ -128,7 +124,7 @@ def _ask(turn: Turn, deps: BotDeps, pressed: Pressed, kind: str) -> None:
     if kind == "bank":
         text = _t(turn.lang, "ask_received", id=order.id, example=example)
     else:
-        left = (order.paid_amount or order.amount) - order.refunded_amount
+        left = order.refundable
         text = _t(
             turn.lang,
             "ask_refund",

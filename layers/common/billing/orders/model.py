@@ -97,14 +97,22 @@ class Order:
     details: dict[str, Any] = field(default_factory=dict)
     provider_ref: str | None = None  # the provider's payment id (pi_, capture, invoice, charge)
     paid_amount: int | None = None
-    refunded_amount: int = 0
     note: str | None = None  # why a paid order did not apply its purpose, a failure reason
     chat_id: int | None = None  # where to tell the Payer (the Payer's private chat)
     version: int = 1
     expires_at: datetime | None = None  # None: payable until support closes it
-    # What each provider refund or dispute took back (id -> minor units); refunded_amount
-    # is their sum, never more than was paid.
+    # What each provider refund or dispute took back (id -> minor units); their sum is
+    # never more than was paid.
     refunds: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def refunded_amount(self) -> int:
+        return sum(self.refunds.values())
+
+    @property
+    def refundable(self) -> int:
+        """What is left of the payment (a paid order's) for refunds and disputes to take."""
+        return (self.paid_amount or self.amount) - self.refunded_amount
 
     @property
     def is_open(self) -> bool:
@@ -126,15 +134,12 @@ class Order:
         """`amount` more (or, negative, less: a dispute won) taken back by `refund_id`;
         refunded once all of the payment is."""
         refunds = {**self.refunds, refund_id: self.refunds.get(refund_id, 0) + amount}
-        refunded = sum(refunds.values())
-        paid = self.paid_amount or self.amount
+        updated = replace(self, refunds=refunds)
         status = self.status
         if status in (OrderStatus.PAID, OrderStatus.REFUNDED):
-            status = OrderStatus.REFUNDED if refunded >= paid else OrderStatus.PAID
+            status = OrderStatus.REFUNDED if updated.refundable <= 0 else OrderStatus.PAID
         return replace(
-            self,
-            refunds=refunds,
-            refunded_amount=refunded,
+            updated,
             status=status,
             updated_at=now,
             version=self.version + 1,

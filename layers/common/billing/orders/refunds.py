@@ -34,7 +34,7 @@ class Refunds:
                 f"{order.method.label} payments are refunded by hand at the provider;"
                 " then record it with a balance adjustment"
             )
-        left = (order.paid_amount or order.amount) - order.refunded_amount
+        left = order.refundable
         if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= left:
             raise InvalidAmount(
                 f"a refund of order {order.id} is from 0.01 to {format_minor(left, order.currency)}"

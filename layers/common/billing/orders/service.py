@@ -404,7 +404,7 @@ class PaymentService:
                     f"{what} before its payment; parked", provider, {**details, "order": order.id}
                 )
                 return RefundRecord(RefundOutcome.PARKED, order)
-            left = (order.paid_amount or order.amount) - order.refunded_amount
+            left = order.refundable
             debit = min(amount, left)
             if debit <= 0:
                 self.alert(f"{what} beyond the payment", provider, {**details, "order": order.id})

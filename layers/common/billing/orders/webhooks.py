@@ -23,7 +23,13 @@ from billing.domain.profile import SavedCard
 from billing.errors import BillingError
 from billing.observability import logger
 from billing.orders.model import Order
-from billing.orders.service import Outcome, PaymentService, RefundRecord, Settlement
+from billing.orders.service import (
+    Outcome,
+    PaymentService,
+    RefundOutcome,
+    RefundRecord,
+    Settlement,
+)
 from billing.providers.errors import ProviderRejected, ProviderUnavailable
 from billing.providers.registry import Providers
 from billing.store.codec import epoch
@@ -34,6 +40,10 @@ if TYPE_CHECKING:
     from billing.providers.paypal import PayPalOrderState
 
 PROVIDERS = frozenset({"stripe", "paypal", "cryptopay"})
+# Refund reports that moved no money but that support must look at.
+_NEEDS_SUPPORT = frozenset(
+    {RefundOutcome.PARKED, RefundOutcome.UNKNOWN, RefundOutcome.NOTHING_LEFT}
+)
 
 
 class Notices(Protocol):
@@ -506,7 +516,7 @@ class ProviderWebhooks:
                 f"{provider} {what} {refund_id}: {record.movement.entry.amount:+d} minor units"
                 f" for payer {record.movement.entry.payer_id}"
             )
-        elif record.outcome.value in ("parked", "unknown", "nothing_left"):
+        elif record.outcome in _NEEDS_SUPPORT:
             self._notices.alert(f"{provider} {what} {refund_id}: {record.outcome.value}")
 
 

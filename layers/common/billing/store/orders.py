@@ -78,7 +78,6 @@ def _order(model: OrderModel) -> Order:
         details=dict(model.details or {}),
         provider_ref=model.provider_ref,
         paid_amount=None if model.paid_amount is None else int(model.paid_amount),
-        refunded_amount=int(model.refunded_amount or 0),
         note=model.note,
         chat_id=None if model.chat_id is None else int(model.chat_id),
         version=int(model.version),
