@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: help setup run test lint format validate checkov build bench simulate set-webhook clean
+.PHONY: help setup run test lint format validate checkov build bench simulate set-webhook catalog clean
 
 help:
 	@echo "make setup     create .venv (Python 3.13) and install everything"
@@ -24,6 +24,7 @@ help:
 	@echo "make bench     benchmarks: one table, JSON in benchmarks/results/ (BENCH_ARGS=\"--only NAME\")"
 	@echo "make simulate  the money system under random faults (SEED=42 STEPS=20000 SEEDS=1)"
 	@echo "make set-webhook  register the deployed webhook and commands with Telegram"
+	@echo "make catalog   compile the message catalog (locale/*/*.po -> .mo) after editing it"
 
 setup: $(STAMP)
 
@@ -71,6 +72,9 @@ simulate: setup
 STACK ?= sip-billing
 set-webhook: setup
 	$(PY) scripts/set_webhook.py --stack $(STACK) --region $(AWS_DEFAULT_REGION)
+
+catalog: setup
+	$(PY) scripts/catalog.py compile
 
 clean:
 	rm -rf $(VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -16,8 +16,9 @@ from typing import Any
 
 import boto3
 
-from billing.bot.commands import ALLOWED_UPDATES, COMMANDS, register_menu
+from billing.bot.commands import ALLOWED_UPDATES, register_menu
 from billing.config import Settings
+from billing.i18n import LANGUAGES
 from billing.telegram.client import BotApi, TelegramError
 
 
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     finally:
         api.close()
-    print(f"webhook set to {url}; commands registered in {', '.join(COMMANDS)}")
+    print(f"webhook set to {url}; commands registered in {', '.join(LANGUAGES)}")
     return 0
 
 

@@ -1,11 +1,5 @@
 """Support actions in the bot (SPEC §9), end to end through the webhook handler, moto and the
 api.json-enforcing fake Bot API.
-
-Until router.py wires the admin module in, the `chat` fixture wires it for these tests only:
-the button actions and texts are patched into router.ACTIONS / texts.TEXTS, and the "/admin"
-command and the answers to admin questions are routed by wrapping Bot._command and
-Bot._message exactly as the router is meant to (once the router does it itself the wrappers
-still route the same way).
 """
 
 from __future__ import annotations

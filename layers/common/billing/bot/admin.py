@@ -37,201 +37,8 @@ AUDIT_SHOWN = 5
 # Binds from AccountModel's table at call time, so one instance serves the process.
 _audit = AuditRepository()
 
-ADMIN_TEXTS: dict[str, dict[str, str]] = {
-    "admin_reply_usage": {
-        "en": "To answer a user: /admin reply <user id> <text>",
-        "ru": "Чтобы ответить пользователю: /admin reply <id пользователя> <текст>",
-    },
-    "admin_reply_sent": {
-        "en": "Sent to user {id}.",
-        "ru": "Отправлено пользователю {id}.",
-    },
-    "admin_ask_lookup": {
-        "en": "Send a Telegram user id, an order number or a provider's payment id.",
-        "ru": "Пришлите Telegram id пользователя, номер заказа или id платежа у провайдера.",
-    },
-    "admin_user_title": {"en": "Support: user {id}", "ru": "Поддержка: пользователь {id}"},
-    "admin_account": {
-        "en": "Name: {name}\nUsername: {username}\nLanguage: {language}\nSince: {since}",
-        "ru": "Имя: {name}\nUsername: {username}\nЯзык: {language}\nС нами с: {since}",
-    },
-    "admin_no_account": {
-        "en": "No account (never sent /start).",
-        "ru": "Аккаунта нет (не отправлял /start).",
-    },
-    "admin_profile": {
-        "en": "Country: {country}\nVAT id: {vat_id}\nPhone country: {phone}\n"
-        "Country check: {verification}{by_support}",
-        "ru": "Страна: {country}\nVAT-номер: {vat_id}\nСтрана телефона: {phone}\n"
-        "Проверка страны: {verification}{by_support}",
-    },
-    "admin_by_support": {"en": " (by support)", "ru": " (поддержкой)"},
-    "admin_wallets": {"en": "Wallets:", "ru": "Кошельки:"},
-    "admin_wallet": {
-        "en": "• {currency}: {balance}, credit limit {limit}",
-        "ru": "• {currency}: {balance}, кредитный лимит {limit}",
-    },
-    "admin_none": {"en": "• none", "ru": "• нет"},
-    "admin_subs": {"en": "Subscriptions:", "ru": "Подписки:"},
-    "admin_sub": {
-        "en": "• {id} {product}, {role}, until {expiry}, {status}",
-        "ru": "• {id} {product}, {role}, до {expiry}, {status}",
-    },
-    "admin_role_both": {"en": "pays and holds", "ru": "платит и пользуется"},
-    "admin_role_payer": {"en": "pays for user {id}", "ru": "платит за {id}"},
-    "admin_role_customer": {"en": "held, paid by {id}", "ru": "пользуется, платит {id}"},
-    "admin_audit": {"en": "Support actions:", "ru": "Действия поддержки:"},
-    "admin_audit_line": {"en": "• {at} — {sentence}", "ru": "• {at} — {sentence}"},
-    # Support actions as sentences: English names who did it, Russian (whose past tense
-    # would need the admin's gender) says it in the passive and names them after.
-    "admin_you": {"en": "you", "ru": "вы"},
-    "admin_who": {"en": "{name} (id {id})", "ru": "{name} (id {id})"},
-    "admin_who_id": {"en": "id {id}", "ru": "id {id}"},
-    "audit_credit_limit": {
-        "en": "{currency} credit limit set to {limit} (was {previous}) by {who}",
-        "ru": "Кредитный лимит {currency}: {limit} (был {previous}). Поддержка: {who}",
-    },
-    "audit_adjust": {
-        "en": "Balance adjustment of {amount} («{reason}») by {who}",
-        "ru": "Корректировка баланса на {amount} («{reason}»). Поддержка: {who}",
-    },
-    "audit_verify_country": {
-        "en": "Country {country} verified by {who}",
-        "ru": "Страна {country} подтверждена. Поддержка: {who}",
-    },
-    "audit_bank_transfer_paid": {
-        "en": "Bank transfer for order {order} marked paid ({amount}) by {who}",
-        "ru": "Банковский перевод по заказу {order} отмечен оплаченным ({amount})."
-        " Поддержка: {who}",
-    },
-    "audit_refund": {
-        "en": "{amount} of order {order} refunded by {who}",
-        "ru": "Возврат {amount} по заказу {order}. Поддержка: {who}",
-    },
-    "audit_terminate": {
-        "en": "{product} ({subscription}) terminated by {who}; {credit} credited",
-        "ru": "Подписка {product} ({subscription}) прекращена, зачислено {credit}."
-        " Поддержка: {who}",
-    },
-    "audit_resolve_alert": {
-        "en": "Alert resolved by {who}: {reason}",
-        "ru": "Оповещение закрыто: {reason}. Поддержка: {who}",
-    },
-    "audit_reply": {
-        "en": "Answered by {who}: {text}",
-        "ru": "Ответ пользователю: {text}. Поддержка: {who}",
-    },
-    "audit_other": {"en": "{action} by {who}", "ru": "{action}. Поддержка: {who}"},
-    # Support's inbox of open alerts (SPEC §9).
-    "admin_help": {
-        "en": "\n\nSupport:\n/admin — support: a user, an order or a payment\n"
-        "/admin inbox — open alerts",
-        "ru": "\n\nПоддержка:\n/admin — поддержка: пользователь, заказ или платёж\n"
-        "/admin inbox — открытые оповещения",
-    },
-    "admin_btn_inbox": {"en": "Inbox", "ru": "Входящие"},
-    "inbox_title": {
-        "en": "Support inbox: open alerts, newest first",
-        "ru": "Входящие поддержки: открытые оповещения, сначала новые",
-    },
-    "inbox_older": {"en": " (older)", "ru": " (более старые)"},
-    "inbox_empty": {"en": "No open alerts.", "ru": "Открытых оповещений нет."},
-    "inbox_line": {"en": "{n}. {at} — {what}", "ru": "{n}. {at} — {what}"},
-    "inbox_order": {"en": "Order {id}", "ru": "Заказ {id}"},
-    "inbox_payer": {"en": "Payer: {payer}", "ru": "Плательщик: {payer}"},
-    "inbox_payer_unknown": {"en": "unknown", "ru": "неизвестен"},
-    "inbox_amount": {"en": "Amount: {amount}", "ru": "Сумма: {amount}"},
-    "inbox_btn_resolved": {"en": "Resolved: {n}", "ru": "Решено: {n}"},
-    "inbox_btn_older": {"en": "Older »", "ru": "Старше »"},
-    "inbox_btn_newest": {"en": "« Newest", "ru": "« Новые"},
-    "inbox_resolved": {"en": "Resolved.", "ru": "Отмечено как решённое."},
-    "inbox_gone": {
-        "en": "This alert is no longer open; nothing changed.",
-        "ru": "Это оповещение уже закрыто; ничего не изменилось.",
-    },
-    "admin_btn_limit": {"en": "Set credit limit", "ru": "Кредитный лимит"},
-    "admin_btn_adjust": {"en": "Adjust balance", "ru": "Корректировка баланса"},
-    "admin_btn_verify": {"en": "Verify country", "ru": "Подтвердить страну"},
-    "admin_btn_terminate": {
-        "en": "Terminate {product} with credit",
-        "ru": "Прекратить {product} с возвратом",
-    },
-    "admin_btn_terminate_now": {
-        "en": "Terminate, credit {credit}",
-        "ru": "Прекратить, вернуть {credit}",
-    },
-    "admin_btn_back": {"en": "« Back to the user", "ru": "« К пользователю"},
-    "admin_ask_limit": {
-        "en": "User {id}: send the credit limit as «EUR 50.00» (0 removes it).",
-        "ru": "Пользователь {id}: пришлите кредитный лимит, например «EUR 50.00» (0 — убрать).",
-    },
-    "admin_ask_adjust": {
-        "en": "User {id}: send the adjustment as «EUR -10.00 reason». A negative amount takes"
-        " money away; the reason is shown to the user in /balance.",
-        "ru": "Пользователь {id}: пришлите корректировку, например «EUR -10.00 причина»."
-        " Отрицательная сумма списывает деньги; причину пользователь видит в /balance.",
-    },
-    "admin_bad_amount": {
-        "en": "Not applied: {error}\nSend it again, e.g. «{example}», or /cancel.",
-        "ru": "Не применено: {error}\nПришлите ещё раз, например «{example}», или /cancel.",
-    },
-    "admin_amount_format": {
-        "en": "write a currency code and an amount, like «EUR 50.00» or «50 EUR»",
-        "ru": "нужны код валюты и сумма, например «EUR 50.00» или «50 EUR»",
-    },
-    "admin_negative_limit": {
-        "en": "a credit limit cannot be negative",
-        "ru": "кредитный лимит не может быть отрицательным",
-    },
-    "admin_zero_adjust": {
-        "en": "an adjustment must move money (not 0)",
-        "ru": "корректировка не может быть нулевой",
-    },
-    "admin_no_reason": {
-        "en": "an adjustment needs a reason after the amount",
-        "ru": "после суммы нужна причина корректировки",
-    },
-    "admin_limit_set": {
-        "en": "User {id}: {currency} credit limit set to {limit}.",
-        "ru": "Пользователь {id}: кредитный лимит {currency} — {limit}.",
-    },
-    "admin_adjusted": {
-        "en": "User {id}: {amount} ({reason}). Balance now {balance}.",
-        "ru": "Пользователь {id}: {amount} ({reason}). Баланс теперь {balance}.",
-    },
-    "admin_already_applied": {
-        "en": "This adjustment was already applied; nothing changed.",
-        "ru": "Эта корректировка уже применена; ничего не изменилось.",
-    },
-    "admin_verified": {"en": "Country verified.", "ru": "Страна подтверждена."},
-    "admin_no_country": {
-        "en": "The user has not declared a country yet.",
-        "ru": "Пользователь ещё не указал страну.",
-    },
-    "admin_terminate_confirm": {
-        "en": "Terminate {product} ({id}) of {customer} now?\nThe unused value, {credit},"
-        " goes to the wallet of the payer, {payer}. This cannot be undone.",
-        "ru": "Прекратить {product} ({id}) у {customer} сейчас?\nНеиспользованная сумма,"
-        " {credit}, вернётся на кошелёк плательщика, {payer}. Отменить нельзя.",
-    },
-    "admin_terminated": {
-        "en": "{product} ({id}) terminated; {credit} credited to user {payer}.",
-        "ru": "{product} ({id}) прекращена; {credit} зачислено пользователю {payer}.",
-    },
-    "admin_not_active": {
-        "en": "That subscription is no longer active.",
-        "ru": "Эта подписка уже не активна.",
-    },
-}
 
 
-def _t(lang: str, key: str, **values: object) -> str:
-    """ADMIN_TEXTS first, so this module works before they are merged into TEXTS."""
-    variants = ADMIN_TEXTS.get(key)
-    if variants is None:
-        return t(lang, key, **values)
-    template = variants.get(lang) or variants["en"]
-    return template.format(**values) if values else template
 
 
 def is_admin(turn: Turn, deps: BotDeps) -> bool:
@@ -257,15 +64,15 @@ def _user_id(text: str | None) -> int | None:
 def user_screen(turn: Turn, deps: BotDeps, user_id: int) -> Screen:
     lang = turn.lang
     unset = t(lang, "not_set")
-    lines = [_t(lang, "admin_user_title", id=user_id), ""]
+    lines = [t(lang, "admin_user_title", id=user_id), ""]
     account = deps.accounts.get(user_id)
     if account is None:
-        lines.append(_t(lang, "admin_no_account"))
+        lines.append(t(lang, "admin_no_account"))
     else:
         profile = account.profile
         method = profile.payment_method or PaymentMethod.STRIPE_CARD
         lines.append(
-            _t(
+            t(
                 lang,
                 "admin_account",
                 name=account.first_name or unset,
@@ -275,21 +82,21 @@ def user_screen(turn: Turn, deps: BotDeps, user_id: int) -> Screen:
             )
         )
         lines.append(
-            _t(
+            t(
                 lang,
                 "admin_profile",
                 country=profile.country or unset,
                 vat_id=profile.vat_id or unset,
                 phone=profile.phone_country or unset,
                 verification=t(lang, f"verification_{verification_for(profile, method).value}"),
-                by_support=_t(lang, "admin_by_support") if profile.verified_by_support else "",
+                by_support=t(lang, "admin_by_support") if profile.verified_by_support else "",
             )
         )
-    lines += ["", _t(lang, "admin_wallets")]
+    lines += ["", t(lang, "admin_wallets")]
     wallets = deps.ledger.wallets(user_id)
     for wallet in wallets:
         lines.append(
-            _t(
+            t(
                 lang,
                 "admin_wallet",
                 currency=wallet.currency.value,
@@ -298,12 +105,12 @@ def user_screen(turn: Turn, deps: BotDeps, user_id: int) -> Screen:
             )
         )
     if not wallets:
-        lines.append(_t(lang, "admin_none"))
-    lines += ["", _t(lang, "admin_subs")]
+        lines.append(t(lang, "admin_none"))
+    lines += ["", t(lang, "admin_subs")]
     subs = deps.subscriptions.visible_to(user_id)
     for sub in subs:
         lines.append(
-            _t(
+            t(
                 lang,
                 "admin_sub",
                 id=sub.id,
@@ -314,12 +121,12 @@ def user_screen(turn: Turn, deps: BotDeps, user_id: int) -> Screen:
             )
         )
     if not subs:
-        lines.append(_t(lang, "admin_none"))
-    lines += ["", _t(lang, "admin_audit")]
+        lines.append(t(lang, "admin_none"))
+    lines += ["", t(lang, "admin_audit")]
     entries = _audit.for_user(user_id, AUDIT_SHOWN)
     for entry in entries:
         lines.append(
-            _t(
+            t(
                 lang,
                 "admin_audit_line",
                 at=date_text(entry.at, lang),
@@ -327,18 +134,18 @@ def user_screen(turn: Turn, deps: BotDeps, user_id: int) -> Screen:
             )
         )
     if not entries:
-        lines.append(_t(lang, "admin_none"))
+        lines.append(t(lang, "admin_none"))
     keyboard = [
         [
-            button(_t(lang, "admin_btn_limit"), encode("al", user_id)),
-            button(_t(lang, "admin_btn_adjust"), encode("aa", user_id)),
+            button(t(lang, "admin_btn_limit"), encode("al", user_id)),
+            button(t(lang, "admin_btn_adjust"), encode("aa", user_id)),
         ],
     ]
     if account is not None:
-        keyboard.append([button(_t(lang, "admin_btn_verify"), encode("av", user_id))])
+        keyboard.append([button(t(lang, "admin_btn_verify"), encode("av", user_id))])
     for sub in subs:
         if sub.is_active:
-            label = _t(
+            label = t(
                 lang,
                 "admin_btn_terminate",
                 product=title(deps.catalog.product(sub.product), lang),
@@ -349,14 +156,14 @@ def user_screen(turn: Turn, deps: BotDeps, user_id: int) -> Screen:
 
 def _role(lang: str, sub: Subscription, user_id: int) -> str:
     if sub.payer_id == user_id == sub.customer_id:
-        return _t(lang, "admin_role_both")
+        return t(lang, "admin_role_both")
     if sub.payer_id == user_id:
-        return _t(lang, "admin_role_payer", id=sub.customer_id)
-    return _t(lang, "admin_role_customer", id=sub.payer_id)
+        return t(lang, "admin_role_payer", id=sub.customer_id)
+    return t(lang, "admin_role_customer", id=sub.payer_id)
 
 
 def _back(turn: Turn, user_id: int) -> list[list[dict[str, Any]]]:
-    return [[button(_t(turn.lang, "admin_btn_back"), encode("au", user_id))]]
+    return [[button(t(turn.lang, "admin_btn_back"), encode("au", user_id))]]
 
 
 # --- entry points: the command and the answers to its questions ----------------------------
@@ -369,8 +176,8 @@ def admin_command(turn: Turn, deps: BotDeps, argument: str) -> None:
         return
     if not argument.strip():
         deps.conversations.put(turn.user_id, {"ask": {"admin": "lookup"}}, deps.clock.now())
-        inbox = [[button(_t(turn.lang, "admin_btn_inbox"), encode("ai"))]]
-        turn.send(Screen(_t(turn.lang, "admin_ask_lookup"), inbox))
+        inbox = [[button(t(turn.lang, "admin_btn_inbox"), encode("ai"))]]
+        turn.send(Screen(t(turn.lang, "admin_ask_lookup"), inbox))
         return
     deps.conversations.clear(turn.user_id)
     if argument.strip().lower() == "inbox":
@@ -403,11 +210,11 @@ def _reply(turn: Turn, deps: BotDeps, words: list[str]) -> None:
     """/admin reply <user id> <text>: the text goes to that user's chat, audited."""
     user_id = _user_id(words[0]) if words else None
     if user_id is None or len(words) < 2 or not words[1].strip():
-        turn.send(Screen(_t(turn.lang, "admin_reply_usage")))
+        turn.send(Screen(t(turn.lang, "admin_reply_usage")))
         return
     account = deps.accounts.get(user_id)
     if account is None:
-        turn.send(Screen(_t(turn.lang, "admin_no_account", id=user_id)))
+        turn.send(Screen(t(turn.lang, "admin_no_account", id=user_id)))
         return
     lang = account.language if account.language in ("en", "ru") else "en"
     answer = t(lang, "support_reply", text=words[1].strip()[:3_500])
@@ -415,7 +222,7 @@ def _reply(turn: Turn, deps: BotDeps, words: list[str]) -> None:
     _audit.record(
         turn.user_id, user_id, "reply", {"text": words[1].strip()[:200]}, deps.clock.now()
     )
-    turn.send(Screen(_t(turn.lang, "admin_reply_sent", id=user_id)))
+    turn.send(Screen(t(turn.lang, "admin_reply_sent", id=user_id)))
 
 
 def on_admin_text(
@@ -468,7 +275,7 @@ def parse_money_text(text: str, lang: str) -> tuple[Currency, int]:
     """ "EUR 150.00" typed by support -> (currency, minor units)."""
     parts = text.split()
     if len(parts) != 2:
-        raise _BadInput(_t(lang, "admin_amount_format"))
+        raise _BadInput(t(lang, "admin_amount_format"))
     return parse_money(parts[0], parts[1], lang)
 
 
@@ -482,14 +289,14 @@ def parse_money(first: str, second: str, lang: str) -> tuple[Currency, int]:
                 return currency, parse_amount(amount, currency, signed=True)
             except BillingError as error:
                 raise _BadInput(error.message) from error
-    raise _BadInput(_t(lang, "admin_amount_format"))
+    raise _BadInput(t(lang, "admin_amount_format"))
 
 
 def _retry(turn: Turn, user_id: int, error: str, example: str) -> None:
     # The question stays open: the next message is another try.
     turn.send(
         Screen(
-            _t(turn.lang, "admin_bad_amount", error=error, example=example), _back(turn, user_id)
+            t(turn.lang, "admin_bad_amount", error=error, example=example), _back(turn, user_id)
         )
     )
 
@@ -498,10 +305,10 @@ def _set_limit(turn: Turn, deps: BotDeps, user_id: int, text: str) -> None:
     parts = text.split()
     try:
         if len(parts) != 2:
-            raise _BadInput(_t(turn.lang, "admin_amount_format"))
+            raise _BadInput(t(turn.lang, "admin_amount_format"))
         currency, limit = parse_money(parts[0], parts[1], turn.lang)
         if limit < 0:
-            raise _BadInput(_t(turn.lang, "admin_negative_limit"))
+            raise _BadInput(t(turn.lang, "admin_negative_limit"))
         previous = deps.ledger.wallet(user_id, currency).credit_limit
         wallet = deps.ledger.set_credit_limit(user_id, currency, limit)
     except _BadInput as error:
@@ -518,7 +325,7 @@ def _set_limit(turn: Turn, deps: BotDeps, user_id: int, text: str) -> None:
         deps.clock.now(),
     )
     deps.conversations.clear(turn.user_id)
-    done = _t(
+    done = t(
         turn.lang,
         "admin_limit_set",
         id=user_id,
@@ -533,13 +340,13 @@ def _adjust(turn: Turn, deps: BotDeps, user_id: int, text: str, message_id: int)
     cause = f"admin-adjust:{turn.user_id}:{message_id}"
     try:
         if len(parts) < 2:
-            raise _BadInput(_t(turn.lang, "admin_amount_format"))
+            raise _BadInput(t(turn.lang, "admin_amount_format"))
         currency, amount = parse_money(parts[0], parts[1], turn.lang)
         reason = parts[2].strip() if len(parts) == 3 else ""
         if amount == 0:
-            raise _BadInput(_t(turn.lang, "admin_zero_adjust"))
+            raise _BadInput(t(turn.lang, "admin_zero_adjust"))
         if not reason:
-            raise _BadInput(_t(turn.lang, "admin_no_reason"))
+            raise _BadInput(t(turn.lang, "admin_no_reason"))
         movement: Movement = deps.ledger.adjust(
             user_id, currency, amount, cause=cause, reason=reason
         )
@@ -551,7 +358,7 @@ def _adjust(turn: Turn, deps: BotDeps, user_id: int, text: str, message_id: int)
         return
     deps.conversations.clear(turn.user_id)
     if not movement.applied_now:
-        turn.send(Screen(_t(turn.lang, "admin_already_applied"), _back(turn, user_id)))
+        turn.send(Screen(t(turn.lang, "admin_already_applied"), _back(turn, user_id)))
         return
     _audit.record(
         turn.user_id,
@@ -561,7 +368,7 @@ def _adjust(turn: Turn, deps: BotDeps, user_id: int, text: str, message_id: int)
         deps.clock.now(),
     )
     entry = movement.entry
-    done = _t(
+    done = t(
         turn.lang,
         "admin_adjusted",
         id=user_id,
@@ -601,7 +408,7 @@ def _ask(turn: Turn, deps: BotDeps, pressed: Pressed, kind: str, key: str) -> No
         return
     state = {"ask": {"admin": kind, "user": user_id}}
     deps.conversations.put(turn.user_id, state, deps.clock.now())
-    turn.show(Screen(_t(turn.lang, key, id=user_id), _back(turn, user_id)))
+    turn.show(Screen(t(turn.lang, key, id=user_id), _back(turn, user_id)))
 
 
 def on_ask_limit(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
@@ -621,7 +428,7 @@ def on_verify(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
         _stale(turn)
         return
     if account.profile.country is None:
-        turn.answer(_t(turn.lang, "admin_no_country"), alert=True)
+        turn.answer(t(turn.lang, "admin_no_country"), alert=True)
         return
     try:
         profile = deps.profiles.verify_country_by_support(user_id, turn.user_id, deps.admin_ids)
@@ -639,7 +446,7 @@ def on_verify(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
             {"country": profile.country},
             deps.clock.now(),
         )
-    turn.answer(_t(turn.lang, "admin_verified"))
+    turn.answer(t(turn.lang, "admin_verified"))
     turn.show(user_screen(turn, deps, user_id))
 
 
@@ -659,11 +466,11 @@ def on_ask_terminate(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
     if sub is None:
         return
     if not sub.is_active:
-        turn.answer(_t(turn.lang, "admin_not_active"), alert=True)
+        turn.answer(t(turn.lang, "admin_not_active"), alert=True)
         return
     credit = format_minor(remaining_value(sub, deps.clock.now()), sub.currency)
     product = title(deps.catalog.product(sub.product), turn.lang)
-    text = _t(
+    text = t(
         turn.lang,
         "admin_terminate_confirm",
         product=product,
@@ -673,7 +480,7 @@ def on_ask_terminate(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
         credit=credit,
     )
     keyboard = [
-        [button(_t(turn.lang, "admin_btn_terminate_now", credit=credit), encode("aT", sub.id))],
+        [button(t(turn.lang, "admin_btn_terminate_now", credit=credit), encode("aT", sub.id))],
         *_back(turn, sub.payer_id),
     ]
     turn.show(Screen(text, keyboard))
@@ -686,7 +493,7 @@ def on_terminate(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
     try:
         ended, movement = deps.subscriptions.terminate_with_credit(sub.id, admin_id=turn.user_id)
     except InvalidState:
-        turn.answer(_t(turn.lang, "admin_not_active"), alert=True)
+        turn.answer(t(turn.lang, "admin_not_active"), alert=True)
         return
     except BillingError as error:
         turn.answer(error.message, alert=True)
@@ -703,7 +510,7 @@ def on_terminate(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
     if movement is None or movement.applied_now:
         for user_id in dict.fromkeys((ended.payer_id, ended.customer_id)):
             _audit.record(turn.user_id, user_id, "terminate", details, deps.clock.now())
-    text = _t(
+    text = t(
         turn.lang,
         "admin_terminated",
         product=title(deps.catalog.product(ended.product), turn.lang),
@@ -721,7 +528,7 @@ def help_text(turn: Turn, deps: BotDeps) -> str:
     """What /help says: the commands, and for an admin the support ones too (anyone else
     sees no trace of them)."""
     text = t(turn.lang, "help")
-    return text + _t(turn.lang, "admin_help") if is_admin(turn, deps) else text
+    return text + t(turn.lang, "admin_help") if is_admin(turn, deps) else text
 
 
 # --- support actions as sentences ------------------------------------------------------------
@@ -729,11 +536,11 @@ def help_text(turn: Turn, deps: BotDeps) -> str:
 
 def _who(deps: BotDeps, admin_id: int, viewer: int, lang: str) -> str:
     if admin_id == viewer:
-        return _t(lang, "admin_you")
+        return t(lang, "admin_you")
     account = deps.accounts.get(admin_id)
     if account is not None and account.first_name:
-        return _t(lang, "admin_who", name=account.first_name, id=admin_id)
-    return _t(lang, "admin_who_id", id=admin_id)
+        return t(lang, "admin_who", name=account.first_name, id=admin_id)
+    return t(lang, "admin_who_id", id=admin_id)
 
 
 def _money(details: dict[str, Any], key: str) -> str | None:
@@ -795,9 +602,9 @@ def audit_sentence(deps: BotDeps, entry: AuditEntry, *, viewer: int, lang: str) 
     who = _who(deps, entry.admin_id, viewer, lang)
     values = _audit_values(deps, entry, lang)
     if all(value is not None for value in values.values()):
-        return _t(lang, f"audit_{entry.action}", who=who, **values)
+        return t(lang, f"audit_{entry.action}", who=who, **values)
     # An action this version does not know, or an entry missing a part: its name only.
-    return _t(lang, "audit_other", action=entry.action, who=who)
+    return t(lang, "audit_other", action=entry.action, who=who)
 
 
 # --- support's inbox: open alerts, newest first (SPEC §9) ------------------------------------
@@ -864,11 +671,11 @@ def alert_payer(deps: BotDeps, alert: Alert) -> int | None:
 
 def _payer_label(deps: BotDeps, payer_id: int | None, lang: str) -> str:
     if payer_id is None:
-        return _t(lang, "inbox_payer_unknown")
+        return t(lang, "inbox_payer_unknown")
     account = deps.accounts.get(payer_id)
     if account is not None and account.first_name:
-        return _t(lang, "admin_who", name=account.first_name, id=payer_id)
-    return _t(lang, "admin_who_id", id=payer_id)
+        return t(lang, "admin_who", name=account.first_name, id=payer_id)
+    return t(lang, "admin_who_id", id=payer_id)
 
 
 def _inbox_entry(deps: BotDeps, n: int, alert: Alert, lang: str) -> str:
@@ -877,15 +684,15 @@ def _inbox_entry(deps: BotDeps, n: int, alert: Alert, lang: str) -> str:
     amount = _money(alert.details, "amount")
     if amount is None and order is not None:
         amount = format_minor(order.amount, order.currency)
-    parts = [_t(lang, "inbox_order", id=order_id)] if order_id else []
+    parts = [t(lang, "inbox_order", id=order_id)] if order_id else []
     payer = _named_payer(alert)
     if payer is None and order is not None:
         payer = order.payer_id
-    parts.append(_t(lang, "inbox_payer", payer=_payer_label(deps, payer, lang)))
+    parts.append(t(lang, "inbox_payer", payer=_payer_label(deps, payer, lang)))
     if amount is not None:
-        parts.append(_t(lang, "inbox_amount", amount=amount))
+        parts.append(t(lang, "inbox_amount", amount=amount))
     at = date_text(alert.created_at, lang)
-    head = _t(lang, "inbox_line", n=n, at=at, what=alert.reason[:200])
+    head = t(lang, "inbox_line", n=n, at=at, what=alert.reason[:200])
     return f"{head}\n    {' · '.join(parts)}"
 
 
@@ -900,9 +707,9 @@ def inbox_screen(
     found = deps.orders.open_alerts(INBOX_PAGE + 2, before=before)
     still_open = [alert for alert in found if alert.id != resolved]
     alerts, more = still_open[:INBOX_PAGE], len(still_open) > INBOX_PAGE
-    head = _t(lang, "inbox_title") + (_t(lang, "inbox_older") if before else "")
+    head = t(lang, "inbox_title") + (t(lang, "inbox_older") if before else "")
     if not alerts:
-        return Screen(f"{head}\n\n{_t(lang, 'inbox_empty')}", _inbox_nav(lang, before, None))
+        return Screen(f"{head}\n\n{t(lang, 'inbox_empty')}", _inbox_nav(lang, before, None))
     page = alert_token(before) if before else None
     entries: list[str] = []
     buttons: list[dict[str, Any]] = []
@@ -910,7 +717,7 @@ def inbox_screen(
         entries.append(_inbox_entry(deps, n, alert, lang))
         token = alert_token(alert.id)
         if token is not None:
-            label = _t(lang, "inbox_btn_resolved", n=n)
+            label = t(lang, "inbox_btn_resolved", n=n)
             buttons.append(button(label, encode("ax", token, page or "-")))
     keyboard = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     keyboard += _inbox_nav(lang, before, alerts[-1].id if more else None)
@@ -921,10 +728,10 @@ def inbox_screen(
 def _inbox_nav(lang: str, before: str | None, older: str | None) -> list[list[dict[str, Any]]]:
     row: list[dict[str, Any]] = []
     if before is not None:
-        row.append(button(_t(lang, "inbox_btn_newest"), encode("ai")))
+        row.append(button(t(lang, "inbox_btn_newest"), encode("ai")))
     token = alert_token(older) if older else None
     if token is not None:
-        row.append(button(_t(lang, "inbox_btn_older"), encode("ai", token)))
+        row.append(button(t(lang, "inbox_btn_older"), encode("ai", token)))
     return [row] if row else []
 
 
@@ -949,14 +756,14 @@ def on_resolve(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
     now = deps.clock.now()
     resolved = deps.orders.resolve(alert_id, by_admin=turn.user_id, now=now) if alert_id else None
     if resolved is None:
-        turn.answer(_t(turn.lang, "inbox_gone"), alert=True)
+        turn.answer(t(turn.lang, "inbox_gone"), alert=True)
         turn.show(inbox_screen(turn, deps, page))
         return
     payer = alert_payer(deps, resolved)
     if payer is not None:
         details = {"alert": resolved.id, "reason": resolved.reason[:300]}
         _audit.record(turn.user_id, payer, "resolve_alert", details, now)
-    turn.answer(_t(turn.lang, "inbox_resolved"))
+    turn.answer(t(turn.lang, "inbox_resolved"))
     turn.show(inbox_screen(turn, deps, page, resolved=resolved.id))
 
 

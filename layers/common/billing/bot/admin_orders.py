@@ -11,7 +11,7 @@ from typing import Any
 from billing.bot.callbacks import Pressed, encode
 from billing.bot.calls import Screen, button
 from billing.bot.deps import BotDeps
-from billing.bot.texts import date_text
+from billing.bot.texts import date_text, t
 from billing.bot.turn import Turn
 from billing.domain.money import format_minor
 from billing.domain.profile import PaymentMethod
@@ -24,46 +24,8 @@ from billing.store.audit import AuditRepository
 
 _audit = AuditRepository()
 
-TEXTS: dict[str, dict[str, str]] = {
-    "order_title": {"en": "Support: order {id}", "ru": "Поддержка: заказ {id}"},
-    "order_body": {
-        "en": "Payer: {payer}\nFor: {purpose}\nAmount: {amount}\nMethod: {method}\n"
-        "Status: {status}\nProvider id: {ref}\nPaid: {paid}\nRefunded: {refunded}\n"
-        "Created: {created}\nNote: {note}",
-        "ru": "Плательщик: {payer}\nНазначение: {purpose}\nСумма: {amount}\nСпособ: {method}\n"
-        "Статус: {status}\nId у провайдера: {ref}\nОплачено: {paid}\nВозвращено: {refunded}\n"
-        "Создан: {created}\nПримечание: {note}",
-    },
-    "btn_payer": {"en": "Payer {id}", "ru": "Плательщик {id}"},
-    "btn_mark_paid": {"en": "Mark the transfer paid", "ru": "Отметить перевод оплаченным"},
-    "btn_refund": {"en": "Refund", "ru": "Вернуть деньги"},
-    "ask_received": {
-        "en": "Order {id}: send the amount received, as «{example}».",
-        "ru": "Заказ {id}: пришлите поступившую сумму, например «{example}».",
-    },
-    "ask_refund": {
-        "en": "Order {id}: send the amount to refund (up to {left}), as «{example}».",
-        "ru": "Заказ {id}: пришлите сумму возврата (до {left}), например «{example}».",
-    },
-    "marked_paid": {
-        "en": "Order {id}: {amount} credited to user {payer} ({outcome}).",
-        "ru": "Заказ {id}: {amount} зачислено пользователю {payer} ({outcome}).",
-    },
-    "refunded": {
-        "en": "Order {id}: {amount} refunded; balance of user {payer} now {balance}.",
-        "ru": "Заказ {id}: возвращено {amount}; баланс пользователя {payer} теперь {balance}.",
-    },
-    "not_done": {"en": "Not done: {error}", "ru": "Не выполнено: {error}"},
-    "nothing_found": {
-        "en": "No user, order or provider payment id «{text}».",
-        "ru": "Не найдено ни пользователя, ни заказа, ни платежа «{text}».",
-    },
-}
 
 
-def _t(lang: str, key: str, **values: object) -> str:
-    template = TEXTS[key].get(lang) or TEXTS[key]["en"]
-    return template.format(**values)
 
 
 def find_order(deps: BotDeps, text: str) -> Order | None:
@@ -76,7 +38,7 @@ def find_order(deps: BotDeps, text: str) -> Order | None:
 
 def order_screen(turn: Turn, deps: BotDeps, order: Order) -> Screen:
     lang, unset = turn.lang, "—"
-    body = _t(
+    body = t(
         lang,
         "order_body",
         payer=order.payer_id,
@@ -90,18 +52,18 @@ def order_screen(turn: Turn, deps: BotDeps, order: Order) -> Screen:
         created=date_text(order.created_at, lang),
         note=order.note or unset,
     )
-    keyboard = [[button(_t(lang, "btn_payer", id=order.payer_id), encode("au", order.payer_id))]]
+    keyboard = [[button(t(lang, "btn_payer", id=order.payer_id), encode("au", order.payer_id))]]
     if order.method is PaymentMethod.BANK_TRANSFER and order.is_open:
-        keyboard.append([button(_t(lang, "btn_mark_paid"), encode("ab", order.id))])
+        keyboard.append([button(t(lang, "btn_mark_paid"), encode("ab", order.id))])
     if order.method in REFUNDABLE and order.paid_amount and order.refundable > 0:
-        keyboard.append([button(_t(lang, "btn_refund"), encode("ar", order.id))])
-    return Screen(f"{_t(lang, 'order_title', id=order.id)}\n\n{body}", keyboard)
+        keyboard.append([button(t(lang, "btn_refund"), encode("ar", order.id))])
+    return Screen(f"{t(lang, 'order_title', id=order.id)}\n\n{body}", keyboard)
 
 
 def lookup_text(turn: Turn, deps: BotDeps, text: str) -> Screen:
     order = find_order(deps, text)
     if order is None:
-        return Screen(_t(turn.lang, "nothing_found", text=text.strip()[:64]))
+        return Screen(t(turn.lang, "nothing_found", text=text.strip()[:64]))
     return order_screen(turn, deps, order)
 
 
@@ -122,10 +84,10 @@ def _ask(turn: Turn, deps: BotDeps, pressed: Pressed, kind: str) -> None:
         turn.user_id, {"ask": {"admin": kind, "order": order.id}}, deps.clock.now()
     )
     if kind == "bank":
-        text = _t(turn.lang, "ask_received", id=order.id, example=example)
+        text = t(turn.lang, "ask_received", id=order.id, example=example)
     else:
         left = order.refundable
-        text = _t(
+        text = t(
             turn.lang,
             "ask_refund",
             id=order.id,
@@ -163,10 +125,10 @@ def on_text(turn: Turn, deps: BotDeps, ask: dict[str, Any], text: str) -> bool:
         else:
             _refund(turn, deps, order, amount)
     except (BadMoney, BillingError) as error:
-        turn.send(Screen(_t(turn.lang, "not_done", error=error.message)))
+        turn.send(Screen(t(turn.lang, "not_done", error=error.message)))
         return True
     except ProviderError as error:
-        turn.send(Screen(_t(turn.lang, "not_done", error=str(error))))
+        turn.send(Screen(t(turn.lang, "not_done", error=str(error))))
         return True
     deps.conversations.clear(turn.user_id)
     return True
@@ -195,7 +157,7 @@ def _mark_paid(turn: Turn, deps: BotDeps, order: Order, amount: int) -> None:
     outcome = settlement.reason or settlement.outcome.value
     turn.send(
         Screen(
-            _t(
+            t(
                 turn.lang,
                 "marked_paid",
                 id=order.id,
@@ -227,7 +189,7 @@ def _refund(turn: Turn, deps: BotDeps, order: Order, amount: int) -> None:
     )
     turn.send(
         Screen(
-            _t(
+            t(
                 turn.lang,
                 "refunded",
                 id=order.id,

@@ -5,31 +5,22 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-COMMANDS: dict[str, list[tuple[str, str]]] = {
-    "en": [
-        ("subscriptions", "Your subscriptions: connect, change, renew"),
-        ("balance", "Balance, top-up and recent operations"),
-        ("billing", "Billing details and payment method"),
-        ("paysystem", "Payment method (same as /billing)"),
-        ("tariff", "Subscriptions (old name)"),
-        ("language", "English / Русский"),
-        ("privacy", "What data is stored and how to have it deleted"),
-        ("paysupport", "Help with a payment"),
-        ("help", "All commands"),
-    ],
-    "ru": [
-        ("subscriptions", "Подписки: подключить, изменить, продлить"),
-        ("balance", "Баланс, пополнение и последние операции"),
-        ("billing", "Платёжные данные и способ оплаты"),
-        ("paysystem", "Способ оплаты (то же, что /billing)"),
-        ("tariff", "Подписки (старое название)"),
-        ("language", "English / Русский"),
-        ("privacy", "Какие данные хранятся и как их удалить"),
-        ("paysupport", "Помощь с оплатой"),
-        ("help", "Все команды"),
-    ],
-}
-DEFAULT_LANGUAGE = "en"  # registered without language_code: every other language sees it
+from billing.i18n import DEFAULT_LANGUAGE, LANGUAGES, message
+
+# The menu's commands in the order Telegram shows them; each description is the catalog's
+# `cmd_<name>` message in the menu's language.
+COMMANDS = (
+    "subscriptions",
+    "balance",
+    "billing",
+    "paysystem",
+    "tariff",
+    "language",
+    "privacy",
+    "paysupport",
+    "help",
+)
+# DEFAULT_LANGUAGE is registered without language_code: every other language sees it.
 
 # The update kinds the bot acts on; Telegram sends nothing else to the webhook.
 ALLOWED_UPDATES = ["message", "callback_query", "pre_checkout_query"]
@@ -42,9 +33,12 @@ class _Api(Protocol):
 def menu_requests() -> list[dict[str, Any]]:
     """The setMyCommands parameters: the default (English) menu, then each other language."""
     requests = []
-    for language, commands in COMMANDS.items():
+    for language in LANGUAGES:
         params: dict[str, Any] = {
-            "commands": [{"command": name, "description": text} for name, text in commands]
+            "commands": [
+                {"command": name, "description": message(language, f"cmd_{name}")}
+                for name in COMMANDS
+            ]
         }
         if language != DEFAULT_LANGUAGE:
             params["language_code"] = language
@@ -60,5 +54,6 @@ def register_menu(api: _Api) -> None:
 
 def help_lines(lang: str) -> str:
     """The menu as /help lists it: "/name — description", one a line (not /help itself)."""
-    commands = COMMANDS.get(lang) or COMMANDS[DEFAULT_LANGUAGE]
-    return "\n".join(f"/{name} — {text}" for name, text in commands if name != "help")
+    return "\n".join(
+        f"/{name} — {message(lang, f'cmd_{name}')}" for name in COMMANDS if name != "help"
+    )
