@@ -87,12 +87,6 @@ def test_new_user_connects_softphone_and_pays_from_the_wallet(chat: Chat) -> Non
     assert "Auto-renewal: on" in view  # 78.70 EUR stayed on the balance
 
 
-def test_quote_without_a_country_asks_for_billing_details(chat: Chat) -> None:
-    chat.say(ANN, "/start")
-    connect_softphone_5_with_recording_12_months(chat, ANN)
-    assert "set your country in /billing" in chat.last_answer()["text"]
-
-
 def connect_gateway_for(chat: Chat, payer: TgUser, customer: TgUser) -> str:
     chat.say(payer, "/subscriptions")
     chat.press(payer, "Connect for another user")

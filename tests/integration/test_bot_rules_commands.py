@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 
 from billing.bot.commands import COMMANDS
-from billing.i18n import message
 from billing.config import Settings
+from billing.i18n import message
 from local.fake_bot_api import FakeBotApi
 from tests.integration.chat import WEBHOOK_SECRET, Chat, TgUser
 

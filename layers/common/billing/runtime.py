@@ -134,8 +134,11 @@ def runtime() -> Runtime:
     )
     providers = Providers(config, lambda name: secret(config, name))
     telegram = LazyBotApi(config)
+    conversations = ConversationRepository()
     notices = ChatNotices(
         accounts=accounts,
+        conversations=conversations,
+        clock=_clock,
         orders=orders,
         catalog=catalog,
         telegram=telegram,
@@ -157,7 +160,7 @@ def runtime() -> Runtime:
             clock=_clock,
             accounts=accounts,
             profiles=profiles,
-            conversations=ConversationRepository(),
+            conversations=conversations,
             subscriptions=subscriptions,
             ledger=ledger,
             admin_ids=config.admin_ids,

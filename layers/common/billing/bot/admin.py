@@ -38,9 +38,6 @@ AUDIT_SHOWN = 5
 _audit = AuditRepository()
 
 
-
-
-
 def is_admin(turn: Turn, deps: BotDeps) -> bool:
     return turn.user_id in deps.admin_ids
 
@@ -295,9 +292,7 @@ def parse_money(first: str, second: str, lang: str) -> tuple[Currency, int]:
 def _retry(turn: Turn, user_id: int, error: str, example: str) -> None:
     # The question stays open: the next message is another try.
     turn.send(
-        Screen(
-            t(turn.lang, "admin_bad_amount", error=error, example=example), _back(turn, user_id)
-        )
+        Screen(t(turn.lang, "admin_bad_amount", error=error, example=example), _back(turn, user_id))
     )
 
 

@@ -25,9 +25,6 @@ from billing.store.audit import AuditRepository
 _audit = AuditRepository()
 
 
-
-
-
 def find_order(deps: BotDeps, text: str) -> Order | None:
     """By our order number, else by the provider's payment id."""
     key = text.strip()

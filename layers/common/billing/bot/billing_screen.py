@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from billing.bot import detours, drafts
 from billing.bot.callbacks import encode
 from billing.bot.calls import Call, Screen, button
 from billing.bot.deps import BotDeps
@@ -17,6 +18,7 @@ FIELDS = ("country", "name", "address", "vat_id")
 
 
 def billing_screen(turn: Turn, deps: BotDeps) -> Screen:
+    """The profile with a button per field; with a way back when a quote or payment waits."""
     profile = deps.profiles.profile(turn.user_id)
     unset = turn.text("not_set")
     card = profile.saved_card
@@ -51,6 +53,7 @@ def billing_screen(turn: Turn, deps: BotDeps) -> Screen:
     if card:
         keyboard.append([button(turn.text("btn_remove_card"), encode("rc"))])
     keyboard.append([button(turn.text("btn_share_phone"), encode("sp"))])
+    keyboard += detours.back_row(turn, drafts.load(turn, deps))
     return Screen(text, keyboard)
 
 
@@ -63,8 +66,32 @@ def on_ask(turn: Turn, deps: BotDeps, field: str | None) -> None:
     if field not in FIELDS:
         turn.answer(turn.text("stale"), alert=True)
         return
-    deps.conversations.put(turn.user_id, {"ask": {"field": field}}, deps.clock.now())
+    # The draft or payment being prepared stays: the Payer may be on a detour from it.
+    state = drafts.load(turn, deps)
+    state["ask"] = {"field": field, "screen": True}
+    drafts.save(turn, deps, state)
     turn.show(Screen(turn.text(f"ask_{field}"), [[button(turn.text("btn_cancel"), encode("bb"))]]))
+
+
+def on_open_from_quote(turn: Turn, deps: BotDeps) -> None:
+    """The quote's «billing details» button: what is changed here comes back to the quote."""
+    state = drafts.load(turn, deps)
+    if detours.pending(state) is None:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    state.pop("ask", None)
+    state[detours.RESUME] = detours.pending(state)
+    drafts.save(turn, deps, state)
+    turn.show(billing_screen(turn, deps))
+
+
+def on_fix_for_payment(turn: Turn, deps: BotDeps, fields: str | None) -> None:
+    """A method refused for missing billing details: ask exactly those, then back to it."""
+    wanted = [f for f in (fields or "").split(",") if f in FIELDS]
+    if not wanted or detours.pending(drafts.load(turn, deps)) is None:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    detours.ask(turn, deps, wanted, resume=detours.PAYMENT)
 
 
 def on_answer(turn: Turn, deps: BotDeps, field: str, text: str) -> None:
@@ -88,12 +115,23 @@ def on_answer(turn: Turn, deps: BotDeps, field: str, text: str) -> None:
             )
         )
         return
-    deps.conversations.clear(turn.user_id)
+    state = drafts.load(turn, deps)
+    if detours.next_question(turn, deps, state) or detours.finish(turn, deps, state):
+        return
     turn.send(billing_screen(turn, deps))
 
 
 def on_back(turn: Turn, deps: BotDeps) -> None:
-    deps.conversations.clear(turn.user_id)
+    """Cancel of a billing question (or back from the methods list): a question asked from
+    the billing screen goes back to it; one asked by a quote or payment goes back there."""
+    state = drafts.load(turn, deps)
+    asked = state.get("ask")
+    from_screen = not isinstance(asked, dict) or asked.get("screen") or "field" not in asked
+    if from_screen:
+        state.pop("ask", None)
+        drafts.save(turn, deps, state)
+    elif detours.finish(turn, deps, state, cancelled=True):
+        return
     turn.show(billing_screen(turn, deps))
 
 
@@ -133,7 +171,13 @@ def _change(turn: Turn, deps: BotDeps, action: Any) -> None:
     turn.show(billing_screen(turn, deps))
 
 
-def on_share_phone(turn: Turn) -> None:
+def on_share_phone(turn: Turn, deps: BotDeps, origin: str | None) -> None:
+    """The request-contact keyboard; shared from a refused payment, it comes back there."""
+    if origin == detours.PAYMENT:
+        state = drafts.load(turn, deps)
+        if detours.pending(state) is not None:
+            state[detours.RESUME] = detours.PAYMENT
+            drafts.save(turn, deps, state)
     keyboard = {
         "keyboard": [[{"text": turn.text("btn_share_phone"), "request_contact": True}]],
         "resize_keyboard": True,
@@ -168,4 +212,5 @@ def on_contact(turn: Turn, deps: BotDeps, phone_number: str, contact_user_id: in
             },
         )
     )
-    turn.send(billing_screen(turn, deps))
+    if not detours.finish(turn, deps, drafts.load(turn, deps)):
+        turn.send(billing_screen(turn, deps))

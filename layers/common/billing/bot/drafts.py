@@ -15,6 +15,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from billing.bot import detours
 from billing.bot.balance import invoice_call
 from billing.bot.callbacks import encode
 from billing.bot.calls import Screen, button
@@ -311,17 +312,25 @@ def on_cancel(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
 
 def on_quote(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
     draft = current_draft(turn, deps, nonce)
-    if draft is None:
-        return
+    if draft is not None:
+        show_quote(turn, deps, draft)
+
+
+def show_quote(turn: Turn, deps: BotDeps, draft: dict[str, Any]) -> None:
+    """The price of the draft with the ways to pay it; also where a detour comes back to."""
     if draft["kind"] == CHANGE:
         _change_plan(turn, deps, draft)
         return
     if draft["currency"] is None:
-        turn.answer(turn.text("ask_currency"), alert=True)
+        if turn.callback_id:
+            turn.answer(turn.text("ask_currency"), alert=True)
+        else:
+            turn.show(draft_screen(turn, deps, draft))
         return
     quote = connect_quote(turn, deps, draft)
     if quote is None:
         return
+    nonce = draft["nonce"]
     currency = quote.currency
     customer = person(deps, draft["customer"], turn.user_id, turn.lang)
     text = quote_text(deps, quote, customer, turn.lang)
@@ -345,17 +354,21 @@ def on_quote(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
         )
         keyboard.append([button(turn.text("btn_pay_other", missing=missing), encode("cp", nonce))])
         keyboard.append([button(turn.text("btn_top_up"), encode("bt"))])
+    # VAT depends on the billing details: changing them comes back to this price.
+    keyboard.append([button(turn.text("btn_billing_details"), encode("bq"))])
     keyboard.append([button(turn.text("btn_back"), encode("cb", nonce))])
     turn.show(Screen(text, keyboard))
 
 
 def connect_quote(turn: Turn, deps: BotDeps, draft: dict[str, Any]) -> Quote | None:
     """Today's quote for a connect draft with its currency chosen, for the Payer's tax
-    profile; None (and the Payer asked for a country) when there is no profile yet."""
+    profile; None when there is no country yet, and the Payer is asked for it."""
     try:
         tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
     except BillingError:
-        turn.answer(turn.text("need_country"), alert=True)
+        # The price depends on the country: ask it here and come back to this quote.
+        turn.answer()
+        detours.ask(turn, deps, ["country"], resume=detours.QUOTE, intro=turn.text("need_country"))
         return None
     return deps.subscriptions.quote_connect(
         product=draft["product"],

@@ -14,6 +14,7 @@ from billing.bot.callbacks import encode
 from billing.bot.subscriptions import period_token
 from billing.bot.texts import LANGUAGES, date_text, t
 from billing.bot.views import person_label
+from billing.clock import Clock
 from billing.domain import renewal
 from billing.domain.catalog import Catalog
 from billing.domain.money import format_minor
@@ -24,6 +25,7 @@ from billing.orders.invoices import document_from_json
 from billing.orders.model import Order, Purpose
 from billing.orders.service import Outcome, RefundRecord, Settlement
 from billing.store.accounts import AccountsRepository
+from billing.store.conversations import ConversationRepository
 from billing.store.orders import OrdersRepository
 from billing.subscriptions.service import Purchase
 from billing.subscriptions.sweep import Failure, ReminderFacts, Source
@@ -35,12 +37,16 @@ class ChatNotices:
         self,
         *,
         accounts: AccountsRepository,
+        conversations: ConversationRepository,
+        clock: Clock,
         orders: OrdersRepository,
         catalog: Catalog,
         telegram: Callable[[], BotApi],
         admin_ids: Collection[int],
     ) -> None:
         self._accounts = accounts
+        self._conversations = conversations
+        self._clock = clock
         self._orders = orders
         self._catalog = catalog
         self._telegram = telegram
@@ -69,9 +75,18 @@ class ChatNotices:
         else:
             text = t(lang, "paid_top_up", amount=amount, order=order.id)
         chat = order.chat_id or order.payer_id
-        self._send(chat, text)
+        self._send(chat, text, None if purchase else self._back_to_quote(order.payer_id, lang))
         if purchase is not None and purchase.invoice_number is not None:
             self.send_invoice(chat, purchase.invoice_number)
+
+    def _back_to_quote(self, payer_id: int, lang: str) -> list[list[dict[str, Any]]] | None:
+        """A top-up made from a quote (the Payer's detour to fund it) leads back to it."""
+        state = self._conversations.get(payer_id, self._clock.now()) or {}
+        draft = state.get("draft")
+        if not isinstance(draft, dict) or draft.get("currency") is None:
+            return None
+        back = encode("cq", draft.get("nonce"))
+        return [[{"text": t(lang, "btn_back_to_quote"), "callback_data": back}]]
 
     def refunded(self, record: RefundRecord) -> None:
         """A refund, chargeback or its reversal moved money on the Payer's wallet (SPEC §9)."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from billing.bot import drafts
+from billing.bot import detours, drafts
 from billing.bot.callbacks import encode
 from billing.bot.calls import Call, Screen, button
 from billing.bot.deps import BotDeps
@@ -54,10 +54,10 @@ def _prepare(turn: Turn, deps: BotDeps, pay: dict[str, Any]) -> None:
     state["pay"] = pay
     state.pop("ask", None)
     drafts.save(turn, deps, state)
-    turn.show(_methods_screen(turn, deps, pay))
+    turn.show(methods_screen(turn, deps, pay))
 
 
-def _methods_screen(
+def methods_screen(
     turn: Turn, deps: BotDeps, pay: dict[str, Any], refusal: BillingError | None = None
 ) -> Screen:
     """The methods that take the payment's currency; after a refusal, its reason on top
@@ -81,8 +81,13 @@ def _methods_screen(
         )
     if refusal is not None:
         text = f"⚠ {refusal.message}\n\n{text}"
+        # The way to fix it, coming back here after (billing.bot.detours).
         if isinstance(refusal, CountryNotVerified):
-            keyboard.insert(0, [button(turn.text("btn_share_phone"), encode("sp"))])
+            share = button(turn.text("btn_share_phone"), encode("sp", detours.PAYMENT))
+            keyboard.insert(0, [share])
+        elif isinstance(refusal, ProfileIncomplete):
+            fix = encode("bd", ",".join(refusal.missing))
+            keyboard.insert(0, [button(turn.text("btn_fix_billing"), fix)])
     return Screen(text, keyboard)
 
 
@@ -275,7 +280,7 @@ def on_method(turn: Turn, deps: BotDeps, nonce: str | None, code: str | None) ->
         )
         started = deps.checkout.start(order, title=pay["title"], save_card=save_card)
     except (CountryNotVerified, ProfileIncomplete) as refused:
-        turn.show(_methods_screen(turn, deps, pay, refused))
+        turn.show(methods_screen(turn, deps, pay, refused))
         return
     except BillingError as refused:
         turn.answer(refused.message, alert=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from billing.bot import admin, balance, billing_screen, drafts, payments, subscriptions
+from billing.bot import admin, balance, billing_screen, detours, drafts, payments, subscriptions
 from billing.bot.callbacks import Pressed, decode, encode
 from billing.bot.calls import Call, Screen, answer_callback, button
 from billing.bot.deps import BotDeps
@@ -132,7 +132,10 @@ ACTIONS: dict[str, Action] = {
     "rc": lambda turn, deps, p: billing_screen.on_remove_card(turn, deps),
     "pmc": lambda turn, deps, p: billing_screen.on_choose_method(turn, deps),
     "pm": lambda turn, deps, p: billing_screen.on_method(turn, deps, p.arg(0)),
-    "sp": lambda turn, deps, p: billing_screen.on_share_phone(turn),
+    "sp": lambda turn, deps, p: billing_screen.on_share_phone(turn, deps, p.arg(0)),
+    "bq": lambda turn, deps, p: billing_screen.on_open_from_quote(turn, deps),
+    "bd": lambda turn, deps, p: billing_screen.on_fix_for_payment(turn, deps, p.arg(0)),
+    "br": lambda turn, deps, p: detours.on_back(turn, deps),
     # Support's actions: each re-checks that the presser is a configured admin.
     **admin.ADMIN_ACTIONS,
 }
@@ -278,7 +281,12 @@ class Bot:
             deps.conversations.clear(user.id)
             turn.send(subscriptions.list_screen(turn, deps))
         elif name in ("/billing", "/paysystem"):
-            deps.conversations.clear(user.id)
+            # A detour of the Payer's own: the open question ends, a pending quote stays
+            # (the billing screen offers the way back to it).
+            state = drafts.load(turn, deps)
+            state.pop("ask", None)
+            state.pop(detours.RESUME, None)
+            drafts.save(turn, deps, state)
             turn.send(billing_screen.billing_screen(turn, deps))
         elif name == "/balance":
             turn.send(balance.balance_screen(turn, deps))

@@ -12,6 +12,7 @@ from billing.i18n import LANGUAGES, message
 
 __all__ = ["LANGUAGES", "date_text", "help_text", "pay_from_balance_text", "t"]
 
+
 def t(lang: str, key: str, **values: object) -> str:
     if key == "help":
         return help_text(lang)
