@@ -104,7 +104,7 @@ class Simulator:
         self.send("/billing")
         self.press("Country")
         self.send(code)
-        self.sees(f"Country: {code}")
+        self.sees(f"({code})")
         self.press("Share my phone number")
         self.share_phone(phone)
         self.sees("Country check: confirmed")

@@ -66,7 +66,7 @@ def test_new_user_connects_softphone_and_pays_from_the_wallet(chat: Chat) -> Non
     chat.say(ANN, "/start")
     assert "Free" in chat.screen(ANN)
     set_country(chat, ANN, "DE")
-    assert "Country: DE" in chat.screen(ANN)
+    assert "Country: Germany (DE)" in chat.screen(ANN)
     top_up(ANN, 40_000)
     connect_softphone_5_with_recording_12_months(chat, ANN)
     quote = chat.screen(ANN)

@@ -10,6 +10,7 @@ from billing.bot.callbacks import encode
 from billing.bot.calls import Call, Screen, button
 from billing.bot.deps import BotDeps
 from billing.bot.turn import Turn
+from billing.domain.countries import country_name, exact_country, match_country
 from billing.domain.profile import BillingProfile, PaymentMethod, Verification, verification_for
 from billing.errors import BillingError, NotFound
 from billing.providers.errors import ProviderError
@@ -20,20 +21,27 @@ FIELDS = ("country", "name", "address", "vat_id")
 def billing_screen(turn: Turn, deps: BotDeps) -> Screen:
     """The profile with a button per field; with a way back when a quote or payment waits."""
     profile = deps.profiles.profile(turn.user_id)
-    unset = turn.text("not_set")
     card = profile.saved_card
     method = profile.payment_method
+    country = profile.country
+
+    def unset(field: str) -> str:
+        # Russian agrees "not set" with each field's gender: «не указана», «не указан», ...
+        return turn.text(f"not_set_{field}")
+
     text = (
         turn.text("billing_title")
         + "\n\n"
         + turn.text(
             "billing_body",
-            country=profile.country or unset,
-            name=profile.name or unset,
-            address=profile.address or unset,
-            vat_id=profile.vat_id or unset,
-            method=method.label if method else unset,
-            card=f"{card.brand} •••• {card.last4}" if card else unset,
+            country=f"{country_name(country, turn.lang)} ({country})"
+            if country
+            else unset("country"),
+            name=profile.name or unset("name"),
+            address=profile.address or unset("address"),
+            vat_id=profile.vat_id or unset("vat_id"),
+            method=method.label if method else unset("method"),
+            card=f"{card.brand} •••• {card.last4}" if card else unset("card"),
             verification=turn.text(f"verification_{_verification(profile).value}"),
         )
     )
@@ -95,6 +103,30 @@ def on_fix_for_payment(turn: Turn, deps: BotDeps, fields: str | None) -> None:
 
 
 def on_answer(turn: Turn, deps: BotDeps, field: str, text: str) -> None:
+    if field == "country":
+        code = exact_country(text)
+        candidates = [] if code else match_country(text)
+        if candidates:
+            # Not one country ("Korea", "Гер"): the Payer picks; the question stays open.
+            keyboard = [[button(country_name(c, turn.lang), encode("bc", c))] for c in candidates]
+            keyboard.append([button(turn.text("btn_cancel"), encode("bb"))])
+            turn.send(Screen(turn.text("pick_country"), keyboard))
+            return
+        # Nothing matched: the profile's own check answers (and takes codes like XK).
+        text = code or text
+    _save(turn, deps, field, text)
+
+
+def on_country_picked(turn: Turn, deps: BotDeps, code: str | None) -> None:
+    asked = drafts.load(turn, deps).get("ask")
+    if not isinstance(asked, dict) or asked.get("field") != "country" or not code:
+        turn.answer(turn.text("stale"), alert=True)
+        return
+    turn.message_id = None  # the answer to a question: what follows is a new message
+    _save(turn, deps, "country", code)
+
+
+def _save(turn: Turn, deps: BotDeps, field: str, text: str) -> None:
     setters = {
         "country": deps.profiles.set_country,
         "name": deps.profiles.set_name,

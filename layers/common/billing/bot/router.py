@@ -134,6 +134,7 @@ ACTIONS: dict[str, Action] = {
     "pm": lambda turn, deps, p: billing_screen.on_method(turn, deps, p.arg(0)),
     "sp": lambda turn, deps, p: billing_screen.on_share_phone(turn, deps, p.arg(0)),
     "bq": lambda turn, deps, p: billing_screen.on_open_from_quote(turn, deps),
+    "bc": lambda turn, deps, p: billing_screen.on_country_picked(turn, deps, p.arg(0)),
     "bd": lambda turn, deps, p: billing_screen.on_fix_for_payment(turn, deps, p.arg(0)),
     "br": lambda turn, deps, p: detours.on_back(turn, deps),
     # Support's actions: each re-checks that the presser is a configured admin.
