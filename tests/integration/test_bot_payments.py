@@ -171,6 +171,6 @@ def test_removing_the_saved_card_detaches_it_at_stripe(
 
     chat.press(ANN, "Remove saved card")
 
-    assert "Saved card: not set" in chat.screen(ANN)
+    assert "Saved card: none" in chat.screen(ANN)
     assert runtime().profiles.profile(ANN.id).saved_card is None
     assert localstripe.get(f"/v1/payment_methods/{method}")["customer"] is None

@@ -320,6 +320,8 @@ def _set_limit(turn: Turn, deps: BotDeps, user_id: int, text: str) -> None:
         deps.clock.now(),
     )
     deps.conversations.clear(turn.user_id)
+    if wallet.credit_limit != previous:
+        deps.notices.credit_limit_changed(user_id, currency, wallet.credit_limit)
     done = t(
         turn.lang,
         "admin_limit_set",
@@ -363,6 +365,7 @@ def _adjust(turn: Turn, deps: BotDeps, user_id: int, text: str, message_id: int)
         deps.clock.now(),
     )
     entry = movement.entry
+    deps.notices.adjusted(user_id, entry)
     done = t(
         turn.lang,
         "admin_adjusted",
@@ -505,6 +508,7 @@ def on_terminate(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
     if movement is None or movement.applied_now:
         for user_id in dict.fromkeys((ended.payer_id, ended.customer_id)):
             _audit.record(turn.user_id, user_id, "terminate", details, deps.clock.now())
+        deps.notices.terminated(ended, credit)
     text = t(
         turn.lang,
         "admin_terminated",

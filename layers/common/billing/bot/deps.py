@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from billing.accounts.service import ProfileService
 from billing.clock import Clock
 from billing.domain.catalog import Catalog
+from billing.domain.money import Currency
+from billing.domain.subscription import Subscription
+from billing.ledger.model import LedgerEntry
 from billing.ledger.service import Ledger
 from billing.orders.checkout import Checkout
 from billing.orders.refunds import Refunds
@@ -27,6 +31,17 @@ class Notices(Protocol):
     def refunded(self, record: RefundRecord) -> None: ...
 
     def alert(self, reason: str) -> None: ...
+
+    # What someone else did that the Payer or Customer is told about (SPEC §9).
+    def connected_for_customer(self, sub: Subscription) -> None: ...
+
+    def expiry_moved(self, sub: Subscription, old_expiry: datetime, by: int) -> None: ...
+
+    def adjusted(self, user_id: int, entry: LedgerEntry) -> None: ...
+
+    def credit_limit_changed(self, user_id: int, currency: Currency, limit: int) -> None: ...
+
+    def terminated(self, sub: Subscription, credit: int) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from billing.errors import BillingError, NotAllowed
 
 CONNECT, CHANGE = "connect", "change"
 PICKED = "picked"  # the users picked in this conversation, newest last
+NAMES = "names"  # the first names Telegram gave with the picks, by user id
 MAX_PICKS = 5
 
 
@@ -45,8 +46,11 @@ def load(turn: Turn, deps: BotDeps) -> dict[str, Any]:
 
 def save(turn: Turn, deps: BotDeps, state: dict[str, Any]) -> None:
     """Replace the draft state; the users picked in this conversation stay picked."""
-    picked = picks(load(turn, deps))
-    kept = {**state, PICKED: picked} if picked else state
+    earlier = load(turn, deps)
+    kept = dict(state)
+    if picks(earlier):
+        kept[PICKED] = picks(earlier)
+        kept[NAMES] = picked_names(earlier)
     deps.conversations.put(turn.user_id, kept, deps.clock.now())
 
 
@@ -57,11 +61,24 @@ def picks(state: dict[str, Any]) -> list[int]:
     return [user_id for user_id in value if isinstance(user_id, int)]
 
 
-def remember_pick(turn: Turn, deps: BotDeps, user_id: int) -> None:
-    """The user shared or forwarded from `user_id`: they may be connected for now. Picking
-    starts a new step, so an open question or draft is left behind."""
-    earlier = [p for p in picks(load(turn, deps)) if p != user_id][-(MAX_PICKS - 1) :]
-    deps.conversations.put(turn.user_id, {PICKED: [*earlier, user_id]}, deps.clock.now())
+def picked_names(state: dict[str, Any]) -> dict[str, str]:
+    value = state.get(NAMES)
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): v for k, v in value.items() if isinstance(v, str)}
+
+
+def remember_pick(turn: Turn, deps: BotDeps, user_id: int, name: str | None) -> None:
+    """The user shared or forwarded from `user_id`: they may be connected for now, and are
+    called by the name Telegram gave. Picking starts a new step, so an open question or
+    draft is left behind."""
+    state = load(turn, deps)
+    earlier = [p for p in picks(state) if p != user_id][-(MAX_PICKS - 1) :]
+    kept = [*earlier, user_id]
+    names = {k: v for k, v in picked_names(state).items() if int(k) in kept}
+    if name:
+        names[str(user_id)] = name[:64]
+    deps.conversations.put(turn.user_id, {PICKED: kept, NAMES: names}, deps.clock.now())
 
 
 def current_draft(turn: Turn, deps: BotDeps, nonce: str | None) -> dict[str, Any] | None:
@@ -412,13 +429,17 @@ def on_confirm(turn: Turn, deps: BotDeps, nonce: str | None, total: str | None) 
     except BillingError as error:  # funds, the slot taken meanwhile, a changed profile
         turn.answer(error.message, alert=True)
         return
-    deps.conversations.clear(turn.user_id)
     sub = purchase.subscription
+    # Named before the conversation (and the name Telegram gave with the pick) is cleared.
+    customer = person(deps, sub.customer_id, turn.user_id, turn.lang)
+    deps.conversations.clear(turn.user_id)
+    if purchase.applied_now:
+        deps.notices.connected_for_customer(sub)
     product = deps.catalog.product(sub.product)
     text = turn.text(
         "connected",
         product=title(product, turn.lang),
-        customer=person(deps, sub.customer_id, turn.user_id, turn.lang),
+        customer=customer,
         expiry=date_text(sub.expires_at, turn.lang),
         total=format_minor(purchase.quote.total, currency),
         auto=turn.text("on" if sub.auto_renew else "off"),
@@ -475,6 +496,7 @@ def on_confirm_change(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
         turn.answer(error.message, alert=True)
         return
     deps.conversations.clear(turn.user_id)
+    deps.notices.expiry_moved(changed, current.expires_at, by=turn.user_id)
     product = deps.catalog.product(changed.product)
     text = turn.text(
         "changed",

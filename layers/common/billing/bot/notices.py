@@ -8,6 +8,7 @@ user blocked the bot, Telegram is down) is logged and never undoes or repeats th
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from datetime import datetime
 from typing import Any
 
 from billing.bot.callbacks import encode
@@ -17,9 +18,9 @@ from billing.bot.views import person_label
 from billing.clock import Clock
 from billing.domain import renewal
 from billing.domain.catalog import Catalog
-from billing.domain.money import format_minor
+from billing.domain.money import Currency, format_minor
 from billing.domain.subscription import Subscription
-from billing.ledger.model import EntryKind
+from billing.ledger.model import EntryKind, LedgerEntry
 from billing.observability import logger
 from billing.orders.invoices import document_from_json
 from billing.orders.model import Order, Purpose
@@ -78,6 +79,8 @@ class ChatNotices:
         self._send(chat, text, None if purchase else self._back_to_quote(order.payer_id, lang))
         if purchase is not None and purchase.invoice_number is not None:
             self.send_invoice(chat, purchase.invoice_number)
+        if purchase is not None and order.purpose is Purpose.CONNECT and purchase.applied_now:
+            self.connected_for_customer(purchase.subscription)
 
     def _back_to_quote(self, payer_id: int, lang: str) -> list[list[dict[str, Any]]] | None:
         """A top-up made from a quote (the Payer's detour to fund it) leads back to it."""
@@ -109,6 +112,61 @@ class ChatNotices:
                 balance=format_minor(entry.balance_after, order.currency),
             ),
         )
+
+    # --- what support or someone else did to the Payer's money or subscription (SPEC §9) --
+
+    def connected_for_customer(self, sub: Subscription) -> None:
+        """The Customer learns that someone connected a subscription for them."""
+        if sub.customer_id == sub.payer_id:
+            return
+        lang = self._language(sub.customer_id)
+        payer = person_label(self._accounts, sub.payer_id, sub.customer_id, lang)
+        self._send(
+            sub.customer_id, t(lang, "connected_for_you", **self._about(sub, lang), payer=payer)
+        )
+
+    def expiry_moved(self, sub: Subscription, old_expiry: datetime, by: int) -> None:
+        """A Customer's change of options moved the expiry: the Payer pays for it, so is told."""
+        if by == sub.payer_id or old_expiry == sub.expires_at:
+            return
+        lang = self._language(sub.payer_id)
+        who = person_label(self._accounts, by, sub.payer_id, lang)
+        text = t(
+            lang,
+            "expiry_moved_by_customer",
+            **self._about(sub, lang),
+            who=who,
+            old=date_text(old_expiry, lang),
+        )
+        self._send(sub.payer_id, text)
+
+    def adjusted(self, user_id: int, entry: LedgerEntry) -> None:
+        lang = self._language(user_id)
+        key = "adjusted_credit" if entry.amount > 0 else "adjusted_debit"
+        text = t(
+            lang,
+            key,
+            amount=format_minor(abs(entry.amount), entry.currency),
+            reason=entry.reason,
+            balance=format_minor(entry.balance_after, entry.currency),
+        )
+        self._send(user_id, text)
+
+    def credit_limit_changed(self, user_id: int, currency: Currency, limit: int) -> None:
+        lang = self._language(user_id)
+        key = "credit_limit_set" if limit > 0 else "credit_limit_removed"
+        self._send(user_id, t(lang, key, limit=format_minor(limit, currency)))
+
+    def terminated(self, sub: Subscription, credit: int) -> None:
+        lang = self._language(sub.payer_id)
+        text = t(
+            lang,
+            "terminated_with_credit" if credit > 0 else "terminated",
+            **self._about(sub, lang),
+            credit=format_minor(credit, sub.currency),
+        )
+        self._send(sub.payer_id, text)
+        self._tell_customer(sub, "terminated_customer")
 
     def payment_failed(self, order: Order, reason: str) -> None:
         lang = self._language(order.payer_id)
@@ -200,7 +258,8 @@ class ChatNotices:
         if sub.customer_id == sub.payer_id:
             return
         lang = self._language(sub.customer_id)
-        self._send(sub.customer_id, t(lang, key, **self._about(sub, lang), payer=sub.payer_id))
+        payer = person_label(self._accounts, sub.payer_id, sub.customer_id, lang)
+        self._send(sub.customer_id, t(lang, key, **self._about(sub, lang), payer=payer))
 
     def _about(self, sub: Subscription, lang: str) -> dict[str, str]:
         product = self._catalog.product(sub.product)

@@ -16,6 +16,7 @@ from billing.bot.calls import Call, Screen, answer_callback, button
 from billing.bot.deps import BotDeps
 from billing.bot.texts import LANGUAGES, t
 from billing.bot.turn import Turn
+from billing.bot.views import person, title
 from billing.errors import ConcurrentModification, NotFound
 from billing.observability import logger
 from billing.telegram.models import CallbackQuery, Message, Update, User
@@ -65,6 +66,8 @@ def _pick_user(turn: Turn) -> None:
                         "request_id": PICK_USER_REQUEST,
                         "user_is_bot": False,
                         "max_quantity": 1,
+                        # The name, to call them by it (they may never have started the bot).
+                        "request_name": True,
                     },
                 }
             ]
@@ -232,7 +235,8 @@ class Bot:
         if message.users_shared is not None:
             shared = message.users_shared
             if shared.request_id == PICK_USER_REQUEST and shared.users:
-                self._offer_products_for(turn, shared.users[0].user_id)
+                picked = shared.users[0]
+                self._offer_products_for(turn, picked.user_id, picked.first_name)
             else:
                 turn.send(Screen(turn.text("stale")))
         elif message.forward_origin is not None:
@@ -317,24 +321,40 @@ class Bot:
         if not isinstance(user_id, int) or (isinstance(sender, dict) and sender.get("is_bot")):
             turn.send(Screen(turn.text("forward_hidden")))
             return
-        self._offer_products_for(turn, user_id)
+        name = sender.get("first_name") if isinstance(sender, dict) else None
+        self._offer_products_for(turn, user_id, name if isinstance(name, str) else None)
 
-    def _offer_products_for(self, turn: Turn, customer: int) -> None:
+    def _offer_products_for(self, turn: Turn, customer: int, name: str | None) -> None:
+        """The products to connect for a picked user: those they do not hold yet (a picked
+        user's subscriptions may be told to the picker, SPEC §10)."""
+        deps = self._deps
         # Remember the pick: only a user picked in this conversation can be connected for.
-        drafts.remember_pick(turn, self._deps, customer)
+        drafts.remember_pick(turn, deps, customer, name)
+        who = person(deps, customer, turn.user_id, turn.lang)
         # Take the one-time keyboard away, then offer the products for that user.
         turn.calls.append(
             Call(
                 "sendMessage",
                 {
                     "chat_id": turn.chat_id,
-                    "text": turn.text("user_n", id=customer),
+                    "text": turn.text("picked_user", name=who),
                     "reply_markup": {"remove_keyboard": True},
                 },
             )
         )
-        keyboard = [
-            [button(p.titles.get(turn.lang) or p.titles["en"], encode("cn", p.key, customer))]
-            for p in self._deps.catalog.sellable()
+        held = {
+            s.product
+            for s in deps.subscriptions.visible_to(customer)
+            if s.is_active and s.customer_id == customer
+        }
+        offered = [p for p in deps.catalog.sellable() if p.key not in held]
+        lines = [
+            turn.text("picked_holds", name=who, product=title(p, turn.lang))
+            for p in deps.catalog.sellable()
+            if p.key in held
         ]
-        turn.send(Screen(turn.text("subs_available"), keyboard))
+        keyboard = [[button(title(p, turn.lang), encode("cn", p.key, customer))] for p in offered]
+        if offered:
+            lines.append(turn.text("picked_offer", name=who))
+        keyboard.append([button(turn.text("btn_subscriptions"), encode("sl"))])
+        turn.send(Screen("\n".join(lines), keyboard))

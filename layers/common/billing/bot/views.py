@@ -19,16 +19,29 @@ def title(product: Product, lang: str) -> str:
 
 
 def person(deps: BotDeps, user_id: int, viewer: int, lang: str) -> str:
-    return person_label(deps.accounts, user_id, viewer, lang)
+    """Someone as the viewer knows them: "you", their name, or the name Telegram gave when
+    the viewer picked them in this conversation (they may never have started the bot)."""
+    if user_id == viewer:
+        return t(lang, "you")
+    name = first_name(deps.accounts, user_id)
+    if name is None:
+        state = deps.conversations.get(viewer, deps.clock.now()) or {}
+        names = state.get("names")
+        picked = names.get(str(user_id)) if isinstance(names, dict) else None
+        name = picked if isinstance(picked, str) and picked else None
+    return name or t(lang, "another_user")
 
 
 def person_label(accounts: AccountsRepository, user_id: int, viewer: int, lang: str) -> str:
-    """ "you" to the viewer, else the user's first name and id."""
+    """ "you" to the viewer, else the user's first name: people are named, never numbered."""
     if user_id == viewer:
         return t(lang, "you")
+    return first_name(accounts, user_id) or t(lang, "another_user")
+
+
+def first_name(accounts: AccountsRepository, user_id: int) -> str | None:
     account = accounts.get(user_id)
-    label = t(lang, "user_n", id=user_id)
-    return f"{account.first_name} ({label})" if account and account.first_name else label
+    return account.first_name if account is not None and account.first_name else None
 
 
 def option_title(product: Product, key: str, lang: str) -> str:
