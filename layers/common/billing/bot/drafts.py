@@ -433,9 +433,18 @@ def on_confirm(turn: Turn, deps: BotDeps, nonce: str | None, total: str | None) 
     # Named before the conversation (and the name Telegram gave with the pick) is cleared.
     customer = person(deps, sub.customer_id, turn.user_id, turn.lang)
     deps.conversations.clear(turn.user_id)
-    if purchase.applied_now:
-        deps.notices.connected_for_customer(sub)
     product = deps.catalog.product(sub.product)
+    if not purchase.applied_now:
+        # The same confirmation delivered or pressed again: connected before, nothing now.
+        text = turn.text(
+            "connected_already",
+            product=title(product, turn.lang),
+            customer=customer,
+            expiry=date_text(sub.expires_at, turn.lang),
+        )
+        turn.show(Screen(text, [[button(turn.text("btn_subscriptions"), encode("sv", sub.id))]]))
+        return
+    deps.notices.connected_for_customer(sub)
     text = turn.text(
         "connected",
         product=title(product, turn.lang),

@@ -159,7 +159,7 @@ def on_top_up_currency(turn: Turn, deps: BotDeps, code: str | None) -> None:
     try:
         currency = Currency.parse(code or "")
     except BillingError:
-        turn.answer(turn.text("stale"), alert=True)
+        turn.answer(turn.text("stale_top_up"), alert=True)
         return
     presets = TOP_UP_PRESETS[currency]
     row = [
@@ -175,14 +175,14 @@ def on_top_up_amount(turn: Turn, deps: BotDeps, code: str | None, amount: str | 
     try:
         currency = Currency.parse(code or "")
     except BillingError:
-        turn.answer(turn.text("stale"), alert=True)
+        turn.answer(turn.text("stale_top_up"), alert=True)
         return
     if (
         amount is None
         or not amount.isdigit()
         or int(amount) not in {major * 100 for major in TOP_UP_PRESETS[currency]}
     ):
-        turn.answer(turn.text("stale"), alert=True)
+        turn.answer(turn.text("stale_top_up"), alert=True)
         return
     _prepare_top_up(turn, deps, currency, int(amount))
 
@@ -212,7 +212,7 @@ def on_ask_amount(turn: Turn, deps: BotDeps, code: str | None) -> None:
     try:
         currency = Currency.parse(code or "")
     except BillingError:
-        turn.answer(turn.text("stale"), alert=True)
+        turn.answer(turn.text("stale_top_up"), alert=True)
         return
     state = drafts.load(turn, deps)
     state["ask"] = {"amount": currency.value}

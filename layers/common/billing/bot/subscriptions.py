@@ -283,6 +283,15 @@ def on_renew_confirm(turn: Turn, deps: BotDeps, sub_id: str | None, confirmed: s
         return
     renewed = purchase.subscription
     product = deps.catalog.product(renewed.product)
+    if not purchase.applied_now:
+        # An old confirmation pressed again: this period was paid before, nothing now.
+        text = turn.text(
+            "renewed_already",
+            product=title(product, turn.lang),
+            expiry=date_text(renewed.expires_at, turn.lang),
+        )
+        turn.show(Screen(text, [[button(turn.text("btn_back"), encode("sv", renewed.id))]]))
+        return
     text = turn.text(
         "renewed",
         product=title(product, turn.lang),
