@@ -30,6 +30,7 @@ from billing.domain.catalog import OptionSpec, OptionValue, Product, show_value
 from billing.domain.money import Currency, format_minor
 from billing.domain.pricing import Quote
 from billing.errors import BillingError, NotAllowed
+from billing.i18n import plural
 
 CONNECT, CHANGE = "connect", "change"
 PICKED = "picked"  # the users picked in this conversation, newest last
@@ -193,7 +194,7 @@ def draft_screen(turn: Turn, deps: BotDeps, draft: dict[str, Any]) -> Screen:
             [
                 button(
                     ("✓ " if draft["months"] == months else "")
-                    + turn.text("btn_months", months=months),
+                    + plural(turn.lang, "months_n", months),
                     encode("cm", nonce, months),
                 )
                 for months in sorted(deps.catalog.periods)

@@ -20,6 +20,7 @@ from billing.domain import renewal
 from billing.domain.catalog import Catalog
 from billing.domain.money import Currency, format_minor
 from billing.domain.subscription import Subscription
+from billing.i18n import plural
 from billing.ledger.model import EntryKind, LedgerEntry
 from billing.observability import logger
 from billing.orders.invoices import document_from_json
@@ -205,7 +206,7 @@ class ChatNotices:
         else:
             # Off, or on but no attempt is left before expiry: only the Payer can save it.
             key = "remind_auto_failed" if sub.auto_renew else "remind_manual"
-            text = t(lang, key, **values, total=total, months=sub.months)
+            text = t(lang, key, **values, total=total, period=plural(lang, "months_n", sub.months))
             renew = encode("sr", sub.id, period_token(sub))
             keyboard = [[{"text": t(lang, "btn_renew"), "callback_data": renew}]]
         self._send(sub.payer_id, text, keyboard)

@@ -22,6 +22,7 @@ from billing.bot.views import title
 from billing.domain.money import Currency, format_minor, parse_amount
 from billing.domain.profile import PaymentMethod
 from billing.errors import BillingError, CountryNotVerified, InvalidAmount, ProfileIncomplete
+from billing.i18n import plural
 from billing.orders.checkout import PaymentDocument, PaymentLink, TelegramInvoice
 from billing.orders.model import MAXIMUM, Purpose, amount_to_pay, minimum_for
 from billing.orders.service import Outcome
@@ -105,7 +106,7 @@ def on_pay_connect(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
         turn.answer(turn.text("pay_covered_now"), alert=True)
         return
     product = deps.catalog.product(draft["product"])
-    label = f"{title(product, turn.lang)}, {draft['months']} mo"
+    label = f"{title(product, turn.lang)}, {plural(turn.lang, 'months_n', draft['months'])}"
     _prepare(
         turn,
         deps,
@@ -144,7 +145,7 @@ def on_pay_renew(turn: Turn, deps: BotDeps, sub_id: str | None, token: str | Non
             "currency": quote.currency.value,
             "missing": missing,
             "total": quote.total,
-            "title": f"{title(product, turn.lang)}, {sub.months} mo",
+            "title": f"{title(product, turn.lang)}, {plural(turn.lang, 'months_n', sub.months)}",
             "details": {"subscription_id": sub.id, "period_key": sub.period_key()},
         },
     )
@@ -195,7 +196,7 @@ def _prepare_top_up(turn: Turn, deps: BotDeps, currency: Currency, amount: int) 
             "purpose": Purpose.TOP_UP.value,
             "currency": currency.value,
             "amount": amount,
-            "title": f"Top-up {format_minor(amount, currency)}",
+            "title": turn.text("top_up_title", amount=format_minor(amount, currency)),
             "details": {},
         },
     )

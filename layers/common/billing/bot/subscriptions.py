@@ -18,6 +18,7 @@ from billing.domain.periods import add_months
 from billing.domain.pricing import Quote
 from billing.domain.subscription import Status, Subscription
 from billing.errors import BillingError, InsufficientFunds, NotAllowed, NotFound
+from billing.i18n import plural
 from billing.subscriptions.service import QuoteChanged, RenewalInProgress, SlotTaken
 
 HISTORY_SHOWN = 5
@@ -79,7 +80,7 @@ def view_screen(turn: Turn, deps: BotDeps, sub: Subscription) -> Screen:
         customer=person(deps, sub.customer_id, turn.user_id, turn.lang),
         payer=person(deps, sub.payer_id, turn.user_id, turn.lang),
         options=options_text(product, sub.options, turn.lang),
-        months=sub.months,
+        period=plural(turn.lang, "months_n", sub.months),
         currency=sub.currency.value,
         status=turn.text(f"status_{sub.status.value}"),
         expiry=date_text(sub.expires_at, turn.lang),

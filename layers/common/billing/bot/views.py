@@ -11,6 +11,7 @@ from billing.domain.money import format_minor
 from billing.domain.pricing import Quote
 from billing.domain.subscription import ChangeKind, HistoryRecord, Subscription
 from billing.domain.tax import NOT_SUBJECT, REVERSE_CHARGE
+from billing.i18n import plural
 from billing.store.accounts import AccountsRepository
 
 
@@ -89,19 +90,29 @@ def quote_text(deps: BotDeps, quote: Quote, customer: str, lang: str) -> str:
             rate=percent(quote.vat_rate),
             vat=format_minor(quote.vat, quote.currency),
         )
+    sums = []
+    if quote.discount:
+        # Without a discount the subtotal is the net: one line, not "Discount 0%: -0.00".
+        sums.append(t(lang, "quote_subtotal", amount=format_minor(quote.subtotal, quote.currency)))
+        sums.append(
+            t(
+                lang,
+                "quote_discount",
+                percent=percent(quote.discount_percent),
+                amount=format_minor(quote.discount, quote.currency),
+            )
+        )
+    sums.append(t(lang, "quote_net", amount=format_minor(quote.net, quote.currency)))
+    sums.append(vat_line)
     return t(
         lang,
         "quote",
         product=title(product, lang),
         customer=customer,
-        months=quote.months,
+        period=plural(lang, "months_n", quote.months),
         currency=quote.currency.value,
         lines=lines,
-        subtotal=format_minor(quote.subtotal, quote.currency),
-        discount_percent=percent(quote.discount_percent),
-        discount=format_minor(quote.discount, quote.currency),
-        net=format_minor(quote.net, quote.currency),
-        vat_line=vat_line,
+        sums="\n".join(sums),
         total=format_minor(quote.total, quote.currency),
     )
 
