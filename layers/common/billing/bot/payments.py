@@ -24,7 +24,7 @@ from billing.domain.profile import PaymentMethod
 from billing.errors import BillingError, CountryNotVerified, InvalidAmount, ProfileIncomplete
 from billing.i18n import plural
 from billing.orders.checkout import PaymentDocument, PaymentLink, TelegramInvoice
-from billing.orders.model import MAXIMUM, Purpose, amount_to_pay, minimum_for
+from billing.orders.model import MAXIMUM, Purpose, amount_to_pay, maximum_for, minimum_for
 from billing.orders.service import Outcome
 from billing.providers.errors import ProviderError
 from billing.telegram.models import PreCheckoutQuery, SuccessfulPayment
@@ -65,20 +65,33 @@ def methods_screen(
     (and the way to fix it), so the Payer can fix it or pick another method."""
     currency = Currency(pay["currency"])
     preferred = deps.profiles.profile(turn.user_id).payment_method
-    keyboard = []
-    for code, (method, _save) in METHOD_CODES.items():
-        if method.supports(currency):
-            label = turn.text(f"method_{code}")
-            if method is preferred and code != "ss":
-                label = "★ " + label
-            keyboard.append([button(label, encode("pk", pay["nonce"], code))])
-    keyboard.append([button(turn.text("btn_cancel"), encode("px"))])
     amount = pay.get("amount") or amount_to_pay(pay["missing"], PaymentMethod.CRYPTO, currency)
+    keyboard = []
+    above_maximum = False
+    for code, (method, _save) in METHOD_CODES.items():
+        if not method.supports(currency):
+            continue
+        maximum = maximum_for(method, currency)
+        if maximum is not None and amount > maximum:
+            above_maximum = True  # offering it would only end in a refusal
+            continue
+        label = turn.text(f"method_{code}")
+        if method is preferred and code != "ss":
+            label = "★ " + label
+        keyboard.append([button(label, encode("pk", pay["nonce"], code))])
+    if above_maximum and pay["purpose"] != Purpose.TOP_UP.value:
+        # SPEC §4: what works above a method's maximum, bank transfer or top-ups in parts.
+        keyboard.append([button(turn.text("btn_top_up"), encode("bt"))])
+    keyboard.append([button(turn.text("btn_cancel"), encode("px"))])
     if pay["purpose"] == Purpose.TOP_UP.value:
         text = turn.text("pay_choose_method_top_up", amount=format_minor(amount, currency))
     else:
         text = turn.text(
             "pay_choose_method", what=pay["title"], amount=format_minor(amount, currency)
+        )
+    if above_maximum:
+        text += "\n\n" + turn.text(
+            "pay_above_maximum", maximum=format_minor(MAXIMUM[currency], currency)
         )
     if refusal is not None:
         text = f"⚠ {refusal.message}\n\n{text}"

@@ -45,11 +45,22 @@ def minimum_for(method: PaymentMethod, currency: Currency) -> int:
     return MINIMUM[currency]
 
 
+def maximum_for(method: PaymentMethod, currency: Currency) -> int | None:
+    """The most one payment by `method` may be; None for bank transfer, which has none."""
+    return None if method is PaymentMethod.BANK_TRANSFER else MAXIMUM[currency]
+
+
 def require_payable_amount(amount: int, method: PaymentMethod, currency: Currency) -> int:
     """Refuses an amount outside the method's limits, saying what the limits are."""
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise InvalidAmount(f"an amount is an integer of minor units, got {amount!r}")
-    low, high = minimum_for(method, currency), MAXIMUM[currency]
+    low, high = minimum_for(method, currency), maximum_for(method, currency)
+    if high is None:
+        if amount < low:
+            raise InvalidAmount(
+                f"{method.label} takes from {format_minor(low, currency)} per payment"
+            )
+        return amount
     if not low <= amount <= high:
         raise InvalidAmount(
             f"{method.label} takes from {format_minor(low, currency)}"
