@@ -119,9 +119,7 @@ def test_a_phone_shared_for_verification_returns_to_the_payment(chat: Chat) -> N
     chat.press(ANN, "Pay 321.30 EUR by card")
     chat.press(ANN, "Card in Telegram")
     chat.press(ANN, "Share my phone number")
-    chat.say(
-        ANN, contact={"phone_number": "+49 30 901820", "first_name": "Ann", "user_id": ANN.id}
-    )
+    chat.say(ANN, contact={"phone_number": "+49 30 901820", "first_name": "Ann", "user_id": ANN.id})
 
     assert "How would you like to pay?" in chat.screen(ANN)
     chat.press(ANN, "Card in Telegram")
