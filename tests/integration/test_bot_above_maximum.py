@@ -31,7 +31,7 @@ def test_bank_transfer_has_no_maximum_and_every_other_method_has_one() -> None:
     assert require_payable_amount(above, PaymentMethod.BANK_TRANSFER, Currency.EUR) == above
     for method in PaymentMethod:
         if method is not PaymentMethod.BANK_TRANSFER:
-            with pytest.raises(InvalidAmount, match="10000.00 EUR per payment"):
+            with pytest.raises(InvalidAmount, match=r"10000\.00 EUR per payment"):
                 require_payable_amount(above, method, Currency.EUR)
 
 
