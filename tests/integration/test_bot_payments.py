@@ -147,7 +147,7 @@ def test_links_to_provider_pages_and_the_bank_transfer_order(
     assert "Это не сумма" in chat.screen(IVAN)
     chat.say(IVAN, "15000")
     chat.press(IVAN, "Банковский перевод")
-    assert "bank transfer needs" in chat.screen(IVAN)
+    assert "Для банковского перевода сначала нужны данные компании" in chat.screen(IVAN)
     runtime().profiles.set_name(IVAN.id, "ООО «Ромашка»")
     runtime().profiles.set_address(IVAN.id, "Вильнюс, проспект Гедимино 1")
     runtime().profiles.set_vat_id(IVAN.id, "LT100001919017")

@@ -229,16 +229,16 @@ def test_payer_and_customer_are_each_told(sweeper: Sweeper, chats: FakeBotApi) -
     )
 
     manual = (
-        "Gateway for Bob (user 202) ends on 1 Sep 2026 12:00 UTC. Auto-renewal is off: renew"
+        "Gateway for Bob ends on 1 Sep 2026 12:00 UTC. Auto-renewal is off: renew"
         " now to keep it (214.20 EUR for 6 months)."
     )
     assert texts(chats, ANN) == [
         manual,
         manual,
-        "Gateway for Bob (user 202) has expired; the account is on Free now. Open"
+        "Gateway for Bob has expired; the account is on Free now. Open"
         " /subscriptions to connect it again.",
     ]
-    customer = "Your Gateway ends on 1 Sep 2026 12:00 UTC; user 101 pays for it."
+    customer = "Your Gateway ends on 1 Sep 2026 12:00 UTC; user101 pays for it."
     assert texts(chats, BOB) == [
         customer,
         customer,

@@ -1,8 +1,12 @@
 """Typed errors of the billing domain and use cases.
 
-Each carries a stable `code` (for logs, metrics and mapping to bot texts) and a message a
-support person can read. Raising one never leaves a partial write behind: use cases validate
-before they write, and every write is a single DynamoDB transaction.
+Each carries a stable `code` (for logs and metrics), a message a support person can read (in
+English, for logs and the admin screens), and for people in the chat a `reason` and `facts`:
+the bot shows the catalog's sentence `error_<code>_<reason>` (or `error_<code>`) filled with
+the facts in the reader's language (billing.bot.texts.error_text), so no internal key, id or
+English sentence of the code reaches a user. Raising one never leaves a partial write
+behind: use cases validate before they write, and every write is a single DynamoDB
+transaction.
 """
 
 from __future__ import annotations
@@ -11,9 +15,11 @@ from __future__ import annotations
 class BillingError(Exception):
     code = "billing_error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, reason: str = "", **facts: object) -> None:
         super().__init__(message)
         self.message = message
+        self.reason = reason
+        self.facts = facts
 
 
 class CatalogError(BillingError):
@@ -61,8 +67,8 @@ class InvalidVatId(BillingError):
 class InsufficientFunds(BillingError):
     code = "insufficient_funds"
 
-    def __init__(self, message: str, *, missing: int, currency: str) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, missing: int, currency: str, **facts: str) -> None:
+        super().__init__(message, **facts)
         self.missing = missing
         self.currency = currency
 
@@ -112,8 +118,8 @@ class ProfileIncomplete(BillingError):
 
     code = "profile_incomplete"
 
-    def __init__(self, message: str, *, missing: tuple[str, ...]) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, missing: tuple[str, ...], reason: str = "") -> None:
+        super().__init__(message, reason=reason, missing=missing)
         self.missing = missing
 
 
@@ -129,6 +135,6 @@ class CountryContradiction(CountryNotVerified):
     code = "country_contradiction"
 
     def __init__(self, message: str, *, phone_country: str, country: str) -> None:
-        super().__init__(message)
+        super().__init__(message, phone_country=phone_country, country=country)
         self.phone_country = phone_country
         self.country = country

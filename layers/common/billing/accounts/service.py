@@ -80,7 +80,9 @@ class ProfileService:
         """Keep the card the Payer agreed to save (Stripe, off-session renewals)."""
         if card.is_expired(self._clock.now().date()):
             raise InvalidProfileValue(
-                f"card ending {card.last4} expired {card.exp_month:02d}/{card.exp_year}"
+                f"card ending {card.last4} expired {card.exp_month:02d}/{card.exp_year}",
+                reason="card_expired",
+                last4=card.last4,
             )
         return self._change(user_id, lambda p: rules.with_saved_card(p, card))
 
@@ -123,5 +125,7 @@ class ProfileService:
         if self._vat_verifier is None or vat_id is None or profile.country not in EU_COUNTRIES:
             return profile
         if self._vat_verifier.is_registered(vat_id) is False:
-            raise InvalidVatId(f"VAT id {vat_id} is not registered in VIES")
+            raise InvalidVatId(
+                f"VAT id {vat_id} is not registered in VIES", reason="not_registered"
+            )
         return profile

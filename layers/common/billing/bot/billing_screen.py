@@ -142,7 +142,7 @@ def _save(turn: Turn, deps: BotDeps, field: str, text: str) -> None:
         # The question stays open: the next message is another try.
         turn.send(
             Screen(
-                turn.text("bad_profile_value", error=error.message),
+                turn.text("bad_profile_value", error=turn.error(error)),
                 [[button(turn.text("btn_cancel"), encode("bb"))]],
             )
         )
@@ -198,7 +198,7 @@ def _change(turn: Turn, deps: BotDeps, action: Any) -> None:
         turn.answer(turn.text("start_first"), alert=True)
         return
     except BillingError as error:
-        turn.answer(error.message, alert=True)
+        turn.answer(turn.error(error), alert=True)
         return
     turn.show(billing_screen(turn, deps))
 
@@ -232,7 +232,7 @@ def on_contact(turn: Turn, deps: BotDeps, phone_number: str, contact_user_id: in
         turn.send(Screen(turn.text("start_first")))
         return
     except BillingError as error:
-        turn.send(Screen(error.message))
+        turn.send(Screen(turn.error(error)))
         return
     turn.calls.append(
         Call(

@@ -23,7 +23,7 @@ from billing.bot.deps import BotDeps
 from billing.bot.subscriptions import list_screen
 from billing.bot.texts import date_text, pay_from_balance_text
 from billing.bot.turn import Turn
-from billing.bot.views import option_title, person, quote_text, title
+from billing.bot.views import option_title, person, quote_text, title, value_text
 from billing.domain import profile as billing_profile
 from billing.domain import subscription as rules
 from billing.domain.catalog import OptionSpec, OptionValue, Product, show_value
@@ -176,7 +176,8 @@ def draft_screen(turn: Turn, deps: BotDeps, draft: dict[str, Any]) -> Screen:
     keyboard = [
         [
             button(
-                f"{option_title(product, spec.key, turn.lang)}: {show_value(options[spec.key])}",
+                f"{option_title(product, spec.key, turn.lang)}: "
+                f"{value_text(options[spec.key], turn.lang)}",
                 encode("co", nonce, spec.key),
             )
         ]
@@ -241,12 +242,12 @@ def on_option(turn: Turn, deps: BotDeps, nonce: str | None, key: str | None) -> 
     values: list[OptionValue] = [True, False] if spec.kind == "bool" else list(spec.choices)
     keyboard = [
         [
-            button(show_value(value), encode("cv", nonce, spec.key, show_value(value)))
+            button(value_text(value, turn.lang), encode("cv", nonce, spec.key, show_value(value)))
             for value in values
         ],
         [button(turn.text("btn_cancel"), encode("ca", nonce))],
     ]
-    allowed = ", ".join(show_value(v) for v in values)
+    allowed = ", ".join(value_text(v, turn.lang) for v in values)
     turn.show(Screen(turn.text("ask_option_choice", option=name, allowed=allowed), keyboard))
 
 
@@ -258,11 +259,20 @@ def set_option(turn: Turn, deps: BotDeps, draft: dict[str, Any], key: str, raw: 
         candidate = applicable(product, {**draft["options"], key: value})
         # A newly applicable option (recording_duration after recording on) takes its default.
         draft["options"] = deps.catalog.normalize_options(product.key, candidate)
-    except BillingError as error:
-        if turn.callback_id:
-            turn.answer(error.message, alert=True)
+    except BillingError:
+        # Said with the option's own title and limits, not the catalog's internal names.
+        spec = product.option(key)
+        name = option_title(product, key, turn.lang)
+        if spec.kind == "int":
+            text = turn.text("bad_option_int", option=name, min=spec.min, max=spec.max)
         else:
-            turn.send(Screen(turn.text("bad_option_value", error=error.message)))
+            text = turn.text("bad_option_choice", option=name)
+        if turn.callback_id:
+            turn.answer(text, alert=True)
+        else:
+            turn.send(
+                Screen(text, [[button(turn.text("btn_cancel"), encode("ca", draft["nonce"]))]])
+            )
         return False
     return True
 
@@ -428,7 +438,7 @@ def on_confirm(turn: Turn, deps: BotDeps, nonce: str | None, total: str | None) 
             has_saved_card=profile.saved_card is not None,
         )
     except BillingError as error:  # funds, the slot taken meanwhile, a changed profile
-        turn.answer(error.message, alert=True)
+        turn.answer(turn.error(error), alert=True)
         return
     sub = purchase.subscription
     # Named before the conversation (and the name Telegram gave with the pick) is cleared.
@@ -469,7 +479,7 @@ def _change_plan(turn: Turn, deps: BotDeps, draft: dict[str, Any]) -> None:
         turn.answer(turn.text("payer_only"), alert=True)
         return
     except BillingError as error:
-        turn.answer(error.message, alert=True)
+        turn.answer(turn.error(error), alert=True)
         return
     key = "change_plan_expand" if plan.expands else "change_plan_reduce"
     text = turn.text(
@@ -503,7 +513,7 @@ def on_confirm_change(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
         turn.answer(turn.text("payer_only"), alert=True)
         return
     except BillingError as error:
-        turn.answer(error.message, alert=True)
+        turn.answer(turn.error(error), alert=True)
         return
     deps.conversations.clear(turn.user_id)
     deps.notices.expiry_moved(changed, current.expires_at, by=turn.user_id)

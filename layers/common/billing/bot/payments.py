@@ -94,7 +94,7 @@ def methods_screen(
             "pay_above_maximum", maximum=format_minor(MAXIMUM[currency], currency)
         )
     if refusal is not None:
-        text = f"⚠ {refusal.message}\n\n{text}"
+        text = f"⚠ {turn.error(refusal)}\n\n{text}"
         # The way to fix it, coming back here after (billing.bot.detours).
         if isinstance(refusal, CountryNotVerified):
             share = button(turn.text("btn_share_phone"), encode("sp", detours.PAYMENT))
@@ -297,7 +297,7 @@ def on_method(turn: Turn, deps: BotDeps, nonce: str | None, code: str | None) ->
         turn.show(methods_screen(turn, deps, pay, refused))
         return
     except BillingError as refused:
-        turn.answer(refused.message, alert=True)
+        turn.answer(turn.error(refused), alert=True)
         return
     except ProviderError:
         turn.answer(turn.text("pay_provider_down"), alert=True)

@@ -166,7 +166,7 @@ def _switch(
         turn.answer(turn.text("payer_only"), alert=True)
         return
     except BillingError as error:
-        turn.answer(error.message, alert=True)
+        turn.answer(turn.error(error), alert=True)
         return
     turn.show(view_screen(turn, deps, updated))
 
@@ -197,7 +197,7 @@ def renewal_quote(
         turn.answer(turn.text("renew_slot_taken", product=product), alert=True)
         return None
     except BillingError as error:
-        turn.answer(error.message, alert=True)
+        turn.answer(turn.error(error), alert=True)
         return None
 
 
@@ -316,7 +316,7 @@ def _renew_refused(turn: Turn, deps: BotDeps, sub: Subscription, refused: Billin
     elif isinstance(refused, SlotTaken):
         turn.answer(turn.text("renew_slot_taken", product=product), alert=True)
     elif isinstance(refused, InsufficientFunds):
-        turn.answer(refused.message, alert=True)
+        turn.answer(turn.error(refused), alert=True)
     elif isinstance(refused, NotAllowed):
         turn.answer(turn.text("payer_only"), alert=True)
     else:

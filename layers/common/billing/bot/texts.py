@@ -7,10 +7,21 @@ from __future__ import annotations
 from datetime import datetime
 
 from billing.bot.commands import help_lines
+from billing.domain.countries import country_name
 from billing.domain.money import Currency, format_minor
-from billing.i18n import LANGUAGES, message
+from billing.errors import BillingError
+from billing.i18n import LANGUAGES, has_message, message
+from billing.observability import logger
 
-__all__ = ["LANGUAGES", "date_text", "help_text", "pay_from_balance_text", "t"]
+__all__ = [
+    "LANGUAGES",
+    "date_text",
+    "error_text",
+    "help_text",
+    "method_name",
+    "pay_from_balance_text",
+    "t",
+]
 
 
 def t(lang: str, key: str, **values: object) -> str:
@@ -51,3 +62,40 @@ def date_text(moment: datetime, lang: str) -> str:
     }
     names = (months.get(lang) or months["en"]).split()
     return f"{moment.day} {names[moment.month - 1]} {moment.year} {moment:%H:%M} UTC"
+
+
+def method_name(lang: str, method: str) -> str:
+    """A payment method (PaymentMethod.value) as the reader calls it."""
+    return message(lang, f"method_name_{method}")
+
+
+def error_text(lang: str, error: BillingError) -> str:
+    """What a person reads about a refusal: the catalog's `error_<code>_<reason>` (or
+    `error_<code>`) sentence filled with the error's facts in the reader's language; never the
+    code's own English message, which is for support and logs."""
+    keys = [f"error_{error.code}_{error.reason}"] if error.reason else []
+    keys.append(f"error_{error.code}")
+    key = next((k for k in keys if has_message(lang, k)), "error_billing_error")
+    try:
+        return message(lang, key, **_facts(lang, error.facts))
+    except (KeyError, IndexError, ValueError):
+        # A sentence asking for a fact this raise site did not give: a bug, told politely.
+        logger.warning("error text lacks a fact", extra={"key": key, "code": error.code})
+        return message(lang, "error_billing_error")
+
+
+def _facts(lang: str, facts: dict[str, object]) -> dict[str, object]:
+    """Facts as the reader reads them: countries and methods named, fields listed."""
+    shown: dict[str, object] = {}
+    for name, value in facts.items():
+        if name in ("country", "phone_country") and isinstance(value, str):
+            shown[name] = country_name(value, lang)
+        elif name == "method" and isinstance(value, str):
+            shown[name] = method_name(lang, value)
+        elif name == "status" and isinstance(value, str):
+            shown[name] = message(lang, f"status_{value}")
+        elif name == "missing" and isinstance(value, (tuple, list)):
+            shown[name] = ", ".join(message(lang, f"field_{field}") for field in value)
+        else:
+            shown[name] = value
+    return shown

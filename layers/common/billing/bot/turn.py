@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from billing.bot.calls import Call, Screen, answer_callback, edit_message, send_message
-from billing.bot.texts import t
+from billing.bot.texts import error_text, t
+from billing.errors import BillingError
 
 
 @dataclass
@@ -31,6 +32,10 @@ class Turn:
 
     def text(self, key: str, **values: object) -> str:
         return t(self.lang, key, **values)
+
+    def error(self, error: BillingError) -> str:
+        """A refusal as the reader reads it (never the code's own message)."""
+        return error_text(self.lang, error)
 
     def answer(self, text: str | None = None, *, alert: bool = False) -> None:
         """Answer the button press (once); a plain message has nothing to answer."""

@@ -45,6 +45,14 @@ def first_name(accounts: AccountsRepository, user_id: int) -> str | None:
     return account.first_name if account is not None and account.first_name else None
 
 
+def value_text(value: OptionValue, lang: str) -> str:
+    """An option's value as the reader reads it ("вкл" / "выкл"); buttons carry the
+    canonical show_value, which the catalog parses."""
+    if isinstance(value, bool):
+        return t(lang, "on" if value else "off")
+    return show_value(value)
+
+
 def option_title(product: Product, key: str, lang: str) -> str:
     spec = product.option(key)
     return spec.titles.get(lang) or spec.titles.get("en") or key
@@ -52,7 +60,7 @@ def option_title(product: Product, key: str, lang: str) -> str:
 
 def options_text(product: Product, options: dict[str, OptionValue], lang: str) -> str:
     return "\n".join(
-        f"• {option_title(product, key, lang)}: {show_value(value)}"
+        f"• {option_title(product, key, lang)}: {value_text(value, lang)}"
         for key, value in options.items()
     )
 
@@ -133,8 +141,8 @@ def history_line(deps: BotDeps, sub: Subscription, record: HistoryRecord, lang: 
                 lang,
                 "changed_what",
                 option=option_title(product, key, lang),
-                old="—" if pair[0] is None else show_value(pair[0]),
-                new="—" if pair[1] is None else show_value(pair[1]),
+                old="—" if pair[0] is None else value_text(pair[0], lang),
+                new="—" if pair[1] is None else value_text(pair[1], lang),
             )
             for key, pair in changed.items()
         )

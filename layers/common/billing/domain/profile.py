@@ -57,7 +57,7 @@ class PaymentMethod(StrEnum):
         except ValueError:
             allowed = ", ".join(method.value for method in cls)
             raise InvalidProfileValue(
-                f"unknown payment method {value!r} (use one of {allowed})"
+                f"unknown payment method {value!r} (use one of {allowed})", reason="unknown_method"
             ) from None
 
     @property
@@ -160,9 +160,15 @@ def with_address(profile: BillingProfile, text: str) -> BillingProfile:
 
 def with_vat_id(profile: BillingProfile, raw: str) -> BillingProfile:
     if profile.country is None:
-        raise ProfileIncomplete("set your country before the VAT id", missing=("country",))
+        raise ProfileIncomplete(
+            "set your country before the VAT id", missing=("country",), reason="vat_before_country"
+        )
     if isinstance(raw, str) and (len(raw.strip()) > MAX_TAX_NUMBER or _has_control(raw.strip())):
-        raise InvalidVatId(f"VAT id must be at most {MAX_TAX_NUMBER} plain characters")
+        raise InvalidVatId(
+            f"VAT id must be at most {MAX_TAX_NUMBER} plain characters",
+            reason="too_long",
+            max=MAX_TAX_NUMBER,
+        )
     return replace(profile, vat_id=normalize_vat_id(raw, profile.country))
 
 
@@ -204,21 +210,22 @@ def phone_country(phone_number: str) -> str:
     """ISO country of a phone number as Telegram shares it (often without the '+')."""
     text = phone_number.strip() if isinstance(phone_number, str) else ""
     if not text:
-        raise InvalidPhoneNumber("the phone number is empty")
+        raise InvalidPhoneNumber("the phone number is empty", reason="invalid")
     international = text if text.startswith("+") else "+" + text
     try:
         number = phonenumbers.parse(international, None)
     except phonenumbers.NumberParseException:
-        raise InvalidPhoneNumber(f"{text!r} is not a phone number") from None
+        raise InvalidPhoneNumber(f"{text!r} is not a phone number", reason="invalid") from None
     if not phonenumbers.is_valid_number(number):
-        raise InvalidPhoneNumber(f"{text!r} is not a valid phone number")
+        raise InvalidPhoneNumber(f"{text!r} is not a valid phone number", reason="invalid")
     region = phonenumbers.region_code_for_number(number)
     # "001" marks non-geographic numbers (Telegram's anonymous +888 numbers, satellite
     # phones): valid, but evidence of no country.
     if region is None or region in (phonenumbers.UNKNOWN_REGION, "001"):
         raise InvalidPhoneNumber(
             f"the phone number {text} belongs to no country; support can verify your country"
-            " by hand"
+            " by hand",
+            reason="no_country",
         )
     return normalize_country(region)
 
@@ -228,7 +235,9 @@ def phone_country(phone_number: str) -> str:
 
 def tax_profile(profile: BillingProfile) -> TaxProfile:
     if profile.country is None:
-        raise ProfileIncomplete("set your country in /billing before paying", missing=("country",))
+        raise ProfileIncomplete(
+            "set your country in /billing before paying", missing=("country",), reason="no_country"
+        )
     return TaxProfile(profile.country, profile.vat_id)
 
 
@@ -278,12 +287,14 @@ def require_can_pay(profile: BillingProfile, method: PaymentMethod, currency: Cu
             raise ProfileIncomplete(
                 f"a bank transfer needs your company's {wanted} in /billing first",
                 missing=tuple(missing),
+                reason="bank_transfer",
             )
     match verification_for(profile, method):
         case Verification.UNVERIFIED:
             raise CountryNotVerified(
                 f"to pay by {method.label}, share your phone number with the bot to confirm"
-                " your country (or add your EU VAT id, or choose another payment method)"
+                " your country (or add your EU VAT id, or choose another payment method)",
+                method=method.value,
             )
         case Verification.CONTRADICTION:
             assert profile.phone_country is not None and profile.country is not None
@@ -311,14 +322,16 @@ def _has_control(text: str) -> bool:
 
 def _clean_text(text: str, what: str) -> str:
     if not isinstance(text, str):
-        raise InvalidProfileValue(f"{what} must be text")
+        raise InvalidProfileValue(f"{what} must be text", reason="empty")
     cleaned = text.strip()
     if not cleaned:
-        raise InvalidProfileValue(f"{what} is empty")
+        raise InvalidProfileValue(f"{what} is empty", reason="empty")
     if len(cleaned) > MAX_TEXT:
-        raise InvalidProfileValue(f"{what} is too long: at most {MAX_TEXT} characters")
+        raise InvalidProfileValue(
+            f"{what} is too long: at most {MAX_TEXT} characters", reason="too_long", max=MAX_TEXT
+        )
     if _has_control(cleaned):
-        raise InvalidProfileValue(f"{what} contains control characters")
+        raise InvalidProfileValue(f"{what} contains control characters", reason="control")
     return cleaned
 
 

@@ -119,12 +119,16 @@ def can_toggle_auto_renew(sub: Subscription, user_id: int) -> bool:
 
 def require(allowed: bool, action: str) -> None:
     if not allowed:
-        raise NotAllowed(f"only the payer of this subscription can {action}")
+        raise NotAllowed(f"only the payer of this subscription can {action}", reason="payer_only")
 
 
 def require_active(sub: Subscription, action: str) -> None:
     if not sub.is_active:
-        raise InvalidState(f"subscription {sub.id} is {sub.status.value}; cannot {action}")
+        raise InvalidState(
+            f"subscription {sub.id} is {sub.status.value}; cannot {action}",
+            reason="not_active",
+            status=sub.status.value,
+        )
 
 
 def require_currency(sub: Subscription, currency: Currency) -> None:
@@ -194,7 +198,9 @@ def remaining_value(sub: Subscription, now: datetime) -> int:
 def renew(sub: Subscription, *, paid: int, by: int | None, now: datetime) -> Subscription:
     """One more period of the same length from the current expiry (from now if expired)."""
     if sub.status is Status.TERMINATED:
-        raise InvalidState(f"subscription {sub.id} was terminated; it cannot be renewed")
+        raise InvalidState(
+            f"subscription {sub.id} was terminated; it cannot be renewed", reason="terminated"
+        )
     start = max(sub.expires_at, now)
     new_expiry = add_months(start, sub.months)
     record = HistoryRecord(
@@ -243,7 +249,9 @@ def plan_change(
     """
     require_active(sub, "change options")
     if now >= sub.expires_at:
-        raise InvalidState(f"subscription {sub.id} has expired; renew it before changing it")
+        raise InvalidState(
+            f"subscription {sub.id} has expired; renew it before changing it", reason="expired"
+        )
     keys = list(dict.fromkeys([*sub.options, *new_options]))
     changed = {
         key: (sub.options.get(key), new_options.get(key))
@@ -251,7 +259,9 @@ def plan_change(
         if sub.options.get(key) != new_options.get(key)
     }
     if not changed:
-        raise InvalidState("the new options are the same as the current ones")
+        raise InvalidState(
+            "the new options are the same as the current ones", reason="same_options"
+        )
     expands = new_monthly > old_monthly
     new_expiry = sub.expires_at
     if expands:

@@ -61,7 +61,7 @@ def normalize_vat_id(vat_id: str, country: str) -> str:
     country = normalize_country(country)
     text = vat_id.strip() if isinstance(vat_id, str) else ""
     if not text:
-        raise InvalidVatId("VAT id is empty")
+        raise InvalidVatId("VAT id is empty", reason="empty")
     if country not in EU_COUNTRIES:
         return text
     expected = VAT_ID_PREFIXES[country]
@@ -75,16 +75,24 @@ def normalize_vat_id(vat_id: str, country: str) -> str:
         compact = candidate.upper()
     if compact[:2] != expected:
         raise InvalidVatId(
-            f"VAT id {text} does not belong to country {country}: it must start with {expected}"
+            f"VAT id {text} does not belong to country {country}: it must start with {expected}",
+            reason="wrong_country",
+            expected=expected,
         )
     try:
         eu_vat.validate(compact)
     except InvalidChecksum:
-        raise InvalidVatId(f"VAT id {text} is not valid: wrong check digits") from None
+        raise InvalidVatId(
+            f"VAT id {text} is not valid: wrong check digits", reason="check_digits"
+        ) from None
     except InvalidLength:
-        raise InvalidVatId(f"VAT id {text} is not valid: wrong length for {country}") from None
+        raise InvalidVatId(
+            f"VAT id {text} is not valid: wrong length for {country}", reason="invalid"
+        ) from None
     except ValidationError:
-        raise InvalidVatId(f"VAT id {text} is not valid: wrong format for {country}") from None
+        raise InvalidVatId(
+            f"VAT id {text} is not valid: wrong format for {country}", reason="invalid"
+        ) from None
     return compact
 
 

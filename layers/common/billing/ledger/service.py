@@ -323,6 +323,9 @@ class Ledger:
                     f" {format_minor(-net, currency)} is needed",
                     missing=wallet.missing_for(-net),
                     currency=currency.value,
+                    balance=format_minor(wallet.balance, currency),
+                    limit=format_minor(wallet.credit_limit, currency),
+                    needed=format_minor(-net, currency),
                 )
             now = self._clock.now()
             entries: list[LedgerEntry] = []

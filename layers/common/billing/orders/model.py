@@ -58,13 +58,20 @@ def require_payable_amount(amount: int, method: PaymentMethod, currency: Currenc
     if high is None:
         if amount < low:
             raise InvalidAmount(
-                f"{method.label} takes from {format_minor(low, currency)} per payment"
+                f"{method.label} takes from {format_minor(low, currency)} per payment",
+                reason="minimum",
+                method=method.value,
+                low=format_minor(low, currency),
             )
         return amount
     if not low <= amount <= high:
         raise InvalidAmount(
             f"{method.label} takes from {format_minor(low, currency)}"
-            f" to {format_minor(high, currency)} per payment"
+            f" to {format_minor(high, currency)} per payment",
+            reason="range",
+            method=method.value,
+            low=format_minor(low, currency),
+            high=format_minor(high, currency),
         )
     return amount
 

@@ -159,7 +159,9 @@ class PaymentService:
         if account is None:
             raise NotFound("send /start first")
         if account.profile.country is None:
-            raise InvalidState("set your billing country in /billing before the first payment")
+            raise InvalidState(
+                "set your billing country in /billing before the first payment", reason="no_country"
+            )
         require_can_pay(account.profile, method, currency)
         require_payable_amount(amount, method, currency)
         now = self._clock.now()

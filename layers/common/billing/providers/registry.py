@@ -70,7 +70,10 @@ class Providers:
         tokens = _json_object(self._secret(self._settings.payment_provider_tokens_param))
         token = tokens.get(currency)
         if not isinstance(token, str) or not token:
-            raise InvalidState(f"card payments in Telegram are not set up for {currency}")
+            raise InvalidState(
+                f"card payments in Telegram are not set up for {currency}",
+                reason="method_unavailable",
+            )
         return token
 
 

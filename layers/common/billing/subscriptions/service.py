@@ -186,7 +186,8 @@ class SubscriptionService:
         if holder is not None:
             raise InvalidState(
                 f"this user already has an active {product} subscription ({holder});"
-                " change or renew it instead"
+                " change or renew it instead",
+                reason="already_active",
             )
         now = self._clock.now()
         created: list[Subscription] = []
@@ -235,7 +236,7 @@ class SubscriptionService:
             )
         except RelatedConflict as conflict:
             raise InvalidState(
-                f"this user already has an active {product} subscription"
+                f"this user already has an active {product} subscription", reason="already_active"
             ) from conflict
         if not movement.applied_now:
             stored = self._subscriptions.get(subscription_id)
@@ -357,7 +358,10 @@ class SubscriptionService:
             if by is not None:
                 rules.require(rules.can_renew(sub, by), "renew it")
             if sub.status is rules.Status.TERMINATED:
-                raise InvalidState(f"subscription {sub.id} was terminated; it cannot be renewed")
+                raise InvalidState(
+                    f"subscription {sub.id} was terminated; it cannot be renewed",
+                    reason="terminated",
+                )
             if currency is not None:
                 rules.require_currency(sub, currency)
             quote = self._renewal_quote(sub, tax)
@@ -365,7 +369,8 @@ class SubscriptionService:
                 entry = self._ledger.entry(sub.payer_id, sub.currency, f"renew:{period_key}")
                 if entry is None:
                     raise InvalidState(
-                        "this renewal offer is out of date; open the subscription again"
+                        "this renewal offer is out of date; open the subscription again",
+                        reason="offer_stale",
                     )
                 return Purchase(sub, quote, Movement(entry, applied_now=False))
             self._require_no_card_charge(sub, unless_paid_by=payment)
@@ -422,7 +427,9 @@ class SubscriptionService:
         """What the change would do (shown before confirming): expand or reduce, new expiry."""
         sub = self.get(subscription_id, viewer=by)
         if not rules.can_change_options(sub, by):
-            raise NotAllowed("only the payer of this subscription can change its options")
+            raise NotAllowed(
+                "only the payer of this subscription can change its options", reason="payer_only"
+            )
         # An expansion moves the expiry, so the period the card charge buys would vanish.
         self._require_no_card_charge(sub)
         normalized = self._catalog.normalize_options(sub.product, new_options)
