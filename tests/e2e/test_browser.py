@@ -179,7 +179,7 @@ def test_connect_pay_by_saved_card_then_reminder_and_auto_renewal(
     ann.advance_days(3)
     ann.sweep()
     ann.sees("was renewed until")
-    ann.sees("paid by card via Stripe")
+    ann.sees("paid by card (Stripe)")
     ann.shot("5-auto-renewed")
 
 

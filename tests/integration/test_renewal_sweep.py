@@ -111,7 +111,7 @@ def test_auto_renewal_from_the_wallet(sweeper: Sweeper, chats: FakeBotApi) -> No
     assert texts(chats, ANN) == [
         "Gateway for you ends on 1 Sep 2026 12:00 UTC. Auto-renewal is on: 214.20 EUR will be"
         " charged from your balance on 29 Aug 2026 12:00 UTC.",
-        "Gateway for you was renewed until 1 Mar 2027 12:00 UTC: 214.20 EUR paid by wallet"
+        "Gateway for you was renewed until 1 Mar 2027 12:00 UTC: 214.20 EUR paid from the"
         " balance. The invoice follows.",
         "[document INV-000002.pdf]",
     ]
@@ -132,8 +132,8 @@ def test_wallet_short_then_the_saved_card(
     assert texts(chats, ANN) == [
         "Gateway for you ends on 1 Sep 2026 12:00 UTC. Auto-renewal is on: 214.20 EUR will be"
         " charged from your saved card on 29 Aug 2026 12:00 UTC.",
-        "Gateway for you was renewed until 1 Mar 2027 12:00 UTC: 214.20 EUR paid by card via"
-        " Stripe. The invoice follows.",
+        "Gateway for you was renewed until 1 Mar 2027 12:00 UTC: 214.20 EUR paid by card"
+        " (Stripe). The invoice follows.",
         "[document INV-000002.pdf]",
     ]
     assert runtime().subscriptions.get_any(sub_id).expires_at == datetime(

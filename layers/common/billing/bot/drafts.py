@@ -23,7 +23,7 @@ from billing.bot.deps import BotDeps
 from billing.bot.subscriptions import list_screen
 from billing.bot.texts import date_text, pay_from_balance_text
 from billing.bot.turn import Turn
-from billing.bot.views import option_title, person, quote_text, title, value_text
+from billing.bot.views import for_person, option_title, quote_text, title, value_text
 from billing.domain import profile as billing_profile
 from billing.domain import subscription as rules
 from billing.domain.catalog import OptionSpec, OptionValue, Product, show_value
@@ -123,8 +123,8 @@ def start_connect(turn: Turn, deps: BotDeps, product_key: str | None, customer: 
     product = deps.catalog.product(product_key)
     held = deps.subscriptions.visible_to(customer)
     if any(s.is_active and s.product == product.key and s.customer_id == customer for s in held):
-        who = person(deps, customer, turn.user_id, turn.lang)
-        text = turn.text("already_active", customer=who, product=title(product, turn.lang))
+        who = for_person(deps, customer, turn.user_id, turn.lang)
+        text = turn.text("already_active", for_customer=who, product=title(product, turn.lang))
         if turn.callback_id:
             turn.answer(text, alert=True)
         else:
@@ -188,7 +188,7 @@ def draft_screen(turn: Turn, deps: BotDeps, draft: dict[str, Any]) -> Screen:
         text = turn.text(
             "draft_connect",
             product=title(product, turn.lang),
-            customer=person(deps, draft["customer"], turn.user_id, turn.lang),
+            for_customer=for_person(deps, draft["customer"], turn.user_id, turn.lang),
             currency_hint=turn.text("currency_hint"),
         )
         keyboard.append(
@@ -360,7 +360,7 @@ def show_quote(turn: Turn, deps: BotDeps, draft: dict[str, Any]) -> None:
         return
     nonce = draft["nonce"]
     currency = quote.currency
-    customer = person(deps, draft["customer"], turn.user_id, turn.lang)
+    customer = for_person(deps, draft["customer"], turn.user_id, turn.lang)
     text = quote_text(deps, quote, customer, turn.lang)
     wallet = deps.ledger.wallet(turn.user_id, currency)
     balance = format_minor(wallet.balance, currency)
@@ -442,7 +442,7 @@ def on_confirm(turn: Turn, deps: BotDeps, nonce: str | None, total: str | None) 
         return
     sub = purchase.subscription
     # Named before the conversation (and the name Telegram gave with the pick) is cleared.
-    customer = person(deps, sub.customer_id, turn.user_id, turn.lang)
+    customer = for_person(deps, sub.customer_id, turn.user_id, turn.lang)
     deps.conversations.clear(turn.user_id)
     product = deps.catalog.product(sub.product)
     if not purchase.applied_now:
@@ -450,7 +450,7 @@ def on_confirm(turn: Turn, deps: BotDeps, nonce: str | None, total: str | None) 
         text = turn.text(
             "connected_already",
             product=title(product, turn.lang),
-            customer=customer,
+            for_customer=customer,
             expiry=date_text(sub.expires_at, turn.lang),
         )
         turn.show(Screen(text, [[button(turn.text("btn_subscriptions"), encode("sv", sub.id))]]))
@@ -459,7 +459,7 @@ def on_confirm(turn: Turn, deps: BotDeps, nonce: str | None, total: str | None) 
     text = turn.text(
         "connected",
         product=title(product, turn.lang),
-        customer=customer,
+        for_customer=customer,
         expiry=date_text(sub.expires_at, turn.lang),
         total=format_minor(purchase.quote.total, currency),
         auto=turn.text("on" if sub.auto_renew else "off"),

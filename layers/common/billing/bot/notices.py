@@ -13,12 +13,13 @@ from typing import Any
 
 from billing.bot.callbacks import encode
 from billing.bot.subscriptions import period_token
-from billing.bot.texts import LANGUAGES, date_text, t
-from billing.bot.views import person_label
+from billing.bot.texts import LANGUAGES, date_text, method_name, t
+from billing.bot.views import for_label, person_label
 from billing.clock import Clock
 from billing.domain import renewal
 from billing.domain.catalog import Catalog
 from billing.domain.money import Currency, format_minor
+from billing.domain.profile import PaymentMethod
 from billing.domain.subscription import Subscription
 from billing.i18n import plural
 from billing.ledger.model import EntryKind, LedgerEntry
@@ -212,10 +213,15 @@ class ChatNotices:
         self._send(sub.payer_id, text, keyboard)
         self._tell_customer(sub, "remind_customer")
 
-    def renewed(self, sub: Subscription, purchase: Purchase, paid_by: str) -> None:
+    def renewed(self, sub: Subscription, purchase: Purchase, paid_by: PaymentMethod | None) -> None:
         lang = self._language(sub.payer_id)
         total = format_minor(purchase.quote.total, purchase.quote.currency)
-        text = t(lang, "renewed_auto", **self._about(sub, lang), total=total, paid_by=paid_by)
+        how = (
+            t(lang, "paid_from_balance")
+            if paid_by is None
+            else t(lang, "paid_with_method", method=method_name(lang, paid_by.value))
+        )
+        text = t(lang, "renewed_auto", **self._about(sub, lang), total=total, paid_by=how)
         self._send(sub.payer_id, text)
         if purchase.invoice_number is not None:
             self.send_invoice(sub.payer_id, purchase.invoice_number)
@@ -266,7 +272,7 @@ class ChatNotices:
         product = self._catalog.product(sub.product)
         return {
             "product": product.titles.get(lang) or product.titles["en"],
-            "customer": person_label(self._accounts, sub.customer_id, sub.payer_id, lang),
+            "for_customer": for_label(self._accounts, sub.customer_id, sub.payer_id, lang),
             "expiry": date_text(sub.expires_at, lang),
         }
 

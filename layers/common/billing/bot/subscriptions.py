@@ -10,7 +10,7 @@ from billing.bot.calls import Screen, button
 from billing.bot.deps import BotDeps
 from billing.bot.texts import date_text, pay_from_balance_text
 from billing.bot.turn import Turn
-from billing.bot.views import history_line, options_text, person, quote_text, title
+from billing.bot.views import for_person, history_line, options_text, person, quote_text, title
 from billing.domain import profile as billing_profile
 from billing.domain import subscription as rules
 from billing.domain.money import format_minor
@@ -41,7 +41,7 @@ def list_screen(turn: Turn, deps: BotDeps) -> Screen:
         label = turn.text(
             "subs_item",
             product=title(product, turn.lang),
-            customer=person(deps, sub.customer_id, turn.user_id, turn.lang),
+            for_customer=for_person(deps, sub.customer_id, turn.user_id, turn.lang),
             expiry=date_text(sub.expires_at, turn.lang),
         )
         lines.append(label)
@@ -228,7 +228,7 @@ def _renew_screen(
             expiry=date_text(sub.expires_at, turn.lang),
             new=date_text(add_months(sub.expires_at, sub.months), turn.lang),
         )
-    customer = person(deps, sub.customer_id, turn.user_id, turn.lang)
+    customer = for_person(deps, sub.customer_id, turn.user_id, turn.lang)
     text = intro + "\n\n" + quote_text(deps, quote, customer, turn.lang)
     if notice is not None:
         text = f"⚠ {notice}\n\n{text}"

@@ -33,6 +33,20 @@ def person(deps: BotDeps, user_id: int, viewer: int, lang: str) -> str:
     return name or t(lang, "another_user")
 
 
+def for_person(deps: BotDeps, user_id: int, viewer: int, lang: str) -> str:
+    """ "for you" / "for Anna" as one phrase: Russian puts the name after «для пользователя»,
+    so it never needs declining ("для вас", "для пользователя Анна")."""
+    return _for(lang, user_id, viewer, person(deps, user_id, viewer, lang))
+
+
+def for_label(accounts: AccountsRepository, user_id: int, viewer: int, lang: str) -> str:
+    return _for(lang, user_id, viewer, person_label(accounts, user_id, viewer, lang))
+
+
+def _for(lang: str, user_id: int, viewer: int, name: str) -> str:
+    return t(lang, "for_you") if user_id == viewer else t(lang, "for_user", name=name)
+
+
 def person_label(accounts: AccountsRepository, user_id: int, viewer: int, lang: str) -> str:
     """ "you" to the viewer, else the user's first name: people are named, never numbered."""
     if user_id == viewer:
@@ -69,7 +83,7 @@ def percent(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
-def quote_text(deps: BotDeps, quote: Quote, customer: str, lang: str) -> str:
+def quote_text(deps: BotDeps, quote: Quote, for_customer: str, lang: str) -> str:
     product = deps.catalog.product(quote.product)
     titles = {
         line.id: (line.titles.get(lang) or line.titles.get("en") or line.id)
@@ -116,7 +130,7 @@ def quote_text(deps: BotDeps, quote: Quote, customer: str, lang: str) -> str:
         lang,
         "quote",
         product=title(product, lang),
-        customer=customer,
+        for_customer=for_customer,
         period=plural(lang, "months_n", quote.months),
         currency=quote.currency.value,
         lines=lines,

@@ -64,7 +64,8 @@ class ReminderFacts:
 class SweepNotices(Protocol):
     def reminder(self, sub: Subscription, facts: ReminderFacts) -> None: ...
 
-    def renewed(self, sub: Subscription, purchase: Purchase, paid_by: str) -> None: ...
+    def renewed(self, sub: Subscription, purchase: Purchase, paid_by: PaymentMethod | None) -> None:
+        """`paid_by` None: the balance covered it."""
 
     def renewal_failed(
         self,
@@ -166,7 +167,7 @@ class RenewalWorker:
             pass
         else:
             if purchase.applied_now:
-                self._notices.renewed(purchase.subscription, purchase, "wallet balance")
+                self._notices.renewed(purchase.subscription, purchase, None)
             return
         charge = self._saved_cards.renew(sub.id, period_key=period, chat_id=sub.payer_id)
         self._card_result(sub, charge, total)
@@ -181,7 +182,7 @@ class RenewalWorker:
             settlement = charge.settlement
             if settlement is not None and settlement.purchase is not None:
                 bought = settlement.purchase
-                self._notices.renewed(bought.subscription, bought, PaymentMethod.STRIPE_CARD.label)
+                self._notices.renewed(bought.subscription, bought, PaymentMethod.STRIPE_CARD)
             return
         if charge.outcome in (CardOutcome.IN_PROGRESS, CardOutcome.MOVED_ON):
             return
