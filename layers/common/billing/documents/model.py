@@ -2,12 +2,19 @@
 
 Built by the orders code from the stored order, the quote and the Payer's profile; rendered
 by `billing.documents.render`. Nothing here knows fpdf or DynamoDB.
+
+A document is written in its reader's (the Payer's) `language`: the texts it carries (line
+descriptions, period, how it was paid, the VAT note, the purpose) are built in that language,
+and the renderer takes every label from the catalog in it. Documents stored before documents
+had a language carry English texts, which is what the default gives them back.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+
+from billing.i18n import DEFAULT_LANGUAGE
 
 
 @dataclass(frozen=True)
@@ -20,7 +27,7 @@ class Party:
 
 @dataclass(frozen=True)
 class DocumentLine:
-    description: str  # e.g. "Softphone: accounts x 5, 12 months"
+    description: str  # e.g. "Softphone: SIP accounts × 5, 12 months"
     amount: int  # minor units, before discount
 
 
@@ -39,11 +46,12 @@ class InvoiceDocument:
     net: int
     vat_rate: str  # "19" / "25.5" / "0"
     vat: int
-    vat_note: str | None  # "Reverse charge" / "Not subject to EU VAT" when no VAT is charged
+    vat_note: str | None  # why no VAT is charged: "Reverse charge" / "Not subject to EU VAT"
     total: int
     paid_by: str  # "wallet balance", "card via Stripe", ...
-    period: str  # "2026-03-01 – 2027-03-01"
+    period: str  # "1 March 2026 – 1 March 2027"
     order_number: str | None = None
+    language: str = DEFAULT_LANGUAGE  # "en" / "ru"
 
 
 @dataclass(frozen=True)
@@ -65,5 +73,6 @@ class PaymentOrderDocument:
     currency: str
     amount: int  # minor units to transfer
     minimum: int  # the bank-transfer minimum for this currency (SPEC §4)
-    purpose: str  # "Top-up of the SIP.TG balance" / "Softphone, 12 months"
+    purpose: str  # "Top-up of the SIP.TG balance", "Payment for a SIP.TG subscription"
     valid_until: date
+    language: str = DEFAULT_LANGUAGE  # "en" / "ru"

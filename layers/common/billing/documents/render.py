@@ -1,27 +1,49 @@
-"""Invoice and payment-order PDFs (SPEC §8), drawn with fpdf2 and the bundled DejaVu font.
+"""Invoice and payment-order PDFs (SPEC §8), drawn with fpdf2 and the bundled fonts.
 
-The layout is built first as plain blocks, so what a document says is decided without fpdf;
-only `_draw` imports fpdf, lazily, because most Lambdas that load this layer never render a PDF
-and fpdf would cost them cold-start time. DejaVu is embedded because the core PDF fonts have
-no Cyrillic, and buyers' names and addresses often are Russian.
+The layout is built first as plain blocks in the document's language, so what a document says
+is decided without fpdf; only `_draw` imports fpdf, lazily, because most Lambdas that load this
+layer never render a PDF and fpdf would cost them cold-start time. DejaVu is embedded because
+the core PDF fonts have no Cyrillic, and buyers' names and addresses often are Russian. A name
+in a script DejaVu lacks (Chinese, Japanese, Korean) is drawn with the Noto Sans CJK fallback,
+which is opened only for a document that needs it, as opening it adds about 0.15 s to a render.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from billing.documents.model import InvoiceDocument, Party, PaymentOrderDocument
+from billing.documents.wording import long_date
 from billing.domain.money import format_minor
+from billing.i18n import message
+
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
 FONTS_DIR = Path(__file__).resolve().parent / "fonts"
 FONT_FAMILY = "DejaVu"
 REGULAR_FONT = FONTS_DIR / "DejaVuSans.ttf"
 BOLD_FONT = FONTS_DIR / "DejaVuSans-Bold.ttf"
+FALLBACK_FAMILY = "NotoSansCJK"
+FALLBACK_FONT = FONTS_DIR / "NotoSansCJKjp-Fallback.ttf"
+FALLBACK_HAS = ord("一")  # U+4E00, the first CJK ideograph
 
 MARGIN_MM = 15.0
 AMOUNT_COLUMN_MM = 45.0
+
+log = logging.getLogger(__name__)
+
+# fpdf2 logs the characters no font has a glyph for, and fontTools the names of the glyphs it
+# subsets: pieces of buyers' names and addresses, which must not reach the log handlers at any
+# level. Their errors are about the bundled font files, never about a document's text.
+for _library in ("fpdf", "fontTools"):
+    logging.getLogger(_library).setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)
@@ -43,6 +65,7 @@ class _Gap:
 class _Lines:
     """The invoice's priced lines: description left (wrapping), amount right."""
 
+    header: tuple[str, str]
     rows: tuple[tuple[str, str], ...]
 
 
@@ -52,9 +75,10 @@ type _Block = _Text | _Gap | _Lines
 def render_invoice(doc: InvoiceDocument) -> bytes:
     """The invoice PDF for one subscription charge."""
     return _draw(
-        title=f"Invoice {doc.number}",
+        title=message(doc.language, "doc_invoice_title", number=doc.number),
         author=doc.seller.name,
         issued_on=doc.issued_on,
+        language=doc.language,
         blocks=_invoice_blocks(doc),
     )
 
@@ -62,126 +86,179 @@ def render_invoice(doc: InvoiceDocument) -> bytes:
 def render_payment_order(doc: PaymentOrderDocument) -> bytes:
     """The PDF a Payer takes to the bank to pay an order by transfer."""
     return _draw(
-        title=f"Payment order {doc.order_number}",
+        title=message(doc.language, "doc_payment_order_title", number=doc.order_number),
         author=doc.seller.name,
         issued_on=doc.issued_on,
+        language=doc.language,
         blocks=_payment_order_blocks(doc),
     )
 
 
 def _invoice_blocks(doc: InvoiceDocument) -> list[_Block]:
+    lang = doc.language
+
     def money(amount: int) -> str:
         return format_minor(amount, doc.currency)
 
+    def total_line(key: str, **values: object) -> _Text:
+        return _Text(message(lang, key, **values), align="R")
+
     blocks: list[_Block] = [
-        _Text(f"Invoice {doc.number}", bold=True, size=18),
+        _Text(message(lang, "doc_invoice_title", number=doc.number), bold=True, size=18),
         _Gap(2),
-        _Text(f"Date: {doc.issued_on.isoformat()}"),
+        _Text(message(lang, "doc_date", date=long_date(lang, doc.issued_on))),
     ]
     if doc.order_number is not None:
-        blocks.append(_Text(f"Order number: {doc.order_number}"))
-    blocks.append(_Text(f"Period: {doc.period}"))
-    blocks += [_Gap(), _Text("Seller", bold=True)]
+        blocks.append(_Text(message(lang, "doc_order_number", number=doc.order_number)))
+    blocks.append(_Text(message(lang, "doc_period", period=doc.period)))
+    blocks += [_Gap(), _Text(message(lang, "doc_seller"), bold=True)]
     # The seller's VAT number is the document's own field, never seller.vat_id: invoices dated
     # before the seller's VAT registration must not show one (SPEC §6).
-    blocks += _party(doc.seller, tax_label="VAT number", tax_id=doc.seller_vat_number)
-    blocks += [_Gap(), _Text("Buyer", bold=True)]
-    blocks += _party(doc.buyer, tax_label="Tax number", tax_id=doc.buyer.vat_id)
+    blocks += _party(lang, doc.seller, "doc_seller_vat_number", doc.seller_vat_number)
+    blocks += [_Gap(), _Text(message(lang, "doc_buyer"), bold=True)]
+    blocks += _party(lang, doc.buyer, "doc_buyer_tax_number", doc.buyer.vat_id)
     blocks += [
         _Gap(6),
-        _Lines(tuple((line.description, money(line.amount)) for line in doc.lines)),
+        _Lines(
+            (message(lang, "doc_column_description"), message(lang, "doc_column_amount")),
+            tuple((line.description, money(line.amount)) for line in doc.lines),
+        ),
         _Gap(),
-        _Text(f"Subtotal: {money(doc.subtotal)}", align="R"),
+        total_line("doc_subtotal", amount=money(doc.subtotal)),
     ]
     if doc.discount > 0:
-        blocks.append(_Text(f"Discount {doc.discount_percent}%: {money(-doc.discount)}", align="R"))
-    blocks.append(_Text(f"Net: {money(doc.net)}", align="R"))
-    # A reverse-charge or not-subject invoice states why no VAT is charged instead of "VAT 0%".
-    if doc.vat_note is None:
-        blocks.append(_Text(f"VAT {doc.vat_rate}%: {money(doc.vat)}", align="R"))
-    else:
+        blocks.append(
+            total_line("doc_discount", percent=doc.discount_percent, amount=money(-doc.discount))
+        )
+    blocks += [
+        total_line("doc_net", amount=money(doc.net)),
+        total_line("doc_vat", rate=doc.vat_rate, amount=money(doc.vat)),
+    ]
+    # A reverse-charge or not-subject invoice still states its VAT (0 %), and says why.
+    if doc.vat_note is not None:
         blocks.append(_Text(doc.vat_note, align="R"))
     blocks += [
-        _Text(f"Total: {money(doc.total)}", bold=True, size=12, align="R"),
+        _Text(message(lang, "doc_total", amount=money(doc.total)), bold=True, size=12, align="R"),
         _Gap(6),
-        _Text(f"Paid by: {doc.paid_by}"),
+        _Text(message(lang, "doc_paid_by", method=doc.paid_by)),
     ]
     return blocks
 
 
 def _payment_order_blocks(doc: PaymentOrderDocument) -> list[_Block]:
+    lang = doc.language
+    valid_until = long_date(lang, doc.valid_until)
+
     def money(amount: int) -> str:
         return format_minor(amount, doc.currency)
 
+    def text(key: str, **values: object) -> _Text:
+        return _Text(message(lang, key, **values))
+
     blocks: list[_Block] = [
-        _Text(f"Payment order {doc.order_number}", bold=True, size=18),
+        _Text(
+            message(lang, "doc_payment_order_title", number=doc.order_number), bold=True, size=18
+        ),
         _Gap(2),
-        _Text(f"Date: {doc.issued_on.isoformat()}"),
-        _Text(f"Valid until: {doc.valid_until.isoformat()}"),
+        text("doc_date", date=long_date(lang, doc.issued_on)),
+        text("doc_valid_until", date=valid_until),
         _Gap(),
-        _Text("Seller", bold=True),
+        _Text(message(lang, "doc_seller"), bold=True),
     ]
-    blocks += _party(doc.seller, tax_label="VAT number", tax_id=doc.seller_vat_number)
+    blocks += _party(lang, doc.seller, "doc_seller_vat_number", doc.seller_vat_number)
     blocks += [
         _Gap(),
-        _Text("Bank details", bold=True),
-        _Text(f"Beneficiary: {doc.bank.beneficiary}"),
-        _Text(f"IBAN: {doc.bank.iban}"),
-        _Text(f"BIC: {doc.bank.bic}"),
-        _Text(f"Bank: {doc.bank.bank_name}"),
+        _Text(message(lang, "doc_bank_details"), bold=True),
+        text("doc_beneficiary", name=doc.bank.beneficiary),
+        text("doc_iban", iban=doc.bank.iban),
+        text("doc_bic", bic=doc.bank.bic),
+        text("doc_bank", name=doc.bank.bank_name),
         _Gap(),
-        _Text("Buyer", bold=True),
+        _Text(message(lang, "doc_buyer"), bold=True),
     ]
-    blocks += _party(doc.buyer, tax_label="VAT id", tax_id=doc.buyer.vat_id)
+    blocks += _party(lang, doc.buyer, "doc_buyer_tax_number", doc.buyer.vat_id)
     blocks += [
         _Gap(6),
-        _Text(f"Amount to pay: {money(doc.amount)}", bold=True, size=12),
-        _Text(f"Minimum for a bank transfer in {doc.currency}: {money(doc.minimum)}"),
-        _Text(f"Purpose: {doc.purpose}"),
+        _Text(message(lang, "doc_amount_to_pay", amount=money(doc.amount)), bold=True, size=12),
+        text("doc_transfer_minimum", currency=doc.currency, amount=money(doc.minimum)),
+        text("doc_purpose", purpose=doc.purpose),
         _Gap(),
-        _Text(f"Reference: {doc.order_number}", bold=True, size=12),
-        _Text(
-            "Quote this reference in the payment details of the transfer, exactly as written, "
-            "so that the payment can be matched to this order."
-        ),
+        _Text(message(lang, "doc_reference", reference=doc.order_number), bold=True, size=12),
+        text("doc_reference_hint"),
         _Gap(),
-        _Text(
-            f"Valid until: {doc.valid_until.isoformat()}. The payment is credited to your "
-            "balance when support confirms that the money has been received."
-        ),
+        text("doc_credited_when_confirmed", date=valid_until),
     ]
     return blocks
 
 
-def _party(party: Party, *, tax_label: str, tax_id: str | None) -> list[_Block]:
+def _party(lang: str, party: Party, tax_key: str, tax_id: str | None) -> list[_Block]:
     blocks: list[_Block] = [_Text(party.name)]
     if party.address:
         blocks.append(_Text(party.address))
     if party.country:
-        blocks.append(_Text(f"Country: {party.country}"))
+        blocks.append(_Text(message(lang, "doc_country", country=party.country)))
     if tax_id:
-        blocks.append(_Text(f"{tax_label}: {tax_id}"))
+        blocks.append(_Text(message(lang, tax_key, number=tax_id)))
     return blocks
 
 
-def _draw(*, title: str, author: str, issued_on: date, blocks: list[_Block]) -> bytes:
+def _texts(blocks: list[_Block]) -> Iterator[str]:
+    for block in blocks:
+        if isinstance(block, _Text):
+            yield block.text
+        elif isinstance(block, _Lines):
+            yield from block.header
+            for row in block.rows:
+                yield from row
+
+
+@cache
+def _pdf_class() -> type[FPDF]:
     from fpdf import FPDF
+
+    class _PDF(FPDF):
+        def _render_styled_text_line(self, *args: Any, **kwargs: Any) -> bool:
+            # fpdf2 2.8.9 sets the page's font inside the "q ... Q" of a line that starts with a
+            # fallback-font character (a CJK name after a bold heading), so the font is gone
+            # after "Q" while fpdf counts it as set, and the next lines are drawn in the
+            # heading's font with the other font's glyph codes: garbage. Set it on the page
+            # first, as fpdf itself does for a line that starts in the current font.
+            if not self.current_font_is_set_on_page and self.current_font is not None:
+                self._out(self._set_font_for_page(self.current_font, self.font_size_pt))
+            return super()._render_styled_text_line(*args, **kwargs)
+
+    return _PDF
+
+
+def _draw(
+    *, title: str, author: str, issued_on: date, language: str, blocks: list[_Block]
+) -> bytes:
     from fpdf.enums import XPos, YPos
     from fpdf.fonts import TTFFont
 
-    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
+    pdf = _pdf_class()(orientation="portrait", unit="mm", format="A4")
     try:
         pdf.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
         pdf.set_auto_page_break(auto=True, margin=MARGIN_MM)
         pdf.add_font(FONT_FAMILY, "", REGULAR_FONT)
         pdf.add_font(FONT_FAMILY, "B", BOLD_FONT)
+        dejavu = [font for font in pdf.fonts.values() if isinstance(font, TTFFont)]
+        chars = {ord(char) for text in _texts(blocks) for char in text if not char.isspace()}
+        lacking = sorted(char for char in chars if any(char not in font.cmap for font in dejavu))
+        if lacking:
+            # Limited to the characters this document lacks, fpdf measures 10 glyphs instead of
+            # 44 000 (half the cost of opening the font); one the font surely has is added,
+            # because fpdf fails on a font the range leaves empty (only an Ethiopic name, say).
+            # Only its regular weight is bundled: bold text in a CJK script is drawn regular.
+            pdf.add_font(FALLBACK_FAMILY, "", FALLBACK_FONT, unicode_range=[*lacking, FALLBACK_HAS])
+            pdf.set_fallback_fonts([FALLBACK_FAMILY], exact_match=False)
         # A fixed creation date (the document's own) makes the same document render to the same
         # bytes, so a re-sent invoice is byte-identical to the stored one.
         pdf.set_creation_date(datetime.combine(issued_on, time(), tzinfo=UTC))
         pdf.set_title(title)
         pdf.set_author(author)
         pdf.set_creator("SIP.TG billing")
-        pdf.set_lang("en")
+        pdf.set_lang(language)
         pdf.add_page()
         for block in blocks:
             if isinstance(block, _Gap):
@@ -205,13 +282,18 @@ def _draw(*, title: str, author: str, issued_on: date, blocks: list[_Block]) -> 
                     borders_layout="HORIZONTAL_LINES",
                     line_height=5,
                 ) as table:
-                    table.row(("Description", "Amount"))
-                    for description, amount in block.rows:
-                        table.row((description, amount))
-        return bytes(pdf.output())
+                    table.row(block.header)
+                    for row in block.rows:
+                        table.row(row)
+        content = bytes(pdf.output())
     finally:
         # fpdf reads the TTF files lazily and never closes them; a warm Lambda that renders
         # many documents would otherwise leak a file handle per font per PDF.
         for font in pdf.fonts.values():
             if isinstance(font, TTFFont):
                 font.close()
+    # What fpdf would have logged, without the characters themselves (see the loggers above).
+    missing = {char for font in dejavu for char in font.missing_glyphs}
+    if missing:
+        log.warning("%s: %d characters are in no bundled font, left blank", title, len(missing))
+    return content

@@ -19,6 +19,7 @@ from billing.documents.model import BankDetails, Party, PaymentOrderDocument
 from billing.domain.periods import whole_seconds
 from billing.domain.profile import PaymentMethod
 from billing.errors import InvalidState
+from billing.i18n import DEFAULT_LANGUAGE, message
 from billing.orders.model import Order, minimum_for
 from billing.orders.service import PaymentService
 from billing.providers.registry import Providers
@@ -82,7 +83,9 @@ class Checkout:
                 )
                 order = self._payments.attach_provider_ref(order, paypal.id)
                 if paypal.approve_url is None:  # a repeated create of an approved order
-                    raise InvalidState(f"order {order.id} is being paid already")
+                    raise InvalidState(
+                        f"order {order.id} is being paid already", reason="being_paid"
+                    )
                 return PaymentLink(paypal.approve_url, order)
             case PaymentMethod.CRYPTO:
                 invoice = self._providers.cryptopay.create_invoice(
@@ -96,7 +99,7 @@ class Checkout:
                 order = self._payments.attach_provider_ref(order, f"crypto-{invoice.invoice_id}")
                 return PaymentLink(invoice.pay_url, order)
             case PaymentMethod.BANK_TRANSFER:
-                return self._payment_order(order, title)
+                return self._payment_order(order)
 
     def _telegram_invoice(self, order: Order, title: str) -> TelegramInvoice:
         params = {
@@ -136,12 +139,15 @@ class Checkout:
         )
         return PaymentLink(link.url, order)
 
-    def _payment_order(self, order: Order, title: str) -> PaymentDocument:
+    def _payment_order(self, order: Order) -> PaymentDocument:
+        """The payment order in the Payer's language. Its purpose is worded from the order's
+        purpose, not from `start`'s title, which is the caller's text for payment providers."""
         from billing.documents.render import render_payment_order
 
         config = self._settings
         account = self._accounts.get(order.payer_id)
         profile = account.profile if account is not None else None
+        lang = profile.language if profile is not None else DEFAULT_LANGUAGE
         issued_on = order.created_at.date()
         document = PaymentOrderDocument(
             order_number=order.id,
@@ -157,7 +163,8 @@ class Checkout:
                 config.seller_bank_name,
             ),
             buyer=Party(
-                name=(profile.name if profile else None) or f"Telegram user {order.payer_id}",
+                name=(profile.name if profile else None)
+                or message(lang, "doc_buyer_unnamed", id=order.payer_id),
                 address=profile.address if profile else None,
                 country=profile.country if profile else None,
                 vat_id=profile.vat_id if profile else None,
@@ -165,8 +172,9 @@ class Checkout:
             currency=order.currency.value,
             amount=order.amount,
             minimum=minimum_for(PaymentMethod.BANK_TRANSFER, order.currency),
-            purpose=title,
+            purpose=message(lang, f"doc_purpose_{order.purpose.value}"),
             valid_until=issued_on + PAYMENT_ORDER_VALID,
+            language=lang,
         )
         return PaymentDocument(
             f"payment-order-{order.id}.pdf", render_payment_order(document), order

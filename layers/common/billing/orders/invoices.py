@@ -14,8 +14,12 @@ from typing import Any
 
 from billing.config import Settings
 from billing.documents.model import DocumentLine, InvoiceDocument, Party
+from billing.documents.wording import date_range
 from billing.domain.catalog import Catalog
 from billing.domain.pricing import Quote
+from billing.domain.profile import PaymentMethod
+from billing.domain.tax import NOT_SUBJECT, REVERSE_CHARGE
+from billing.i18n import DEFAULT_LANGUAGE, message, plural
 from billing.ledger.service import RetryablePart
 from billing.store.accounts import AccountsRepository
 from billing.store.orders import OrdersRepository, invoice_number
@@ -31,8 +35,17 @@ class InvoiceSubject:
     subscription_id: str
     period_start: datetime
     period_end: datetime
-    paid_by: str
+    paid_by: str  # a payment method's `label`, or WALLET_BALANCE
     order_id: str | None = None
+
+
+WALLET_BALANCE = "wallet balance"  # paid_by of a charge the balance covered without an order
+
+# The invoice names how it was paid and why it charges no VAT in the Payer's language.
+_PAID_BY_KEYS = {method.label: f"doc_paid_by_{method.value}" for method in PaymentMethod} | {
+    WALLET_BALANCE: "doc_paid_by_wallet"
+}
+_VAT_NOTE_KEYS = {REVERSE_CHARGE: "doc_vat_reverse_charge", NOT_SUBJECT: "doc_vat_not_subject"}
 
 
 class InvoiceIssuer:
@@ -74,17 +87,24 @@ class InvoiceIssuer:
         config = self._settings
         account = self._accounts.get(subject.payer_id)
         profile = account.profile if account is not None else None
-        fallback_name = (account.first_name if account is not None else None) or (
-            f"Telegram user {subject.payer_id}"
+        lang = profile.language if profile is not None else DEFAULT_LANGUAGE
+        fallback_name = (account.first_name if account is not None else None) or message(
+            lang, "doc_buyer_unnamed", id=subject.payer_id
         )
         quote = subject.quote
         product = self._catalog.product(quote.product)
-        product_title = product.titles.get("en", quote.product)
-        line_titles = {line.id: line.titles.get("en", line.id) for line in product.lines}
+        line_titles = {line.id: line.titles[lang] for line in product.lines}
+        months = plural(lang, "doc_months", quote.months)
         lines = tuple(
             DocumentLine(
-                f"{product_title}: {line_titles.get(line.option, line.option)}"
-                f" x {line.quantity}, {quote.months} months",
+                message(
+                    lang,
+                    "doc_line",
+                    product=product.titles[lang],
+                    item=line_titles[line.option],
+                    quantity=line.quantity,
+                    months=months,
+                ),
                 line.amount,
             )
             for line in quote.lines
@@ -109,11 +129,12 @@ class InvoiceIssuer:
             net=quote.net,
             vat_rate=_plain(quote.vat_rate),
             vat=quote.vat,
-            vat_note=quote.note,
+            vat_note=None if quote.note is None else message(lang, _VAT_NOTE_KEYS[quote.note]),
             total=quote.total,
-            paid_by=subject.paid_by,
-            period=f"{subject.period_start:%Y-%m-%d} – {subject.period_end:%Y-%m-%d}",
+            paid_by=message(lang, _PAID_BY_KEYS[subject.paid_by]),
+            period=date_range(lang, subject.period_start.date(), subject.period_end.date()),
             order_number=subject.order_id,
+            language=lang,
         )
 
 
