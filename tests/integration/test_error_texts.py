@@ -36,6 +36,7 @@ LEFTOVER = re.compile(r"\bgot\b|\bNone\b|Traceback|\{\w*\}|\\n|'[^']*'\)")
 # Words a Russian screen may show in Latin letters: names of products and providers,
 # currency and country codes, abbreviations, and commands.
 ALLOWED_LATIN = {
+    "English",  # the language's name in the language picker, written in that language
     "BTC",
     "ETH",
     "USDT",
@@ -100,11 +101,19 @@ def chat(providers_env: Settings, fake_telegram: FakeBotApi) -> Iterator[Chat]:
 
 
 def everything_said(chat: Chat, user: TgUser) -> list[str]:
-    said = [str(m.get("text", "")) for m in chat.bot_messages(user)]
+    """Every text the bot sent or edited into the user's chat (each screen as it was shown,
+    not only its last state), its buttons, and the answers to button presses."""
+    said: list[str] = []
+    for method in ("sendMessage", "editMessageText", "sendDocument", "sendInvoice"):
+        for params in chat.fake.calls_of(method):
+            if params.get("chat_id") != user.id:
+                continue
+            said += [str(params.get(k, "")) for k in ("text", "caption", "title", "description")]
+            markup = params.get("reply_markup") or {}
+            for row in markup.get("inline_keyboard", []) + markup.get("keyboard", []):
+                said += [str(b["text"]) for b in row]
+    # Answers carry no chat: the tests that read them have one user pressing buttons.
     said += [str(a.get("text", "")) for a in chat.fake.calls_of("answerCallbackQuery")]
-    for message in chat.bot_messages(user):
-        markup = message.get("reply_markup") or {}
-        said += [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
     return [text for text in said if text]
 
 

@@ -7,6 +7,7 @@ from billing.bot.calls import Call, Screen, button
 from billing.bot.deps import BotDeps
 from billing.bot.texts import date_text
 from billing.bot.turn import Turn
+from billing.bot.views import entry_reason
 from billing.domain.money import format_minor
 from billing.orders.invoices import document_from_json
 
@@ -37,7 +38,7 @@ def balance_screen(turn: Turn, deps: BotDeps) -> Screen:
                     "balance_entry",
                     at=date_text(entry.created_at, turn.lang),
                     amount=sign + format_minor(entry.amount, entry.currency),
-                    reason=entry.reason,
+                    reason=entry_reason(deps, entry, turn.lang),
                 )
             )
     keyboard = [[button(turn.text("btn_top_up"), encode("bt"))]]

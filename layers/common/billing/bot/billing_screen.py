@@ -9,6 +9,7 @@ from billing.bot import detours, drafts
 from billing.bot.callbacks import encode
 from billing.bot.calls import Call, Screen, button
 from billing.bot.deps import BotDeps
+from billing.bot.texts import method_name
 from billing.bot.turn import Turn
 from billing.domain.countries import country_name, exact_country, match_country
 from billing.domain.profile import BillingProfile, PaymentMethod, Verification, verification_for
@@ -40,7 +41,7 @@ def billing_screen(turn: Turn, deps: BotDeps) -> Screen:
             name=profile.name or unset("name"),
             address=profile.address or unset("address"),
             vat_id=profile.vat_id or unset("vat_id"),
-            method=method.label if method else unset("method"),
+            method=method_name(turn.lang, method.value) if method else unset("method"),
             card=f"{card.brand} •••• {card.last4}" if card else unset("card"),
             verification=turn.text(f"verification_{_verification(profile).value}"),
         )
@@ -179,9 +180,16 @@ def on_remove_card(turn: Turn, deps: BotDeps) -> None:
 
 
 def on_choose_method(turn: Turn, deps: BotDeps) -> None:
-    keyboard = [[button(m.label, encode("pm", m.value))] for m in PaymentMethod]
+    keyboard = [
+        [button(_capitalized(method_name(turn.lang, m.value)), encode("pm", m.value))]
+        for m in PaymentMethod
+    ]
     keyboard.append([button(turn.text("btn_back"), encode("bb"))])
     turn.show(Screen(turn.text("choose_method"), keyboard))
+
+
+def _capitalized(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def on_method(turn: Turn, deps: BotDeps, value: str | None) -> None:

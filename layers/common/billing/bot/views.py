@@ -5,13 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 
 from billing.bot.deps import BotDeps
-from billing.bot.texts import date_text, t
+from billing.bot.texts import date_text, method_name, t
 from billing.domain.catalog import OptionValue, Product, show_value
 from billing.domain.money import format_minor
 from billing.domain.pricing import Quote
 from billing.domain.subscription import ChangeKind, HistoryRecord, Subscription
 from billing.domain.tax import NOT_SUBJECT, REVERSE_CHARGE
 from billing.i18n import plural
+from billing.ledger.model import LedgerEntry
 from billing.store.accounts import AccountsRepository
 
 
@@ -57,6 +58,27 @@ def person_label(accounts: AccountsRepository, user_id: int, viewer: int, lang: 
 def first_name(accounts: AccountsRepository, user_id: int) -> str | None:
     account = accounts.get(user_id)
     return account.first_name if account is not None and account.first_name else None
+
+
+def entry_reason(deps: BotDeps, entry: LedgerEntry, lang: str) -> str:
+    """A ledger entry's reason in the reader's language (its catalog wording); support's own
+    words and entries written before wordings existed are shown as stored."""
+    if not entry.reason_key:
+        return entry.reason
+    shown: dict[str, str] = {}
+    for name, value in entry.reason_facts:
+        if name == "product" and value in deps.catalog.products:
+            shown[name] = title(deps.catalog.product(value), lang)
+        elif name == "months" and value.isdigit():
+            shown[name] = plural(lang, "months_n", int(value))
+        elif name == "method":
+            shown[name] = method_name(lang, value)
+        else:
+            shown[name] = value
+    try:
+        return t(lang, f"ledger_{entry.reason_key}", **shown)
+    except (KeyError, IndexError):
+        return entry.reason
 
 
 def value_text(value: OptionValue, lang: str) -> str:

@@ -42,6 +42,21 @@ class Wallet:
 
 
 @dataclass(frozen=True)
+class Reason:
+    """Why money moved: `text` in English for support and audits, and for the Payer the
+    catalog's message `ledger_<key>` filled with `facts`, shown in the reader's language
+    (billing.bot.balance). A plain string reason (support's own words) has no key."""
+
+    text: str
+    key: str = ""
+    facts: tuple[tuple[str, str], ...] = ()
+
+    @staticmethod
+    def of(reason: Reason | str) -> Reason:
+        return reason if isinstance(reason, Reason) else Reason(reason)
+
+
+@dataclass(frozen=True)
 class LedgerEntry:
     payer_id: int
     currency: Currency
@@ -54,3 +69,6 @@ class LedgerEntry:
     balance_after: int
     credit_limit: int  # the limit in force when written (audit: was it respected?)
     seq: int
+    # The Payer's wording of `reason` (Reason.key / facts); empty on support's own words.
+    reason_key: str = ""
+    reason_facts: tuple[tuple[str, str], ...] = ()

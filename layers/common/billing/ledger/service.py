@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from billing.clock import Clock
 from billing.domain.money import Currency, format_minor, require_positive
 from billing.errors import ConcurrentModification, InsufficientFunds, InvalidAmount, InvalidState
-from billing.ledger.model import DEBT_ALLOWED, EntryKind, LedgerEntry, Wallet
+from billing.ledger.model import DEBT_ALLOWED, EntryKind, LedgerEntry, Reason, Wallet
 from billing.store.balances import FIRST_ENTRY_PART, BalancesRepository
 from billing.store.codec import iso
 from billing.store.transactions import StaleWrite, TransactionCancelled, TxnPart, TxnWriter
@@ -36,7 +36,7 @@ class Funding:
 
     amount: int
     cause: str
-    reason: str
+    reason: Reason | str
     reference: str | None = None
 
 
@@ -49,7 +49,7 @@ class _Spec:
     amount: int
     kind: EntryKind
     cause: str
-    reason: str
+    reason: Reason | str
     reference: str | None
 
 
@@ -118,7 +118,7 @@ class Ledger:
         amount: int,
         *,
         cause: str,
-        reason: str,
+        reason: Reason | str,
         reference: str | None = None,
         related: RelatedParts | None = None,
     ) -> Movement:
@@ -141,7 +141,7 @@ class Ledger:
         amount: int,
         *,
         cause: str,
-        reason: str,
+        reason: Reason | str,
         reference: str | None = None,
         related: RelatedParts | None = None,
         funding: Funding | None = None,
@@ -173,7 +173,7 @@ class Ledger:
         amount: int,
         *,
         cause: str,
-        reason: str,
+        reason: Reason | str,
         reference: str | None = None,
         chargeback: bool = False,
         related: RelatedParts | None = None,
@@ -199,7 +199,7 @@ class Ledger:
         amount: int,
         *,
         cause: str,
-        reason: str,
+        reason: Reason | str,
         reference: str | None = None,
         related: RelatedParts | None = None,
     ) -> Movement:
@@ -223,7 +223,7 @@ class Ledger:
         amount: int,
         *,
         cause: str,
-        reason: str,
+        reason: Reason | str,
         reference: str | None = None,
         related: RelatedParts | None = None,
     ) -> Movement:
@@ -248,12 +248,12 @@ class Ledger:
         amount: int,
         *,
         cause: str,
-        reason: str,
+        reason: Reason | str,
     ) -> Movement:
         """Support's correction, either sign, with a reason; may create debt."""
         if amount == 0:
             raise InvalidAmount("an adjustment must move money")
-        if not reason.strip():
+        if not Reason.of(reason).text.strip():
             raise InvalidAmount("an adjustment needs a reason")
         return self._move(
             payer_id=payer_id,
@@ -288,7 +288,7 @@ class Ledger:
         amount: int,
         kind: EntryKind,
         cause: str,
-        reason: str,
+        reason: Reason | str,
         reference: str | None,
         related: RelatedParts | None,
     ) -> Movement:
@@ -340,7 +340,9 @@ class Ledger:
                         cause=spec.cause,
                         amount=spec.amount,
                         kind=spec.kind,
-                        reason=spec.reason,
+                        reason=Reason.of(spec.reason).text,
+                        reason_key=Reason.of(spec.reason).key,
+                        reason_facts=Reason.of(spec.reason).facts,
                         reference=spec.reference,
                         created_at=now,
                         balance_after=balance,

@@ -28,7 +28,7 @@ from billing.clock import Clock
 from billing.domain.money import Currency, format_minor
 from billing.domain.profile import PaymentMethod, require_can_pay, tax_profile
 from billing.errors import BillingError, ConcurrentModification, InvalidState, NotFound
-from billing.ledger.model import Wallet
+from billing.ledger.model import Reason, Wallet
 from billing.ledger.service import (
     Funding,
     FundingAlreadyApplied,
@@ -418,7 +418,11 @@ class PaymentService:
                     order.currency,
                     debit,
                     cause=cause,
-                    reason=f"{what} of order {order.id}",
+                    reason=Reason(
+                        f"{what} of order {order.id}",
+                        "chargeback" if chargeback else "refund",
+                        (("order", order.id),),
+                    ),
                     reference=order.id,
                     chargeback=chargeback,
                     related=fixed_parts(
@@ -467,7 +471,7 @@ class PaymentService:
                     order.currency,
                     -taken.amount,
                     cause=f"{cause}:reversed",
-                    reason=f"{what}: order {order.id}",
+                    reason=Reason(f"{what}: order {order.id}", "reversal", (("order", order.id),)),
                     reference=order.id,
                     related=fixed_parts(
                         self._orders.save_parts(updated, expected_version=order.version)
@@ -528,7 +532,7 @@ class PaymentService:
             funding=Funding(
                 amount,
                 cause=f"order:{order.id}",
-                reason=f"payment {order.id} by {order.method.label}",
+                reason=_payment_reason(order),
                 reference=provider_ref,
             ),
             paid_by=order.method.label,
@@ -580,7 +584,7 @@ class PaymentService:
             order.currency,
             amount,
             cause=f"order:{order.id}",
-            reason=f"payment {order.id} by {order.method.label}",
+            reason=_payment_reason(order),
             reference=provider_ref,
             related=fixed_parts(self._orders.settle_parts(paid)),
         )
@@ -595,3 +599,11 @@ class PaymentService:
     def alert(self, reason: str, provider: str | None, details: Mapping[str, Any]) -> None:
         """Record something support must look at."""
         self._orders.record_alert(reason, now=self._clock.now(), provider=provider, details=details)
+
+
+def _payment_reason(order: Order) -> Reason:
+    return Reason(
+        f"payment {order.id} by {order.method.label}",
+        "payment",
+        (("order", order.id), ("method", order.method.value)),
+    )

@@ -57,6 +57,10 @@ def _entry(model: LedgerEntryModel) -> LedgerEntry:
         amount=int(model.amount),
         kind=EntryKind(model.kind),
         reason=model.reason,
+        reason_key=model.reason_key or "",
+        reason_facts=tuple(
+            (str(name), str(value)) for name, value in (model.reason_facts or {}).items()
+        ),
         reference=model.reference,
         created_at=parse_iso(model.created_at),
         balance_after=int(model.balance_after),
@@ -170,6 +174,8 @@ class BalancesRepository:
                     amount=entry.amount,
                     kind=entry.kind.value,
                     reason=entry.reason,
+                    reason_key=entry.reason_key or None,
+                    reason_facts=dict(entry.reason_facts) or None,
                     reference=entry.reference,
                     created_at=iso(entry.created_at),
                     balance_after=entry.balance_after,

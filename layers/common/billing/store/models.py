@@ -173,6 +173,10 @@ class LedgerEntryModel(Model):
     amount = NumberAttribute()
     kind = UnicodeAttribute()
     reason = UnicodeAttribute()
+    # The Payer's wording of the reason: a catalog key and its facts (absent on old entries
+    # and on support's own words, which are shown as written).
+    reason_key = UnicodeAttribute(null=True)
+    reason_facts = JSONAttribute(null=True)
     reference = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     balance_after = NumberAttribute()

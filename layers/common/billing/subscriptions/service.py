@@ -22,7 +22,7 @@ from billing.domain.pricing import Quote, build_quote, monthly_price
 from billing.domain.subscription import ChangePlan, Subscription
 from billing.domain.tax import TaxProfile
 from billing.errors import ConcurrentModification, InvalidState, NotAllowed, NotFound
-from billing.ledger.model import Wallet
+from billing.ledger.model import Reason, Wallet
 from billing.ledger.service import (
     Funding,
     Ledger,
@@ -229,7 +229,11 @@ class SubscriptionService:
                 currency,
                 quote.total,
                 cause=cause,
-                reason=f"{product} for {months} months",
+                reason=Reason(
+                    f"{product} for {months} months",
+                    "connect",
+                    (("product", product), ("months", str(months))),
+                ),
                 reference=subscription_id,
                 related=related,
                 funding=funding,
@@ -406,7 +410,11 @@ class SubscriptionService:
                     sub.currency,
                     quote.total,
                     cause=f"renew:{sub.period_key()}",
-                    reason=f"{sub.product} renewal for {sub.months} months",
+                    reason=Reason(
+                        f"{sub.product} renewal for {sub.months} months",
+                        "renew",
+                        (("product", sub.product), ("months", str(sub.months))),
+                    ),
                     reference=sub.id,
                     related=related,
                     funding=payment.funding if payment is not None else None,
@@ -561,7 +569,11 @@ class SubscriptionService:
                     sub.currency,
                     credit,
                     cause=f"terminate:{sub.id}",
-                    reason=f"unused part of {sub.product} returned by support",
+                    reason=Reason(
+                        f"unused part of {sub.product} returned by support",
+                        "termination_credit",
+                        (("product", sub.product),),
+                    ),
                     reference=sub.id,
                     related=fixed_parts(parts),
                 )
