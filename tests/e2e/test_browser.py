@@ -6,6 +6,10 @@ found by scripts/ensure-chromium). Screenshots go to build/e2e/.
   page (localstripe behind it); the clock moves 6 months minus 6 days: the reminder; then
   three days more: the automatic renewal charged to the saved card.
 - Bob tops up by crypto and by PayPal on the fake providers' pages.
+- Иван, a Russian-speaking Payer, connects Gateway for his colleague Ольга: the price needs
+  his country, so he is asked for it and comes back to the same quote; PayPal needs his
+  country confirmed, so he shares his phone and comes back to the payment; he pays on the
+  PayPal page, support refunds part of it from the bot, and he reads the refund notice.
 """
 
 from __future__ import annotations
@@ -26,12 +30,13 @@ from tests.local_process import Running, start_local, stop_local
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = ROOT / "build" / "e2e"
 WAIT = 20_000  # ms: a webhook, a sweep and the page's one-second refresh
+SUPPORT_ID = 3900
 
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[Running]:
     # The schedule is left to the test's "Run sweep" presses.
-    running = start_local(SWEEP_EVERY="3600")
+    running = start_local(SWEEP_EVERY="3600", ADMIN_IDS=str(SUPPORT_ID))
     try:
         yield running
     finally:
@@ -94,6 +99,15 @@ class Simulator:
     def links(self) -> int:
         return self.page.locator("#transcript a.url-button").count()
 
+    def share_user(self, user_id: int) -> None:
+        self.page.locator("#reply-keyboard .request-users").click()
+        self.page.fill("#reply-input", str(user_id))
+        with self._acting("/share_user"):
+            self.page.click("#reply-submit")
+
+    def transcript(self) -> str:
+        return self.page.locator("#transcript").inner_text()
+
     def share_phone(self, phone: str) -> None:
         self.page.locator("#reply-keyboard .request-contact").click()
         self.page.fill("#reply-input", phone)
@@ -123,15 +137,17 @@ class Simulator:
         return datetime.fromisoformat(now)
 
 
-def open_simulator(browser: Browser, base: str, user_id: int, name: str) -> Simulator:
+def open_simulator(
+    browser: Browser, base: str, user_id: int, name: str, lang: str = "en"
+) -> Simulator:
     page = browser.new_page()
     page.goto(base)
     page.fill("#new-user-id", str(user_id))
     page.fill("#new-user-name", name)
-    page.select_option("#new-user-lang", "en")
+    page.select_option("#new-user-lang", lang)
     page.click("#new-user-add")
     expect(page.locator("#user-select")).to_have_value(str(user_id), timeout=WAIT)
-    return Simulator(page, base, name.lower())
+    return Simulator(page, base, str(user_id))
 
 
 def test_connect_pay_by_saved_card_then_reminder_and_auto_renewal(
@@ -216,3 +232,61 @@ def test_top_ups_by_crypto_and_paypal_on_the_fake_pages(local: Running, browser:
     bob.sees("EUR: 35.00 EUR")
     bob.shot("3-balance")
     assert datetime.now(UTC) <= bob.clock() + timedelta(minutes=1)
+
+
+def test_a_russian_payer_connects_for_a_colleague_through_two_detours_and_is_refunded(
+    local: Running, browser: Browser
+) -> None:
+    olga = open_simulator(browser, local.base, 3102, "Ольга", "ru")
+    olga.send("/start")
+    olga.sees("Добро пожаловать")
+    ivan = open_simulator(browser, local.base, 3101, "Иван", "ru")
+    ivan.send("/start")
+
+    ivan.send("/subscriptions")
+    ivan.press("Подключить другому")
+    ivan.share_user(3102)
+    ivan.sees("Выбран пользователь: Ольга.")
+    ivan.press("Шлюз")
+    ivan.sees("Подключение: Шлюз для пользователя Ольга.")
+    ivan.press("EUR")
+    ivan.press("Показать цену")
+    # Detour 1: the price depends on the country.
+    ivan.sees("Цена зависит от страны плательщика")
+    ivan.shot("1-asked-for-the-country")
+    ivan.send("Германия")
+    ivan.sees("Шлюз для пользователя Ольга, 6 месяцев, EUR")
+    ivan.sees("НДС 19%")
+    ivan.shot("2-back-at-the-same-quote")
+
+    ivan.press("Оплатить")
+    ivan.press("PayPal")
+    # Detour 2: PayPal needs the country confirmed by the phone number.
+    ivan.sees("поделитесь номером телефона")
+    ivan.press("Поделиться номером телефона")
+    ivan.share_phone("+49 30 901820")
+    ivan.sees("Как вы хотите оплатить?")
+    links = ivan.links()
+    ivan.press("PayPal")
+    paypal = browser.new_page()
+    paypal.goto(ivan.new_link(links))
+    ivan.shot("3-paypal-page", paypal)
+    paypal.get_by_role("button", name="Approve").click()
+    paypal.close()
+    ivan.sees("получен")
+    olga.sees("Иван подключил(а) вам Шлюз")
+    ivan.shot("4-paid")
+    order = re.findall(r"\d{6}-[A-Z0-9]{6}", ivan.transcript())[-1]
+
+    support = open_simulator(browser, local.base, SUPPORT_ID, "Support")
+    support.send("/start")
+    support.send(f"/admin {order}")
+    support.press("Refund")
+    support.send("EUR 20.00")
+    support.sees("20.00 EUR refunded")
+
+    ivan.sees(f"Заказ {order}: 20.00 EUR возвращено на вашу карту или счёт")
+    ivan.shot("5-refund-notice")
+    transcript = ivan.transcript()
+    for english in ("Connect", "Show the price", "Total", "refund", "user 3102"):
+        assert english not in transcript
