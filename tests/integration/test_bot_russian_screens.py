@@ -58,7 +58,10 @@ def walk(chat: Chat, sweeper: Sweeper) -> None:
     chat.press(IVAN, "Показать цену")
     chat.press(IVAN, "Оплатить")
     chat.press(IVAN, "Картой в Telegram")
-    chat.press(IVAN, "Отмена")
+    chat.press(IVAN, "Поделиться номером телефона")
+    chat.say(IVAN, contact={"phone_number": "+49 30 901820", "first_name": "Иван", "user_id": 303})
+    chat.press(IVAN, "Картой в Telegram")  # the Telegram invoice, in Russian too
+    chat.say(IVAN, "/subscriptions")
     # top-up screens
     chat.say(IVAN, "/balance")
     chat.press(IVAN, "Пополнить")
@@ -112,3 +115,8 @@ def test_every_screen_of_a_russian_reader_is_russian(chat: Chat, sweeper: Sweepe
         for text in said:
             assert english_words(text) == [], text
             assert leaks(text) == [], text
+    said = "\n".join(everything_said(chat, IVAN))
+    # The grammar the issue found wrong: «Софтфон для вас истекла», «Пользователь: вас».
+    assert "Подписка «Шлюз» для вас истекла" in said
+    assert "Пользователь: вы\n" in said
+    assert "Подключение: Софтфон для пользователя Ольга." in said

@@ -11,7 +11,7 @@ from typing import Any
 from billing.bot.callbacks import Pressed, encode
 from billing.bot.calls import Screen, button
 from billing.bot.deps import BotDeps
-from billing.bot.texts import date_text, t
+from billing.bot.texts import date_text, method_name, t
 from billing.bot.turn import Turn
 from billing.domain.money import format_minor
 from billing.domain.profile import PaymentMethod
@@ -41,7 +41,7 @@ def order_screen(turn: Turn, deps: BotDeps, order: Order) -> Screen:
         payer=order.payer_id,
         purpose=order.purpose.value,
         amount=format_minor(order.amount, order.currency),
-        method=order.method.label,
+        method=method_name(turn.lang, order.method.value),
         status=order.status.value,
         ref=order.provider_ref or unset,
         paid=format_minor(order.paid_amount, order.currency) if order.paid_amount else unset,

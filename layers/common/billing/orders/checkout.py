@@ -102,9 +102,11 @@ class Checkout:
                 return self._payment_order(order)
 
     def _telegram_invoice(self, order: Order, title: str) -> TelegramInvoice:
+        account = self._accounts.get(order.payer_id)
+        lang = account.profile.language if account is not None else DEFAULT_LANGUAGE
         params = {
             "title": title[:32],
-            "description": f"Order {order.id}: {title}"[:255],
+            "description": message(lang, "invoice_description", order=order.id, title=title)[:255],
             "payload": order.id,
             "provider_token": self._providers.telegram_provider_token(order.currency.value),
             "currency": order.currency.value,
