@@ -89,6 +89,10 @@ def test_a_customer_who_never_started_the_bot_is_called_by_the_shared_name(chat:
     top_up(ANN, 100_000)
     connect_gateway_for(chat, ANN, BOB)  # Bob has no account: the name came with the share
     assert "Gateway for Bob is active" in chat.screen(ANN)
+    # The conversation (and the name the pick came with) is gone: the subscription kept it.
+    chat.say(ANN, "/cancel")
+    chat.say(ANN, "/subscriptions")
+    assert "Gateway for Bob — until" in chat.screen(ANN)
     no_numbered_people(chat, ANN)
 
 

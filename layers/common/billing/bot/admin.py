@@ -473,7 +473,7 @@ def on_ask_terminate(turn: Turn, deps: BotDeps, pressed: Pressed) -> None:
         "admin_terminate_confirm",
         product=product,
         id=sub.id,
-        customer=person(deps, sub.customer_id, turn.user_id, turn.lang),
+        customer=person(deps, sub.customer_id, turn.user_id, turn.lang, sub.customer_name),
         payer=person(deps, sub.payer_id, turn.user_id, turn.lang),
         credit=credit,
     )

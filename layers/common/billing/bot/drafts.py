@@ -69,6 +69,11 @@ def picked_names(state: dict[str, Any]) -> dict[str, str]:
     return {str(k): v for k, v in value.items() if isinstance(v, str)}
 
 
+def picked_name(turn: Turn, deps: BotDeps, user_id: int) -> str | None:
+    """The name Telegram gave with the pick of `user_id` in this conversation, if any."""
+    return picked_names(load(turn, deps)).get(str(user_id))
+
+
 def remember_pick(turn: Turn, deps: BotDeps, user_id: int, name: str | None) -> None:
     """The user shared or forwarded from `user_id`: they may be connected for now, and are
     called by the name Telegram gave. Picking starts a new step, so an open question or
@@ -436,13 +441,14 @@ def on_confirm(turn: Turn, deps: BotDeps, nonce: str | None, total: str | None) 
             currency=currency,
             tax=tax,
             has_saved_card=profile.saved_card is not None,
+            customer_name=picked_name(turn, deps, draft["customer"]),
         )
     except BillingError as error:  # funds, the slot taken meanwhile, a changed profile
         turn.answer(turn.error(error), alert=True)
         return
     sub = purchase.subscription
     # Named before the conversation (and the name Telegram gave with the pick) is cleared.
-    customer = for_person(deps, sub.customer_id, turn.user_id, turn.lang)
+    customer = for_person(deps, sub.customer_id, turn.user_id, turn.lang, sub.customer_name)
     deps.conversations.clear(turn.user_id)
     product = deps.catalog.product(sub.product)
     if not purchase.applied_now:

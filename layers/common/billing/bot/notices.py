@@ -272,7 +272,9 @@ class ChatNotices:
         product = self._catalog.product(sub.product)
         return {
             "product": product.titles.get(lang) or product.titles["en"],
-            "for_customer": for_label(self._accounts, sub.customer_id, sub.payer_id, lang),
+            "for_customer": for_label(
+                self._accounts, sub.customer_id, sub.payer_id, lang, sub.customer_name
+            ),
             "expiry": date_text(sub.expires_at, lang),
         }
 

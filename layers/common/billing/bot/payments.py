@@ -132,6 +132,7 @@ def on_pay_connect(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
             "details": {
                 "request_id": f"{turn.user_id}:{draft['nonce']}",
                 "customer_id": draft["customer"],
+                "customer_name": drafts.picked_name(turn, deps, draft["customer"]),
                 "product": draft["product"],
                 "options": draft["options"],
                 "months": draft["months"],

@@ -41,7 +41,9 @@ def list_screen(turn: Turn, deps: BotDeps) -> Screen:
         label = turn.text(
             "subs_item",
             product=title(product, turn.lang),
-            for_customer=for_person(deps, sub.customer_id, turn.user_id, turn.lang),
+            for_customer=for_person(
+                deps, sub.customer_id, turn.user_id, turn.lang, sub.customer_name
+            ),
             expiry=date_text(sub.expires_at, turn.lang),
         )
         lines.append(label)
@@ -77,7 +79,7 @@ def view_screen(turn: Turn, deps: BotDeps, sub: Subscription) -> Screen:
     text = turn.text(
         "sub_view",
         product=title(product, turn.lang),
-        customer=person(deps, sub.customer_id, turn.user_id, turn.lang),
+        customer=person(deps, sub.customer_id, turn.user_id, turn.lang, sub.customer_name),
         payer=person(deps, sub.payer_id, turn.user_id, turn.lang),
         options=options_text(product, sub.options, turn.lang),
         period=plural(turn.lang, "months_n", sub.months),
@@ -228,7 +230,7 @@ def _renew_screen(
             expiry=date_text(sub.expires_at, turn.lang),
             new=date_text(add_months(sub.expires_at, sub.months), turn.lang),
         )
-    customer = for_person(deps, sub.customer_id, turn.user_id, turn.lang)
+    customer = for_person(deps, sub.customer_id, turn.user_id, turn.lang, sub.customer_name)
     text = intro + "\n\n" + quote_text(deps, quote, customer, turn.lang)
     if notice is not None:
         text = f"⚠ {notice}\n\n{text}"

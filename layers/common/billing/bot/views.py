@@ -20,39 +20,54 @@ def title(product: Product, lang: str) -> str:
     return product.titles.get(lang) or product.titles["en"]
 
 
-def person(deps: BotDeps, user_id: int, viewer: int, lang: str) -> str:
+def person(deps: BotDeps, user_id: int, viewer: int, lang: str, known: str | None = None) -> str:
     """Someone as the viewer knows them: "you", their name, or the name Telegram gave when
-    the viewer picked them in this conversation (they may never have started the bot)."""
+    the viewer picked them (`known`, kept on the subscription, or in this conversation):
+    they may never have started the bot."""
     if user_id == viewer:
         return t(lang, "you")
-    name = first_name(deps.accounts, user_id)
+    return known_name(deps, user_id, viewer, known) or t(lang, "another_user")
+
+
+def known_name(deps: BotDeps, user_id: int, viewer: int, known: str | None) -> str | None:
+    name = first_name(deps.accounts, user_id) or known
     if name is None:
         state = deps.conversations.get(viewer, deps.clock.now()) or {}
         names = state.get("names")
         picked = names.get(str(user_id)) if isinstance(names, dict) else None
         name = picked if isinstance(picked, str) and picked else None
-    return name or t(lang, "another_user")
+    return name
 
 
-def for_person(deps: BotDeps, user_id: int, viewer: int, lang: str) -> str:
+def for_person(
+    deps: BotDeps, user_id: int, viewer: int, lang: str, known: str | None = None
+) -> str:
     """ "for you" / "for Anna" as one phrase: Russian puts the name after «для пользователя»,
     so it never needs declining ("для вас", "для пользователя Анна")."""
-    return _for(lang, user_id, viewer, person(deps, user_id, viewer, lang))
+    if user_id == viewer:
+        return t(lang, "for_you")
+    return _for_name(lang, known_name(deps, user_id, viewer, known))
 
 
-def for_label(accounts: AccountsRepository, user_id: int, viewer: int, lang: str) -> str:
-    return _for(lang, user_id, viewer, person_label(accounts, user_id, viewer, lang))
+def for_label(
+    accounts: AccountsRepository, user_id: int, viewer: int, lang: str, known: str | None = None
+) -> str:
+    if user_id == viewer:
+        return t(lang, "for_you")
+    return _for_name(lang, first_name(accounts, user_id) or known)
 
 
-def _for(lang: str, user_id: int, viewer: int, name: str) -> str:
-    return t(lang, "for_you") if user_id == viewer else t(lang, "for_user", name=name)
+def _for_name(lang: str, name: str | None) -> str:
+    return t(lang, "for_user", name=name) if name else t(lang, "for_another_user")
 
 
-def person_label(accounts: AccountsRepository, user_id: int, viewer: int, lang: str) -> str:
+def person_label(
+    accounts: AccountsRepository, user_id: int, viewer: int, lang: str, known: str | None = None
+) -> str:
     """ "you" to the viewer, else the user's first name: people are named, never numbered."""
     if user_id == viewer:
         return t(lang, "you")
-    return first_name(accounts, user_id) or t(lang, "another_user")
+    return first_name(accounts, user_id) or known or t(lang, "another_user")
 
 
 def first_name(accounts: AccountsRepository, user_id: int) -> str | None:

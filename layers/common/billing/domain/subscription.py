@@ -74,6 +74,9 @@ class Subscription:
     created_at: datetime
     history: tuple[HistoryRecord, ...] = ()
     sweep: SweepMarks = field(default_factory=SweepMarks)  # the renewal sweep's marks
+    # The Customer's first name as Telegram gave it when the Payer picked them: how the
+    # Payer's screens name someone who may never have started the bot.
+    customer_name: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -153,6 +156,7 @@ def connect(
     paid: int,
     auto_renew: bool,
     now: datetime,
+    customer_name: str | None = None,
 ) -> Subscription:
     """A new active subscription: starts now, ends `now + months`, worth what was paid."""
     expires = add_months(now, months)
@@ -181,6 +185,7 @@ def connect(
         version=1,
         created_at=now,
         history=(record,),
+        customer_name=customer_name if customer_id != payer_id else None,
     )
 
 

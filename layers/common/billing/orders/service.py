@@ -557,6 +557,7 @@ class PaymentService:
                 or bool(details.get("save_card")),
                 payment=payment,
                 expected_total=_confirmed(details),
+                customer_name=_text_or_none(details.get("customer_name")),
             )
         return self._subscriptions.renew(
             str(details["subscription_id"]),
@@ -607,3 +608,7 @@ def _payment_reason(order: Order) -> Reason:
         "payment",
         (("order", order.id), ("method", order.method.value)),
     )
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -105,6 +105,7 @@ class SubscriptionModel(Model):
     expires_at = UnicodeAttribute()
     auto_renew = BooleanAttribute()
     customer_may_change = BooleanAttribute()
+    customer_name = UnicodeAttribute(null=True)
     value_amount = NumberAttribute()
     value_since = UnicodeAttribute()
     version = NumberAttribute()

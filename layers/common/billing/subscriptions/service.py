@@ -159,6 +159,7 @@ class SubscriptionService:
         has_saved_card: bool,
         payment: Payment | None = None,
         expected_total: int | None = None,
+        customer_name: str | None = None,
     ) -> Purchase:
         """Charge the quote to the Payer's wallet and activate the subscription (SPEC §5.1).
 
@@ -208,6 +209,7 @@ class SubscriptionService:
                 # SPEC §5.1: on after the first payment when renewal can be paid for.
                 auto_renew=has_saved_card or left > 0,
                 now=now,
+                customer_name=customer_name,
             )
             created[:] = [sub]
             return [
