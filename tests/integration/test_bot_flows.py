@@ -245,6 +245,13 @@ def test_forged_and_stale_buttons_change_nothing(chat: Chat) -> None:
     assert runtime().subscriptions.get(sub.id, viewer=ANN.id).version == sub.version + 1
 
 
+def pay_gateway_in_russian(chat: Chat, user: TgUser) -> None:
+    """A Russian reader connects Gateway for themself, 6 months in EUR, and presses «Pay»."""
+    chat.say(user, "/subscriptions")
+    for label in ("Шлюз", "Подключить", "EUR", "Показать цену", "Оплатить"):
+        chat.press(user, label)
+
+
 def connect_gateway_for_self(chat: Chat, user: TgUser) -> str:
     chat.say(user, "/subscriptions")
     chat.press(user, "Gateway")

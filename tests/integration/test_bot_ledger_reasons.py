@@ -13,7 +13,7 @@ from billing.ledger.model import Reason
 from billing.runtime import runtime
 from local.fake_bot_api import FakeBotApi
 from tests.integration.chat import WEBHOOK_SECRET, Chat, TgUser
-from tests.integration.test_bot_flows import set_country
+from tests.integration.test_bot_flows import pay_gateway_in_russian, set_country
 
 IVAN = TgUser(303, "Иван", "ru")
 
@@ -29,12 +29,7 @@ def test_a_russian_payer_reads_the_balance_history_in_russian(
 ) -> None:
     chat.say(IVAN, "/start")
     set_country(chat, IVAN, "Литва")
-    chat.say(IVAN, "/subscriptions")
-    chat.press(IVAN, "Шлюз")
-    chat.press(IVAN, "Подключить")
-    chat.press(IVAN, "EUR")
-    chat.press(IVAN, "Показать цену")
-    chat.press(IVAN, "Оплатить")
+    pay_gateway_in_russian(chat, IVAN)
     chat.press(IVAN, "Криптовалютой")
     order = runtime().orders.of_payer(IVAN.id)[0]
     # The crypto processor's paid webhook, as the fake delivers it.

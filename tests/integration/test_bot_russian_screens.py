@@ -17,6 +17,7 @@ from billing.runtime import runtime
 from local.fake_bot_api import FakeBotApi
 from tests.integration.chat import WEBHOOK_SECRET, Chat, TgUser
 from tests.integration.conftest import Sweeper
+from tests.integration.test_bot_flows import pay_gateway_in_russian
 from tests.integration.test_error_texts import english_words, everything_said, leaks
 
 IVAN = TgUser(303, "Иван", "ru")
@@ -73,12 +74,7 @@ def walk(chat: Chat, sweeper: Sweeper) -> None:
     # Funded as a paid order funds it (the ledger entry a crypto payment writes).
     wording = Reason("payment T-1 by crypto", "payment", (("order", "T-1"), ("method", "crypto")))
     runtime().ledger.top_up(IVAN.id, Currency.EUR, 100_000, cause="test:T-1", reason=wording)
-    chat.say(IVAN, "/subscriptions")
-    chat.press(IVAN, "Шлюз")
-    chat.press(IVAN, "Подключить")
-    chat.press(IVAN, "EUR")
-    chat.press(IVAN, "Показать цену")
-    chat.press(IVAN, "Оплатить")
+    pay_gateway_in_russian(chat, IVAN)
     chat.press(IVAN, "Подписки")
     chat.press(IVAN, "Автопродление")
     chat.press(IVAN, "Продлить")

@@ -23,6 +23,7 @@ from local.fake_bot_api import FakeBotApi
 from tests.integration.chat import WEBHOOK_SECRET, Chat, TgUser
 from tests.integration.test_bot_flows import (
     connect_softphone_5_with_recording_12_months,
+    pay_gateway_in_russian,
     set_country,
     top_up,
 )
@@ -177,12 +178,7 @@ def test_switches_on_an_expired_subscription_say_why_in_words(chat: Chat) -> Non
     chat.say(IVAN, "/start")
     set_country(chat, IVAN, "DE")
     top_up(IVAN, 100_000)
-    chat.say(IVAN, "/subscriptions")
-    chat.press(IVAN, "Шлюз")
-    chat.press(IVAN, "Подключить")
-    chat.press(IVAN, "EUR")
-    chat.press(IVAN, "Показать цену")
-    chat.press(IVAN, "Оплатить")
+    pay_gateway_in_russian(chat, IVAN)
     sub_id = runtime().subscriptions.visible_to(IVAN.id)[0].id
     chat.say(IVAN, "/subscriptions")
     chat.press(IVAN, "Шлюз")
