@@ -139,7 +139,7 @@ def test_eu_vat_invoice_says_everything_spec_8_lists() -> None:
         "VAT number: LT100018548216",
         "Muster GmbH",
         "Hauptstraße 5, 10115 Berlin",
-        "Country: DE",
+        "Country: Germany (DE)",
         "Softphone: SIP accounts × 5, 12 months 300.00 EUR",
         "Subtotal: 300.00 EUR",
         "Discount 10%: -30.00 EUR",
@@ -157,7 +157,7 @@ def test_cyrillic_buyer_name_and_address_extract_exactly() -> None:
 
     assert "ООО «Ромашка»" in lines
     assert "Россия, 123456, г. Москва, ул. Большая Садовая, д. 10, кв. 50" in lines
-    assert "Country: RU" in lines
+    assert "Country: Russia (RU)" in lines
 
 
 def test_reverse_charge_invoice_shows_vat_0_and_the_note() -> None:
@@ -183,7 +183,7 @@ def test_chinese_japanese_and_korean_names_print_with_the_fallback_font() -> Non
 
     assert "山田太郎" in lines
     assert "東京都千代田区1-1, 김민준 님 방, ひらがな" in lines
-    assert "Country: JP" in lines
+    assert "Country: Japan (JP)" in lines
     assert "NotoSansCJKJP" in embedded_fonts(pdf)
 
 
@@ -197,7 +197,7 @@ def test_a_payment_order_prints_a_cjk_name_in_a_bold_line_too() -> None:
 def test_a_name_in_a_script_no_bundled_font_has_leaves_only_itself_blank() -> None:
     lines = lines_of(render_invoice(invoice(buyer=Party("ሰላም", "Addis Ababa", "ET"))))
 
-    assert lines[lines.index("Buyer") + 1 :][:2] == ["Addis Ababa", "Country: ET"]
+    assert lines[lines.index("Buyer") + 1 :][:2] == ["Addis Ababa", "Country: Ethiopia (ET)"]
 
 
 def test_the_fallback_font_is_only_embedded_when_a_document_needs_it() -> None:
@@ -326,7 +326,7 @@ def test_payment_order_has_bank_details_amount_minimum_and_reference() -> None:
         "Bank: Swedbank AB",
         "ООО «Ромашка»",
         "Россия, 123456, г. Москва, ул. Большая Садовая, д. 10, кв. 50",
-        "Country: RU",
+        "Country: Russia (RU)",
         "Tax number: 7707083893",
         "Amount to pay: 150.00 EUR",
         "Minimum for a bank transfer in EUR: 100.00 EUR",

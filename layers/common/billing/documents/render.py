@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from billing.documents.model import InvoiceDocument, Party, PaymentOrderDocument
 from billing.documents.wording import long_date
+from billing.domain.countries import country_name
 from billing.domain.money import format_minor
 from billing.i18n import message
 
@@ -196,7 +197,8 @@ def _party(lang: str, party: Party, tax_key: str, tax_id: str | None) -> list[_B
     if party.address:
         blocks.append(_Text(party.address))
     if party.country:
-        blocks.append(_Text(message(lang, "doc_country", country=party.country)))
+        named = f"{country_name(party.country, lang)} ({party.country})"
+        blocks.append(_Text(message(lang, "doc_country", country=named)))
     if tax_id:
         blocks.append(_Text(message(lang, tax_key, number=tax_id)))
     return blocks
