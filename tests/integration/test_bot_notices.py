@@ -154,6 +154,7 @@ def test_a_customers_expansion_that_moves_the_expiry_is_told_to_the_payer(chat: 
     sub_id = connect_gateway_for(chat, ANN, BOB)
     chat.press(ANN, "Subscriptions")
     chat.press(ANN, "User may change options: no")
+    assert "the user may change options: yes" in chat.screen(ANN)  # not customer_may_change
     before = runtime().subscriptions.get(sub_id, viewer=ANN.id).expires_at
 
     chat.say(BOB, "/subscriptions")

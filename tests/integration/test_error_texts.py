@@ -193,4 +193,6 @@ def test_switches_on_an_expired_subscription_say_why_in_words(chat: Chat) -> Non
     said = chat.last_answer()["text"]
     assert said == "Эта подписка истекла, поэтому сейчас это сделать нельзя."
     chat.press_data(IVAN, change)
+    chat.press_data(IVAN, f"sv:{sub_id}")  # its history names the expiry in words
+    assert "срок истёк" in chat.screen(IVAN)
     assert_nothing_leaks(chat, IVAN)

@@ -88,3 +88,11 @@ def test_an_unknown_key_is_an_error_not_a_raw_key_on_screen() -> None:
         i18n.message("ru", "no_such_message")
     assert i18n.message("de", "cancelled") == i18n.message("en", "cancelled")
     assert i18n.language_of("ru-RU") == "ru"
+
+
+def test_every_kind_of_history_record_has_a_sentence_in_every_language() -> None:
+    from billing.domain.subscription import ChangeKind
+
+    for lang in i18n.LANGUAGES:
+        for kind in ChangeKind:
+            assert i18n.has_message(lang, f"history_{kind.value}"), (lang, kind)

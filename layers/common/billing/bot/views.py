@@ -177,30 +177,33 @@ def quote_text(deps: BotDeps, quote: Quote, for_customer: str, lang: str) -> str
 
 
 def history_line(deps: BotDeps, sub: Subscription, record: HistoryRecord, lang: str) -> str:
+    """One line of the subscription's history, a sentence for every kind of change."""
     at = date_text(record.at, lang)
     old = date_text(record.old_expiry, lang) if record.old_expiry else "—"
     new = date_text(record.new_expiry, lang) if record.new_expiry else "—"
-    if record.kind is ChangeKind.CONNECT:
-        return t(lang, "history_connect", at=at, new=new)
-    if record.kind is ChangeKind.RENEW:
-        return t(lang, "history_renew", at=at, old=old, new=new)
     if record.kind is ChangeKind.CHANGE:
-        product = deps.catalog.product(sub.product)
-        changed = record.details.get("changed", {})
-        what = ", ".join(
-            t(
-                lang,
-                "changed_what",
-                option=option_title(product, key, lang),
-                old="—" if pair[0] is None else value_text(pair[0], lang),
-                new="—" if pair[1] is None else value_text(pair[1], lang),
-            )
-            for key, pair in changed.items()
-        )
+        what = _changed_what(deps, sub, record, lang)
         if record.old_expiry == record.new_expiry:
             return t(lang, "history_change_kept", at=at, what=what)
         return t(lang, "history_change", at=at, old=old, new=new, what=what)
-    if record.kind is ChangeKind.AUTO_RENEW:
-        state = t(lang, "on" if record.details.get("on") else "off")
-        return t(lang, "history_auto_renew", at=at, state=state)
-    return t(lang, "history_other", at=at, kind=record.kind.value)
+    switched = {
+        ChangeKind.AUTO_RENEW: "on" if record.details.get("on") else "off",
+        ChangeKind.CUSTOMER_MAY_CHANGE: "yes" if record.details.get("allowed") else "no",
+    }
+    state = t(lang, switched[record.kind]) if record.kind in switched else ""
+    return t(lang, f"history_{record.kind.value}", at=at, old=old, new=new, state=state)
+
+
+def _changed_what(deps: BotDeps, sub: Subscription, record: HistoryRecord, lang: str) -> str:
+    product = deps.catalog.product(sub.product)
+    changed = record.details.get("changed", {})
+    return ", ".join(
+        t(
+            lang,
+            "changed_what",
+            option=option_title(product, key, lang),
+            old="—" if pair[0] is None else value_text(pair[0], lang),
+            new="—" if pair[1] is None else value_text(pair[1], lang),
+        )
+        for key, pair in changed.items()
+    )
