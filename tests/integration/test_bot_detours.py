@@ -89,7 +89,7 @@ def test_a_vat_id_added_from_the_quote_returns_to_the_requoted_price(chat: Chat)
     assert "× 5" in requoted  # the same draft, not a new one
 
 
-def test_a_bank_transfer_missing_company_details_asks_each_then_returns_to_the_methods(
+def test_company_details_asked_by_a_bank_transfer_reprice_it_before_any_order(
     chat: Chat,
 ) -> None:
     chat.say(ANN, "/start")
@@ -107,9 +107,56 @@ def test_a_bank_transfer_missing_company_details_asks_each_then_returns_to_the_m
     assert "VAT id" in chat.screen(ANN)  # a company in the EU gives its VAT id too
     chat.say(ANN, "DE136695976")
 
-    assert "How would you like to pay?" in chat.screen(ANN)
-    chat.press(ANN, "Bank transfer")  # the same payment, now accepted
+    # The VAT id makes it a reverse charge: the new price to confirm, not the old payment
+    # (an order for 321.30 would be refused by the purchase when its money arrived).
+    requoted = chat.screen(ANN)
+    assert requoted.startswith("⚠ The price changed with your billing details")
+    assert "Total: 270.00 EUR" in requoted and "× 5" in requoted
+    assert runtime().orders.of_payer(ANN.id) == []
+    chat.press(ANN, "Pay 270.00 EUR by card")
+    chat.press(ANN, "Bank transfer")
     assert chat.documents(ANN), "the payment order PDF"
+    assert [o.amount for o in runtime().orders.of_payer(ANN.id)] == [27_000]
+
+
+def test_an_old_payment_screen_after_a_price_change_shows_the_new_price(chat: Chat) -> None:
+    chat.say(ANN, "/start")
+    set_country(chat, ANN, "FR")
+    connect_softphone_5_with_recording_12_months(chat, ANN)
+    chat.press(ANN, "Pay")
+    methods_id, crypto = chat.find_button(ANN, "Crypto")
+    set_country(chat, ANN, "DE")  # on one's own, while the payment screen waits
+
+    chat.deliver(chat.fake.press_button(ANN.id, methods_id, data=crypto))
+
+    assert runtime().orders.of_payer(ANN.id) == []
+    assert any("VAT 19%" in m["text"] for m in chat.text_messages(ANN))
+
+
+def test_a_country_contradiction_offers_no_phone_to_share_again(chat: Chat) -> None:
+    chat.say(ANN, "/start")
+    set_country(chat, ANN, "DE")
+    share = {"phone_number": "+33 1 42 68 53 00", "first_name": "Ann", "user_id": ANN.id}
+    chat.say(ANN, contact=share)
+    connect_softphone_5_with_recording_12_months(chat, ANN)
+    chat.press(ANN, "Pay")
+    chat.press(ANN, "Card in Telegram")
+    assert "Support will check it" in chat.screen(ANN)
+    assert "Share my phone number" not in chat.buttons(ANN)
+
+
+def test_a_forged_option_button_is_out_of_date_not_a_crash(chat: Chat) -> None:
+    chat.say(ANN, "/start")
+    chat.say(ANN, "/subscriptions")
+    chat.press(ANN, "Softphone")
+    chat.press(ANN, "Connect")
+    _, option = chat.find_button(ANN, "SIP accounts")
+    nonce = option.split(":")[1]
+
+    response = chat.press_data(ANN, f"cv:{nonce}:zzz:1")
+
+    assert response["statusCode"] == 200
+    assert chat.last_answer()["text"].startswith("This button is out of date")
 
 
 def test_a_phone_shared_for_verification_returns_to_the_payment(chat: Chat) -> None:

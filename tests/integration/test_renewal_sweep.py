@@ -343,7 +343,7 @@ def test_any_refusal_of_a_renewal_attempt_is_a_failed_attempt_with_its_reason(
     sub_id = connect(wallet=0, card="4242424242424242", localstripe=localstripe)
 
     def refuse(*args: object, **kwargs: object) -> None:
-        raise InvalidState("card payments in EUR are paused")
+        raise InvalidState("card payments in EUR are paused", reason="method_unavailable")
 
     monkeypatch.setattr("billing.orders.saved_card.SavedCardCharger.renew", refuse)
     for _ in range(2):  # the same message twice: one attempt, one notice
@@ -351,9 +351,10 @@ def test_any_refusal_of_a_renewal_attempt_is_a_failed_attempt_with_its_reason(
             sweeper, datetime(2026, 8, 29, 12, tzinfo=UTC), datetime(2026, 8, 29, 12, tzinfo=UTC)
         )
 
+    # Told in the Payer's words (the catalog's sentence for the refusal), not the code's.
     refused = (
-        "Could not renew Gateway for you: card payments in EUR are paused. It ends on 1 Sep"
-        " 2026 12:00 UTC; top up or pay another way to keep it."
+        "Could not renew Gateway for you. This payment method does not take this currency."
+        " Choose another. It ends on 1 Sep 2026 12:00 UTC; top up or pay another way to keep it."
     )
     assert [text for text in texts(chats, ANN) if text.startswith("Could not")] == [refused]
     assert texts(chats, ANN)[0] == refused and buttons(chats, ANN, 0) == ["Top up", "Pay"]

@@ -93,7 +93,8 @@ def show(turn: Turn, deps: BotDeps, state: dict[str, Any], target: str, *, cance
 
     pay, draft = state.get("pay"), state.get("draft")
     if target == PAYMENT and isinstance(pay, dict):
-        turn.show(payments.methods_screen(turn, deps, pay))
+        if not payments.price_changed(turn, deps, pay):
+            turn.show(payments.methods_screen(turn, deps, pay))
         return True
     if isinstance(draft, dict):
         if cancelled:

@@ -259,6 +259,9 @@ def on_option(turn: Turn, deps: BotDeps, nonce: str | None, key: str | None) -> 
 def set_option(turn: Turn, deps: BotDeps, draft: dict[str, Any], key: str, raw: object) -> bool:
     """Validates through the catalog; on a bad value tells why and keeps the draft."""
     product = deps.catalog.product(draft["product"])
+    if key not in {spec.key for spec in visible_options(product, draft["options"])}:
+        turn.answer(turn.text("stale"), alert=True)  # a forged or outdated option button
+        return False
     try:
         value = product.option(key).parse(raw)
         candidate = applicable(product, {**draft["options"], key: value})
@@ -349,8 +352,9 @@ def on_quote(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
         show_quote(turn, deps, draft)
 
 
-def show_quote(turn: Turn, deps: BotDeps, draft: dict[str, Any]) -> None:
-    """The price of the draft with the ways to pay it; also where a detour comes back to."""
+def show_quote(turn: Turn, deps: BotDeps, draft: dict[str, Any], notice: str | None = None) -> None:
+    """The price of the draft with the ways to pay it; also where a detour comes back to
+    (with `notice` on top when the price changed on the way)."""
     if draft["kind"] == CHANGE:
         _change_plan(turn, deps, draft)
         return
@@ -367,6 +371,8 @@ def show_quote(turn: Turn, deps: BotDeps, draft: dict[str, Any]) -> None:
     currency = quote.currency
     customer = for_person(deps, draft["customer"], turn.user_id, turn.lang)
     text = quote_text(deps, quote, customer, turn.lang)
+    if notice is not None:
+        text = f"⚠ {notice}\n\n{text}"
     wallet = deps.ledger.wallet(turn.user_id, currency)
     balance = format_minor(wallet.balance, currency)
     keyboard = []

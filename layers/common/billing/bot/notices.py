@@ -13,7 +13,7 @@ from typing import Any
 
 from billing.bot.callbacks import encode
 from billing.bot.subscriptions import period_token
-from billing.bot.texts import LANGUAGES, date_text, method_name, t
+from billing.bot.texts import LANGUAGES, date_text, error_text, method_name, t
 from billing.bot.views import for_label, person_label
 from billing.clock import Clock
 from billing.domain import renewal
@@ -21,6 +21,7 @@ from billing.domain.catalog import Catalog
 from billing.domain.money import Currency, format_minor
 from billing.domain.profile import PaymentMethod
 from billing.domain.subscription import Subscription
+from billing.errors import BillingError
 from billing.i18n import plural
 from billing.ledger.model import EntryKind, LedgerEntry
 from billing.observability import logger
@@ -173,10 +174,9 @@ class ChatNotices:
     def payment_failed(self, order: Order, reason: str) -> None:
         lang = self._language(order.payer_id)
         key = "payment_failed_purchase" if order.purpose is not Purpose.TOP_UP else "payment_failed"
-        self._send(
-            order.chat_id or order.payer_id,
-            t(lang, key, order=order.id, reason=reason[:300]),
-        )
+        # The provider's own words (English) are for logs; the Payer reads the catalog's.
+        logger.info("payment failed", extra={"order": order.id, "reason": reason[:300]})
+        self._send(order.chat_id or order.payer_id, t(lang, key, order=order.id))
 
     # --- the renewal sweep (SPEC §5.4): the Payer, and the Customer when it is someone else
 
@@ -232,15 +232,16 @@ class ChatNotices:
         failure: Failure,
         total: int,
         pay_url: str | None,
-        reason: str | None = None,
+        refusal: BillingError | None = None,
     ) -> None:
         lang = self._language(sub.payer_id)
+        reason = error_text(lang, refusal) if refusal else t(lang, "renewal_not_applied")
         text = t(
             lang,
             f"renewal_failed_{failure.value}",
             **self._about(sub, lang),
             total=format_minor(total, sub.currency),
-            reason=(reason or "")[:300],
+            reason=reason,
         )
         keyboard: list[list[dict[str, Any]]] = []
         if pay_url is not None:

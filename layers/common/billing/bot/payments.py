@@ -16,12 +16,19 @@ from billing.bot import detours, drafts
 from billing.bot.callbacks import encode
 from billing.bot.calls import Call, Screen, button
 from billing.bot.deps import BotDeps
-from billing.bot.subscriptions import renewal_quote
+from billing.bot.subscriptions import renew_screen, renewal_quote
 from billing.bot.turn import Turn
 from billing.bot.views import title
+from billing.domain import profile as billing_profile
 from billing.domain.money import Currency, format_minor, parse_amount
 from billing.domain.profile import PaymentMethod
-from billing.errors import BillingError, CountryNotVerified, InvalidAmount, ProfileIncomplete
+from billing.errors import (
+    BillingError,
+    CountryContradiction,
+    CountryNotVerified,
+    InvalidAmount,
+    ProfileIncomplete,
+)
 from billing.i18n import plural
 from billing.orders.checkout import PaymentDocument, PaymentLink, TelegramInvoice
 from billing.orders.model import MAXIMUM, Purpose, amount_to_pay, maximum_for, minimum_for
@@ -96,13 +103,64 @@ def methods_screen(
     if refusal is not None:
         text = f"⚠ {turn.error(refusal)}\n\n{text}"
         # The way to fix it, coming back here after (billing.bot.detours).
-        if isinstance(refusal, CountryNotVerified):
+        if isinstance(refusal, CountryNotVerified) and not isinstance(
+            refusal, CountryContradiction
+        ):
+            # Sharing the same phone again cannot settle a contradiction: support decides.
             share = button(turn.text("btn_share_phone"), encode("sp", detours.PAYMENT))
             keyboard.insert(0, [share])
         elif isinstance(refusal, ProfileIncomplete):
             fix = encode("bd", ",".join(refusal.missing))
             keyboard.insert(0, [button(turn.text("btn_fix_billing"), fix)])
     return Screen(text, keyboard)
+
+
+def current_total(turn: Turn, deps: BotDeps, pay: dict[str, Any]) -> int | None:
+    """Today's price of the purchase a payment was prepared for (None for a top-up, or when
+    it cannot be priced now)."""
+    details = pay["details"]
+    try:
+        tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
+        if pay["purpose"] == Purpose.CONNECT.value:
+            return deps.subscriptions.quote_connect(
+                product=details["product"],
+                options=details["options"],
+                months=details["months"],
+                currency=Currency(pay["currency"]),
+                tax=tax,
+            ).total
+        if pay["purpose"] == Purpose.RENEW.value:
+            sub_id = str(details["subscription_id"])
+            return deps.subscriptions.quote_renew(sub_id, by=turn.user_id, tax=tax).total
+    except BillingError:
+        return None
+    return None
+
+
+def price_changed(turn: Turn, deps: BotDeps, pay: dict[str, Any]) -> bool:
+    """Whether the purchase no longer costs what the payment was prepared for (billing
+    details changed on a detour: VAT); if so the new price is shown to confirm again, and
+    no order is opened for the old one, which the purchase would refuse."""
+    if pay["purpose"] == Purpose.TOP_UP.value or current_total(turn, deps, pay) == pay["total"]:
+        return False
+    state = drafts.load(turn, deps)
+    state.pop("pay", None)
+    drafts.save(turn, deps, state)
+    notice = turn.text("pay_price_changed")
+    draft = state.get("draft")
+    if pay["purpose"] == Purpose.CONNECT.value and isinstance(draft, dict):
+        drafts.show_quote(turn, deps, draft, notice)
+        return True
+    try:
+        sub_id = str(pay["details"]["subscription_id"])
+        tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
+        sub = deps.subscriptions.get(sub_id, viewer=turn.user_id)
+        quote = deps.subscriptions.quote_renew(sub_id, by=turn.user_id, tax=tax)
+    except (BillingError, KeyError):
+        turn.answer(turn.text("stale"), alert=True)
+        return True
+    turn.show(renew_screen(turn, deps, sub, quote, notice))
+    return True
 
 
 def on_pay_connect(turn: Turn, deps: BotDeps, nonce: str | None) -> None:
@@ -257,6 +315,7 @@ def on_cancel(turn: Turn, deps: BotDeps) -> None:
     state = drafts.load(turn, deps)
     state.pop("pay", None)
     state.pop("ask", None)
+    state.pop(detours.RESUME, None)
     drafts.save(turn, deps, state)
     turn.show(Screen(turn.text("cancelled")))
 
@@ -266,11 +325,12 @@ def on_cancel(turn: Turn, deps: BotDeps) -> None:
 
 def on_method(turn: Turn, deps: BotDeps, nonce: str | None, code: str | None) -> None:
     pay = drafts.load(turn, deps).get("pay")
-    if not isinstance(pay, dict) or nonce is None or pay.get("nonce") != nonce:
+    current = isinstance(pay, dict) and nonce is not None and pay.get("nonce") == nonce
+    if not current or code not in METHOD_CODES:
         turn.answer(turn.text("stale"), alert=True)
         return
-    if code not in METHOD_CODES:
-        turn.answer(turn.text("stale"), alert=True)
+    assert isinstance(pay, dict)
+    if price_changed(turn, deps, pay):
         return
     method, save_card = METHOD_CODES[code]
     currency = Currency(pay["currency"])

@@ -207,10 +207,10 @@ def on_renew_quote(turn: Turn, deps: BotDeps, sub_id: str | None, token: str | N
     found = renewal_quote(turn, deps, sub_id, token)
     if found is not None:
         sub, quote = found
-        turn.show(_renew_screen(turn, deps, sub, quote))
+        turn.show(renew_screen(turn, deps, sub, quote))
 
 
-def _renew_screen(
+def renew_screen(
     turn: Turn, deps: BotDeps, sub: Subscription, quote: Quote, notice: str | None = None
 ) -> Screen:
     """The quote of the next period and the buttons to pay it; the confirm button carries
@@ -312,7 +312,7 @@ def _renew_refused(turn: Turn, deps: BotDeps, sub: Subscription, refused: Billin
     product = title(deps.catalog.product(sub.product), turn.lang)
     if isinstance(refused, QuoteChanged):
         notice = turn.text("renew_quote_changed")
-        turn.show(_renew_screen(turn, deps, sub, refused.quote, notice))
+        turn.show(renew_screen(turn, deps, sub, refused.quote, notice))
     elif isinstance(refused, RenewalInProgress):
         turn.answer(turn.text("renew_in_progress"), alert=True)
     elif isinstance(refused, SlotTaken):

@@ -81,19 +81,19 @@ def entry_reason(deps: BotDeps, entry: LedgerEntry, lang: str) -> str:
     if not entry.reason_key:
         return entry.reason
     shown: dict[str, str] = {}
-    for name, value in entry.reason_facts:
-        if name == "product" and value in deps.catalog.products:
-            shown[name] = title(deps.catalog.product(value), lang)
-        elif name == "months" and value.isdigit():
-            shown[name] = plural(lang, "months_n", int(value))
-        elif name == "method":
-            shown[name] = method_name(lang, value)
-        else:
-            shown[name] = value
     try:
+        for name, value in entry.reason_facts:
+            if name == "product" and value in deps.catalog.products:
+                shown[name] = title(deps.catalog.product(value), lang)
+            elif name == "months" and value.isdigit():
+                shown[name] = plural(lang, "months_n", int(value))
+            elif name == "method":
+                shown[name] = method_name(lang, value)
+            else:
+                shown[name] = value
         return t(lang, f"ledger_{entry.reason_key}", **shown)
     except (KeyError, IndexError):
-        return entry.reason
+        return entry.reason  # a wording this code no longer knows: the English original
 
 
 def value_text(value: OptionValue, lang: str) -> str:

@@ -73,8 +73,10 @@ class SweepNotices(Protocol):
         failure: Failure,
         total: int,
         pay_url: str | None,
-        reason: str | None = None,
-    ) -> None: ...
+        refusal: BillingError | None = None,
+    ) -> None:
+        """`refusal`: why the renewal was refused, told in the reader's language; None when
+        a payment could not be applied (its money is on the balance)."""
 
     def expired(self, sub: Subscription) -> None: ...
 
@@ -156,7 +158,7 @@ class RenewalWorker:
         except ConcurrentModification:
             raise  # lost races, not a refusal: the queue delivers the message again
         except BillingError as refused:
-            self._failed(sub, Failure.REFUSED, 0, reason=refused.message)
+            self._failed(sub, Failure.REFUSED, 0, refusal=refused)
 
     def _from_wallet_or_card(self, sub: Subscription, tax: TaxProfile) -> None:
         period = sub.period_key()
@@ -188,7 +190,7 @@ class RenewalWorker:
             return
         if charge.outcome is CardOutcome.CREDITED:
             # Money moved: the Payer hears where it is, even after expiry.
-            self._notices.renewal_failed(sub, Failure.REFUSED, total, None, charge.message)
+            self._notices.renewal_failed(sub, Failure.REFUSED, total, None)
             return
         failure = {
             CardOutcome.NO_CARD: Failure.NO_FUNDS,
@@ -207,13 +209,18 @@ class RenewalWorker:
         self._tell_failure(sub, failure, total, pay_url, None)
 
     def _failed(
-        self, sub: Subscription, failure: Failure, total: int, *, reason: str | None = None
+        self,
+        sub: Subscription,
+        failure: Failure,
+        total: int,
+        *,
+        refusal: BillingError | None = None,
     ) -> None:
         # Marked first: one attempt, and one message, per day however often it is retried.
         self._repository.save(
             renewal.with_attempt(sub, self._clock.now()), expected_version=sub.version
         )
-        self._tell_failure(sub, failure, total, None, reason)
+        self._tell_failure(sub, failure, total, None, refusal)
 
     def _tell_failure(
         self,
@@ -221,11 +228,11 @@ class RenewalWorker:
         failure: Failure,
         total: int,
         pay_url: str | None,
-        reason: str | None,
+        refusal: BillingError | None,
     ) -> None:
         if self._clock.now() >= sub.expires_at:
             return  # an unknown charge resolved after expiry: the expiry notice follows
-        self._notices.renewal_failed(sub, failure, total, pay_url, reason)
+        self._notices.renewal_failed(sub, failure, total, pay_url, refusal)
 
     # --- reminders ---------------------------------------------------------------------------
 
