@@ -31,6 +31,7 @@ from billing.domain.money import Currency, format_minor
 from billing.domain.pricing import Quote
 from billing.errors import BillingError, NotAllowed
 from billing.i18n import plural
+from billing.subscriptions.service import QuoteChanged
 
 CONNECT, CHANGE = "connect", "change"
 PICKED = "picked"  # the users picked in this conversation, newest last
@@ -422,20 +423,10 @@ def on_confirm(turn: Turn, deps: BotDeps, nonce: str | None, total: str | None) 
     draft = current_draft(turn, deps, nonce)
     if draft is None or draft["kind"] != CONNECT or draft["currency"] is None:
         return
+    if total is None or not total.isdigit():
+        turn.answer(turn.text("stale"), alert=True)
+        return
     try:
-        tax = billing_profile.tax_profile(deps.profiles.profile(turn.user_id))
-        currency = Currency(draft["currency"])
-        quote = deps.subscriptions.quote_connect(
-            product=draft["product"],
-            options=draft["options"],
-            months=draft["months"],
-            currency=currency,
-            tax=tax,
-        )
-        if str(quote.total) != total:
-            # The price changed since the quote was shown (catalog, VAT): show it again.
-            turn.answer(turn.text("stale"), alert=True)
-            return
         profile = deps.profiles.profile(turn.user_id)
         purchase = deps.subscriptions.connect(
             request_id=f"{turn.user_id}:{draft['nonce']}",
@@ -444,11 +435,17 @@ def on_confirm(turn: Turn, deps: BotDeps, nonce: str | None, total: str | None) 
             product=draft["product"],
             options=draft["options"],
             months=draft["months"],
-            currency=currency,
-            tax=tax,
+            currency=Currency(draft["currency"]),
+            tax=billing_profile.tax_profile(profile),
             has_saved_card=profile.saved_card is not None,
+            # The total on the button: any other price today charges nothing.
+            expected_total=int(total),
             customer_name=picked_name(turn, deps, draft["customer"]),
         )
+    except QuoteChanged:
+        # The price changed since the quote was shown (catalog, VAT): show it again.
+        turn.answer(turn.text("stale"), alert=True)
+        return
     except BillingError as error:  # funds, the slot taken meanwhile, a changed profile
         turn.answer(turn.error(error), alert=True)
         return
@@ -473,7 +470,7 @@ def on_confirm(turn: Turn, deps: BotDeps, nonce: str | None, total: str | None) 
         product=title(product, turn.lang),
         for_customer=customer,
         expiry=date_text(sub.expires_at, turn.lang),
-        total=format_minor(purchase.quote.total, currency),
+        total=format_minor(purchase.quote.total, purchase.quote.currency),
         auto=turn.text("on" if sub.auto_renew else "off"),
     )
     turn.show(Screen(text, [[button(turn.text("btn_subscriptions"), encode("sv", sub.id))]]))
