@@ -6,15 +6,16 @@ VENV      := .venv
 BIN       := $(VENV)/bin
 PY        := $(BIN)/python
 STAMP     := $(VENV)/.installed
+LOCAL     := $(VENV)/.installed-local
 # The venv's bin holds python3.13, which `sam build` looks for on PATH.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: help setup run test lint format validate checkov build bench simulate set-webhook catalog clean
+.PHONY: help setup local-setup run test lint format validate checkov build bench simulate set-webhook catalog clean
 
 help:
-	@echo "make setup     create .venv (Python 3.13) and install everything"
+	@echo "make setup     create .venv (Python 3.13) and install everything (tests, lint, deploy)"
 	@echo "make run       start the local stack on 127.0.0.1:\$${PORT:-8080}"
 	@echo "make test      install, validate the template and run every test"
 	@echo "make lint      ruff + mypy"
@@ -27,17 +28,24 @@ help:
 	@echo "make catalog   compile the message catalog (locale/*/*.po -> .mo) after editing it"
 
 setup: $(STAMP)
+local-setup: $(LOCAL)
 
-$(STAMP): requirements-dev.txt layers/common/requirements.txt scripts/find-python
+# Two steps, so `make run` installs only what the local stack needs (requirements-local.txt)
+# and `make test` adds the test, lint and deploy tools (requirements-dev.txt).
+$(LOCAL): requirements-local.txt layers/common/requirements.txt packaging/lambda-runtime.txt scripts/find-python
 	@python313="$$(scripts/find-python)" || exit 1; \
 	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then \
 	  rm -rf $(VENV); echo "creating $(VENV) with $$python313"; "$$python313" -m venv $(VENV); fi
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-local.txt
 	@# Make the layer's package and the repo root importable (as Lambda's /opt/python and task root are).
 	@printf '%s\n%s\n' "$(CURDIR)/layers/common" "$(CURDIR)" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/sip-billing.pth"
+	@touch $(LOCAL)
+
+$(STAMP): $(LOCAL) requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $(STAMP)
 
-run: setup
+run: local-setup
 	MODE=$(MODE) $(PY) -m local
 
 test: setup validate

@@ -1,4 +1,4 @@
-"""`python -m benchmarks [--only NAME ...]`: runs the figures of issue 7 and prints one table
+"""`python -m benchmarks [--only NAME ...]`: runs the figures (issues 7 and 13) and prints one table
 (the median of repeated runs; the baseline and the ratio where there is one, measured in the
 same run), and writes it with the machine and the date to benchmarks/results/latest.json.
 
@@ -17,11 +17,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
-from benchmarks import bot_api, build_size, cold_start, dynamodb, latency, sweep
+from benchmarks import bot_api, build_size, cold_start, documents, dynamodb, latency, sweep
 from benchmarks.report import RESULTS, Figure, Row, machine, table
 
 FIGURES: dict[str, ModuleType] = {
-    module.NAME: module for module in (cold_start, dynamodb, bot_api, latency, sweep, build_size)
+    module.NAME: module
+    for module in (cold_start, dynamodb, bot_api, latency, documents, sweep, build_size)
 }
 
 

@@ -1,60 +1,43 @@
-"""Figure 6: build size. `sam build` (the Makefile's `build` target; .aws-sam/build is
-reused when it is newer than template.yaml, layers/common and functions), then the unzipped
-size of each function directory and of the layer, and the layer's biggest distributions.
-Lambda's limit is 250 MB unzipped for a function and all its layers together.
+"""Figure 6: build size. `sam build` (the Makefile's `build` target, via
+benchmarks/artifact.py: .aws-sam/build is reused when newer than its sources), then the
+unzipped size of each function directory and of the layer (bytecode included), the layer's
+biggest distributions, and two checks of the build itself: every module has its .pyc, and
+nothing the python3.13 runtime provides is shipped. Lambda's limit is 250 MB unzipped for a
+function and all its layers together.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-import subprocess
-import time
+import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-from benchmarks.report import ROOT, Figure, Row
+from benchmarks.artifact import BUILD, LAYER, ensure_build
+from benchmarks.report import Figure, Row
 
 NAME = "build_size"
-BUILD = ROOT / ".aws-sam" / "build"
-LAYER = "CommonLayer"
 MB = 1024 * 1024  # Lambda's "250 MB" is 262 144 000 bytes: MiB, as here
 LIMIT_MB = 250
 TARGET_MB = 50
-SOURCES = (ROOT / "template.yaml", ROOT / "layers" / "common", ROOT / "functions")
+FUNCTION_TARGET_KB = 64  # "a few KB": the handler module and its bytecode
 # What the python3.13 runtime provides besides the standard library (not bundled).
 LAMBDA_RUNTIME_PACKAGES = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}
 )
 
 
-def _files(root: Path) -> Iterator[Path]:
-    for directory, dirs, files in os.walk(root):
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in files:
-            if not name.endswith(".pyc"):
-                yield Path(directory) / name
-
-
-def _newest_source() -> float:
-    newest = 0.0
-    for source in SOURCES:
-        paths = [source] if source.is_file() else _files(source)
-        newest = max([newest, *(path.stat().st_mtime for path in paths)])
-    return newest
-
-
-def ensure_build() -> dict[str, Any]:
-    """Runs `make build` unless .aws-sam/build is newer than every source."""
-    marker = BUILD / "template.yaml"
-    if marker.exists() and marker.stat().st_mtime > _newest_source():
-        return {"built": False, "seconds": 0.0}
-    started = time.perf_counter()
-    done = subprocess.run(["make", "build"], check=False, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"make build failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
-    return {"built": True, "seconds": round(time.perf_counter() - started, 1)}
+def bytecode_missing(root: Path) -> tuple[int, list[str]]:
+    """(modules, those without a cpython-313 .pyc next to them in __pycache__)."""
+    tag = sys.implementation.cache_tag
+    sources = list(root.rglob("*.py"))
+    missing = [
+        str(p.relative_to(root))
+        for p in sources
+        if not (p.parent / "__pycache__" / f"{p.stem}.{tag}.pyc").is_file()
+    ]
+    return len(sources), missing
 
 
 def size(root: Path) -> int:
@@ -125,12 +108,12 @@ def run() -> Figure:
         Row(
             NAME,
             "layer CommonLayer",
-            "MB unzipped",
+            "MB unzipped, bytecode included",
             f"{layer_bytes / MB:.1f}",
             baseline=f"limit {LIMIT_MB}",
             ratio=f"{layer_bytes / MB / LIMIT_MB:.2f}x",
-            target=f"< {TARGET_MB} MB",
-            ok=layer_bytes / MB < TARGET_MB,
+            target=f"<= {TARGET_MB} MB",
+            ok=layer_bytes / MB <= TARGET_MB,
             data={"bytes": layer_bytes},
         )
     ]
@@ -141,15 +124,42 @@ def run() -> Figure:
             Row(
                 NAME,
                 function.removesuffix("Function"),
-                "MB: own (+ layer)",
-                f"{own / MB:.3f} ({total / MB:.1f})",
-                baseline=f"limit {LIMIT_MB}",
+                "KB own (MB with the layer)",
+                f"{own / 1024:.1f} ({total / MB:.1f})",
+                baseline=f"limit {LIMIT_MB} MB",
                 ratio=f"{total / MB / LIMIT_MB:.2f}x",
-                target=f"< {TARGET_MB} MB",
-                ok=total / MB < TARGET_MB,
+                target=f"< {FUNCTION_TARGET_KB} KB",
+                ok=own / 1024 < FUNCTION_TARGET_KB,
                 data={"bytes": own, "with_layer_bytes": total},
             )
         )
+    modules, missing = 0, []
+    for root in [BUILD / LAYER, *(BUILD / f for f in functions)]:
+        count, lacking = bytecode_missing(root)
+        modules += count
+        missing += lacking
+    rows.append(
+        Row(
+            NAME,
+            "bytecode in the build",
+            "modules without .pyc / modules",
+            f"{len(missing)} / {modules}",
+            target="0",
+            ok=not missing,
+            data={"missing": missing[:50]},
+        )
+    )
+    shipped = {p.name.split(".")[0] for p in layer_site().iterdir()} & LAMBDA_RUNTIME_PACKAGES
+    rows.append(
+        Row(
+            NAME,
+            "runtime packages in the layer",
+            "boto3, botocore, ... shipped",
+            ", ".join(sorted(shipped)) or "none",
+            target="none",
+            ok=not shipped,
+        )
+    )
     packages = distributions(layer_site())
     for name, count in packages[:8]:
         note = " (in the runtime)" if name.lower() in LAMBDA_RUNTIME_PACKAGES else ""

@@ -5,6 +5,10 @@ invocation (measured: wall time, AWS API calls, Bot API requests).
 Figures 2 (DynamoDB requests), 3 (Bot API requests) and 5 (latency) read the same samples:
 `samples(runs)` runs every operation until it has `runs` of them, interleaved, so a full
 `python -m benchmarks` measures each invocation once.
+
+Each operation names the reads it cannot do without (`needs`: the model's minimum, which
+figure 2 compares with the reads measured), and each sample lists the table and key of
+every read it made (`read_items`), so a repeat shows as the same item twice.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from functools import partial
 from types import ModuleType
 from typing import Any
 
-from benchmarks.stack import START, AwsCallCount, BenchStack, stack
+from benchmarks.stack import READS, START, AwsCallCount, BenchStack, stack
 
 PRICE = 21_420  # Gateway, 1 line, 6 months, German consumer (as tests/integration)
 GERMAN_PHONE = "+49 30 901820"
@@ -34,6 +38,12 @@ class Sample:
     bot_http: int  # Bot API requests the handler made itself
     bot_reply: int  # Bot API calls in the webhook response body (0 or 1)
     status: Any
+    read_items: list[str] = field(default_factory=list)  # "<operation> <table> <key>" each
+
+    @property
+    def repeats(self) -> int:
+        """Reads of an item this invocation had read already."""
+        return len(self.read_items) - len(set(self.read_items))
 
 
 @dataclass
@@ -44,6 +54,48 @@ class Operation:
     setup: Callable[[], Any]
     act: Callable[[Any], Any]
     check: Callable[[Any, Sample], None] = lambda _ctx, _sample: None
+    # The reads the model cannot do without, one line each: the minimum figure 2 expects.
+    needs: tuple[str, ...] = ()
+
+
+class ReadLog:
+    """Records the table and key of every DynamoDB read while armed (any botocore client),
+    by wrapping `BaseClient._make_api_call` once, over the counting of benchmarks/stack.py."""
+
+    _installed = False
+    items: list[str] | None = None  # while armed
+
+    @classmethod
+    def install(cls) -> None:
+        if cls._installed:
+            return
+        from botocore.client import BaseClient
+
+        original = BaseClient._make_api_call  # type: ignore[attr-defined]
+
+        def recording(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            if (
+                cls.items is not None
+                and operation_name in READS
+                and client.meta.service_model.service_name == "dynamodb"
+            ):
+                cls.items.append(read_item(operation_name, api_params))
+            return original(client, operation_name, api_params)
+
+        BaseClient._make_api_call = recording  # type: ignore[attr-defined]
+        cls._installed = True
+
+
+def read_item(operation_name: str, params: dict[str, Any]) -> str:
+    """What a read asked for: "GetItem <table> <key>", "Query <table> <index> <condition>"."""
+    table = params.get("TableName", "")
+    if operation_name == "GetItem":
+        return f"GetItem {table} {json.dumps(params.get('Key'), sort_keys=True)}"
+    if operation_name == "Query":
+        values = json.dumps(params.get("ExpressionAttributeValues"), sort_keys=True)
+        index = params.get("IndexName") or "-"
+        return f"Query {table} {index} {params.get('KeyConditionExpression')} {values}"
+    return f"{operation_name} {json.dumps(params, sort_keys=True, default=str)}"
 
 
 class Probe:
@@ -54,6 +106,7 @@ class Probe:
         self.bench = bench
         self.armed = False
         self.taken: list[Sample] = []
+        ReadLog.install()
 
     @contextmanager
     def wrapping(self, *modules: ModuleType) -> Iterator[Probe]:
@@ -71,10 +124,15 @@ class Probe:
             if not self.armed:
                 return handler(event, context)
             bot_before = len(self.bench.telegram.calls)
-            with self.bench.calls.counting() as aws:
-                started = time.perf_counter()
-                response = handler(event, context)
-                elapsed = time.perf_counter() - started
+            read_items: list[str] = []
+            ReadLog.items = read_items
+            try:
+                with self.bench.calls.counting() as aws:
+                    started = time.perf_counter()
+                    response = handler(event, context)
+                    elapsed = time.perf_counter() - started
+            finally:
+                ReadLog.items = None
             reply = 0
             if isinstance(response, dict) and isinstance(response.get("body"), str):
                 try:
@@ -89,6 +147,7 @@ class Probe:
                     bot_http=len(self.bench.telegram.calls) - bot_before,
                     bot_reply=reply,
                     status=status if status is not None else response,
+                    read_items=read_items,
                 )
             )
             return response
@@ -258,8 +317,49 @@ def _worker_ok(_ctx: Any, sample: Sample) -> None:
         raise RuntimeError(f"renewal worker failed: {sample.status}")
 
 
+# What each operation must read, whatever the code (the model's minimum). Not needed: an
+# item read before in the same operation, an item the operation wrote (the subscription a
+# renewal or reminder wrote is decided on again as written; the invoice just issued is sent
+# as issued), and the connect request's own subscription before the charge (the slot says
+# whether it is active, the entry's condition whether this request bought it before).
+LANGUAGE = "account: the language to answer in"
+NEEDS: dict[str, tuple[str, ...]] = {
+    "start": (LANGUAGE,),  # then created with attribute_not_exists: no read
+    "subscriptions": (
+        LANGUAGE,
+        "subscriptions held (by_customer query)",
+        "subscriptions paid for (by_payer query)",
+    ),
+    "open_product": (LANGUAGE,),  # the catalog is in memory
+    "connect_pay": (
+        "account: language, billing profile (tax), the invoice's buyer",
+        "conversation: the draft being confirmed, the name of a picked customer",
+        "slot: one active subscription per customer and product (and a repeated request)",
+        "wallet: balance, seq and credit limit the charge is conditional on",
+        "invoice counter: the next gapless number, advanced in the same transaction",
+    ),
+    "crypto_paid": (
+        "order: what the payment is for, its amount and state",
+        "wallet: balance and seq the top-up is conditional on",
+        "account: the language of the notice",
+        "conversation: whether the payer is on a quote to come back to",
+    ),
+    "renewal": (
+        "subscription: what is due",
+        "account: tax profile, the invoice's buyer, the language of the notice",
+        "wallet: balance, seq and credit limit the charge is conditional on",
+        "invoice counter: the next gapless number, advanced in the same transaction",
+    ),
+    "reminder": (
+        "subscription: what is due",
+        "account: tax profile for the price, the language of the notice",
+        "wallet: whether the balance covers the renewal",
+    ),
+}
+
+
 def operations(s: Scenarios) -> list[Operation]:
-    return [
+    ops = [
         Operation("start", "/start (new user)", True, s.start_setup, s.start_act, _ok_http),
         Operation(
             "subscriptions",
@@ -300,6 +400,9 @@ def operations(s: Scenarios) -> list[Operation]:
             "reminder", "reminder (week ahead)", False, s.reminder_setup, s.worker_act, _worker_ok
         ),
     ]
+    for op in ops:
+        op.needs = NEEDS[op.name]
+    return ops
 
 
 @dataclass

@@ -132,12 +132,14 @@ class BenchStack:
         from tests.conftest import _table_env
 
         # As the `settings` fixture, but with the deployed number of due shards.
-        return Settings(
-            AWS_REGION="eu-central-1",
-            AWS_ENDPOINT_URL=self.endpoint,
-            ADMIN_IDS="900",
-            DUE_SHARDS=DUE_SHARDS,
-            **_table_env(),
+        return Settings.from_env(
+            {
+                "AWS_REGION": "eu-central-1",
+                "AWS_ENDPOINT_URL": self.endpoint,
+                "ADMIN_IDS": "900",
+                "DUE_SHARDS": str(DUE_SHARDS),
+                **_table_env(),
+            }
         )
 
     def reset(self) -> Any:

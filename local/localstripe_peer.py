@@ -19,7 +19,7 @@ What localstripe does and does not do (1.15.10):
 - Webhooks: events are signed like Stripe's ("t=...,v1=..."), sent about one second after
   the change, to every registered endpoint, once (no retries). `t` is the event's creation
   time. It has no Checkout Sessions, and sends no charge.refunded / charge.dispute.created:
-  build those with `billing.providers.stripe_gateway.sign_webhook`.
+  build those with `billing.providers.stripe_signature.sign_webhook`.
 - It rejects parameters it does not know (400 "Unexpected ...").
 - State: `--from-scratch` skips loading /tmp/localstripe.pickle, so runs are independent;
   localstripe still rewrites that file on every change (a fixed path, shared by every

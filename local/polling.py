@@ -29,7 +29,7 @@ class Poller:
         self.delivered = 0
 
     def run(self, stop: threading.Event) -> None:
-        from billing.telegram.client import TelegramError
+        from billing.telegram.errors import TelegramError
 
         self._client.call("deleteWebhook", {"drop_pending_updates": False})
         offset: int | None = None
@@ -58,7 +58,7 @@ class Poller:
                     log.warning("update %s answered %s", update_id, result["status"])
 
     def _perform(self, method: str, params: dict[str, Any]) -> None:
-        from billing.telegram.client import TelegramError
+        from billing.telegram.errors import TelegramError
 
         try:
             self._client.call(method, params)

@@ -68,7 +68,7 @@ from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
 import httpx
 
-from billing.providers.stripe_gateway import sign_webhook
+from billing.providers.stripe_signature import sign_webhook
 from local.http_peer import LoopbackServer, Reply, WebhookDelivery, WebhookOutbox
 
 SESSION_LIFETIME_SECONDS = 24 * 3600  # Stripe's default expires_at

@@ -19,7 +19,8 @@ import boto3
 from billing.bot.commands import ALLOWED_UPDATES, register_menu
 from billing.config import Settings
 from billing.i18n import LANGUAGES
-from billing.telegram.client import BotApi, TelegramError
+from billing.telegram.client import BotApi
+from billing.telegram.errors import TelegramError
 
 
 def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:

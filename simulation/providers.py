@@ -23,7 +23,8 @@ from typing import Any
 from billing.clock import Clock
 from billing.providers.cryptopay import CryptoPayInvoice
 from billing.providers.errors import ProviderUnavailable
-from billing.providers.stripe_gateway import OffSessionResult, RefundInfo, sign_webhook
+from billing.providers.stripe_gateway import OffSessionResult, RefundInfo
+from billing.providers.stripe_signature import sign_webhook
 from simulation.faults import Faults
 
 STRIPE_SECRET = "whsec_simulation"

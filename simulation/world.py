@@ -86,7 +86,7 @@ class World:
             logger.setLevel("ERROR")
             with mock_aws(), self.faults.around_writes():
                 create_tables(boto3.client("dynamodb", region_name=REGION))
-                connection.bind(Settings(AWS_REGION=REGION, ADMIN_IDS=str(ADMIN)))
+                connection.bind(Settings(region=REGION, admin_ids=frozenset({ADMIN})))
                 self._wire()
                 yield self
         finally:

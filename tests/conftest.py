@@ -52,12 +52,15 @@ def aws_endpoint() -> Iterator[str]:
 
 @pytest.fixture
 def settings(aws_endpoint: str) -> Settings:
-    return Settings(
-        AWS_REGION="eu-central-1",
-        AWS_ENDPOINT_URL=aws_endpoint,
-        ADMIN_IDS="900",
-        DUE_SHARDS=4,
-        **{env: name for env, name in _table_env().items()},
+    # As Lambda gets them: environment variables, validated by Settings.from_env.
+    return Settings.from_env(
+        {
+            "AWS_REGION": "eu-central-1",
+            "AWS_ENDPOINT_URL": aws_endpoint,
+            "ADMIN_IDS": "900",
+            "DUE_SHARDS": "4",
+            **_table_env(),
+        }
     )
 
 

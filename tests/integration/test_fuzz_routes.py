@@ -48,7 +48,7 @@ from billing.http import MAX_BODY, body_bytes
 from billing.orders.checkout import PaymentLink
 from billing.orders.model import Order, Purpose
 from billing.providers.paypal import PayPalWebhookError, parse_webhook
-from billing.providers.stripe_gateway import sign_webhook
+from billing.providers.stripe_signature import sign_webhook
 from billing.runtime import runtime
 from billing.telegram.models import parse_update
 from functions.payment_webhook import app as payment_app

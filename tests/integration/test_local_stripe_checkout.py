@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from billing.providers.errors import ProviderRejected
-from billing.providers.stripe_gateway import StripeGateway, verify_webhook
+from billing.providers.stripe_gateway import StripeGateway
+from billing.providers.stripe_signature import verify_webhook
 from local.localstripe_peer import LocalStripe
 from local.stripe_checkout import StripeCheckout
 

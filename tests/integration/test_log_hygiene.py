@@ -27,7 +27,7 @@ from billing.domain.profile import PaymentMethod
 from billing.observability import logger as service_logger
 from billing.orders.checkout import PaymentLink
 from billing.orders.model import Order, OrderStatus, Purpose
-from billing.providers.stripe_gateway import sign_webhook
+from billing.providers.stripe_signature import sign_webhook
 from billing.runtime import runtime
 from functions.payment_webhook import app as payment_app
 from local.fake_bot_api import FakeBotApi

@@ -22,7 +22,7 @@ from billing.domain.money import Currency
 from billing.domain.profile import PaymentMethod
 from billing.orders.model import Order, OrderStatus, Purpose
 from billing.orders.service import Outcome, RefundOutcome
-from billing.providers.stripe_gateway import sign_webhook
+from billing.providers.stripe_signature import sign_webhook
 from billing.runtime import runtime
 from billing.store.balances import BalancesRepository
 from functions.payment_webhook import app as payment_app

@@ -21,12 +21,8 @@ import pytest
 import respx
 
 from billing.providers.errors import ProviderRejected, ProviderUnavailable
-from billing.providers.stripe_gateway import (
-    CheckoutLink,
-    InvalidSignature,
-    StripeGateway,
-    verify_webhook,
-)
+from billing.providers.stripe_gateway import CheckoutLink, StripeGateway
+from billing.providers.stripe_signature import InvalidSignature, verify_webhook
 from local.localstripe_peer import LocalStripe, LocalStripeError
 
 VISA = "4242424242424242"

@@ -20,7 +20,7 @@ from billing.domain.profile import PaymentMethod
 from billing.domain.tax import TaxProfile
 from billing.orders.model import OrderStatus, Purpose
 from billing.orders.saved_card import CardOutcome
-from billing.providers.stripe_gateway import sign_webhook
+from billing.providers.stripe_signature import sign_webhook
 from billing.runtime import runtime
 from functions.payment_webhook import app as payment_app
 from local.localstripe_peer import LocalStripe

@@ -3,6 +3,7 @@
 - Only billing/config.py reads the environment.
 - The pure domain imports no AWS, HTTP or payment SDK, nor the layers above it.
 - Heavy SDKs (stripe, fpdf) are imported only inside the functions that need them.
+- Each handler, up to its first DynamoDB request, imports only the packages listed here.
 """
 
 from __future__ import annotations
@@ -82,3 +83,59 @@ def test_the_checker_catches_an_environment_read() -> None:
     assert reads_environment(ast.parse("import os\nx = os.environ['A']"))
     assert reads_environment(ast.parse("from os import getenv"))
     assert not reads_environment(ast.parse("import os\nos.path.join('a')"))
+
+
+# What each handler has imported when its first invocation's first DynamoDB request is about
+# to leave (benchmarks/first_request.py): its cold start. The bot's texts, the payment SDKs,
+# httpx, phonenumbers, python-stdnum and fpdf load later, on the paths that use them; boto3
+# never (billing/aws.py). tests/artifact checks the same on the built artifact.
+AT_FIRST_REQUEST = {
+    "telegram": {"app", "billing", "aws_lambda_powertools", "pynamodb", "botocore", "msgspec"},
+    "payment": {"app", "billing", "aws_lambda_powertools", "pynamodb", "botocore", "msgspec"},
+    "renewal": {"app", "billing", "aws_lambda_powertools", "pynamodb", "botocore", "msgspec"},
+    "sweep": {"app", "billing", "aws_lambda_powertools", "pynamodb", "botocore", "msgspec"},
+    "reconcile": {"app", "billing", "aws_lambda_powertools", "pynamodb", "botocore", "msgspec"},
+}
+# Come with botocore (or Powertools) whoever imports it.
+WITH_BOTOCORE = frozenset(
+    {"dateutil", "jmespath", "urllib3", "six", "typing_extensions", "certifi"}
+)
+# Every top-level package the layer or the runtime could give a handler.
+DEPLOYABLE = frozenset(
+    {
+        *{"app", "billing", "aws_lambda_powertools", "pynamodb", "msgspec", "httpx", "httpcore"},
+        *{"h11", "anyio", "idna", "certifi", "stdnum", "phonenumbers", "stripe", "fpdf"},
+        *{"fontTools", "defusedxml", "boto3", "botocore", "s3transfer", "pydantic", "PIL"},
+        *{"pydantic_core", "requests"},
+        *WITH_BOTOCORE,
+    }
+)
+
+
+def first_request_imports(case: str, env: dict[str, str]) -> set[str]:
+    import json
+    import subprocess
+    import sys
+
+    from benchmarks.cold_start import PROBE
+
+    done = subprocess.run(
+        [sys.executable, "-S", str(PROBE), case],
+        env=env,
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["reached"].startswith("DynamoDB_20120810."), report["reached"]
+    return set(report["modules"]) & DEPLOYABLE - WITH_BOTOCORE
+
+
+@pytest.mark.parametrize("case", sorted(AT_FIRST_REQUEST))
+def test_each_handler_imports_only_what_its_first_request_needs(case: str) -> None:
+    from benchmarks.cold_start import source_env
+
+    assert first_request_imports(case, source_env(case)) == AT_FIRST_REQUEST[case]

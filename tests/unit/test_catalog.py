@@ -352,7 +352,8 @@ def test_a_valid_file_loads(tmp_path: Path) -> None:
         (
             'op = "eq"',
             'op = "equals"',
-            "products.team.lines.0.when.0.op: Input should be 'eq', 'ne', 'gt', 'ge', 'lt' or 'le'",
+            "products.team.lines.0.when.0.op: "
+            "must be 'eq', 'ne', 'gt', 'ge', 'lt' or 'le', got 'equals'",
         ),
         (
             'option = "extras", op',
@@ -387,16 +388,17 @@ def test_a_valid_file_loads(tmp_path: Path) -> None:
             'USD = "0"',
             "currency_rates: EUR must be 1 and every rate must be positive",
         ),
-        ('USD = "1.10"', "USD = 1.10", "currency_rates.USD: Input should be a valid string"),
+        ('USD = "1.10"', "USD = 1.10", "currency_rates.USD: Expected `str`, got `float`"),
         (
             'unit_price = "3"',
             "unit_price = 3.0",
-            "products.team.lines.0.unit_price: Input should be a valid string",
+            "products.team.lines.0.unit_price: Expected `str`, got `float`",
         ),
         (
             'unit_price = "3"',
             'unit_price = "-3"',
-            "products.team.lines.0.unit_price: String should match pattern '^\\d+(\\.\\d+)?$'",
+            "products.team.lines.0.unit_price: "
+            "Expected `str` matching regex '^\\d+(\\.\\d+)?$', got '-3'",
         ),
         (
             'quantity = "seats"',
@@ -427,12 +429,12 @@ def test_a_valid_file_loads(tmp_path: Path) -> None:
         (
             "sellable = true",
             "sellable = true\nprice = 3",
-            "products.team.price: Extra inputs are not permitted",
+            "products.team.price: unknown field",
         ),
         (
             'kind = "int"',
             'kind = "float"',
-            "products.team.options.0.kind: Input should be 'int', 'bool' or 'choice'",
+            "products.team.options.0.kind: must be 'int', 'bool' or 'choice', got 'float'",
         ),
     ],
 )
@@ -443,6 +445,56 @@ def test_bad_files_are_refused_with_a_clear_message(
     with pytest.raises(CatalogError) as error:
         load_catalog(path)
     assert error.value.message == f"catalog {path}: {problem}"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "problem"),
+    [
+        ("sellable = true\n", "", "products.team.sellable: required field missing"),
+        (
+            'titles = { en = "Team", ru = "Команда" }',
+            'titles = { en = "Team", ru = 5 }',
+            "products.team.titles.ru: Expected `str`, got `int`",
+        ),
+        (
+            'key = "seats"',
+            'key = ""',
+            "products.team.options.0.key: Expected `str` of length >= 1, got ''",
+        ),
+        ("{ months = 6,", "{ months = 0,", "periods.0.months: Expected `int` >= 1, got 0"),
+        (
+            'periods = [{ months = 6, discount_percent = "0" }, '
+            '{ months = 12, discount_percent = "10" }]',
+            "periods = []",
+            "periods: Expected `array` of length >= 1, got []",
+        ),
+        ("[currency_rates]", "colour = 1\n[currency_rates]", "colour: unknown field"),
+        (
+            "when = [",
+            'when = [{ option = "extras", op = "eq", value = 1979-05-27 }, ',
+            "products.team.lines.0.when.0.value: Expected `bool | int`, got `date`",
+        ),
+    ],
+)
+def test_the_path_of_a_bad_field_names_dict_keys_and_missing_or_unknown_fields(
+    tmp_path: Path, old: str, new: str, problem: str
+) -> None:
+    path = broken(tmp_path, old, new)
+    with pytest.raises(CatalogError) as error:
+        load_catalog(path)
+    assert error.value.message == f"catalog {path}: {problem}"
+
+
+def test_the_bad_product_is_named_when_others_are_valid(tmp_path: Path) -> None:
+    # msgspec writes a dict's key as [...]: the one named is the first whose value is bad.
+    other = (
+        "[products.other]\nsellable = false\n"
+        'titles = { en = "O", ru = "O" }\ndescriptions = { en = "O", ru = "O" }\n\n'
+    )
+    path = broken(tmp_path, "[products.team]", other + "[products.team]\nprice = 3")
+    with pytest.raises(CatalogError) as error:
+        load_catalog(path)
+    assert error.value.message == f"catalog {path}: products.team.price: unknown field"
 
 
 def test_two_price_lines_with_one_id_are_refused(tmp_path: Path) -> None:

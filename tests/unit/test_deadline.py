@@ -11,8 +11,9 @@ import pytest
 import respx
 
 from billing import deadline
-from billing.deadline import Deadline, RemainingTimeout, bounded_by, per_invocation
+from billing.deadline import Deadline, bounded_by, per_invocation
 from billing.providers.cryptopay import CryptoPayClient
+from billing.providers.remaining_timeout import RemainingTimeout
 from billing.providers.stripe_gateway import StripeGateway
 from local.events import FakeContext
 

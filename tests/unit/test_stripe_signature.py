@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from billing.providers.stripe_gateway import InvalidSignature, sign_webhook, verify_webhook
+from billing.providers.stripe_signature import InvalidSignature, sign_webhook, verify_webhook
 
 SECRET = "whsec_test_secret"
 NOW = 1_772_366_400  # 2026-03-01T12:00:00Z
@@ -156,7 +156,8 @@ def test_the_module_verifies_without_loading_the_sdk() -> None:
     # In a fresh interpreter: the webhook path and building a gateway never import stripe.
     code = (
         "import sys\n"
-        "from billing.providers.stripe_gateway import StripeGateway, sign_webhook, verify_webhook\n"
+        "from billing.providers.stripe_gateway import StripeGateway\n"
+        "from billing.providers.stripe_signature import sign_webhook, verify_webhook\n"
         "StripeGateway('sk_test_x', 'https://api.stripe.com')\n"
         'body = b\'{"id": "evt_1"}\'\n'
         "assert verify_webhook(body, sign_webhook(body, 's', 1), 's', now=1) == {'id': 'evt_1'}\n"

@@ -209,3 +209,13 @@ def test_vat_decisions() -> None:
 def test_offline_verifier_cannot_tell() -> None:
     verifier: VatIdVerifier = OfflineVatIdVerifier()
     assert verifier.is_registered(DE_VAT_ID) is None
+
+
+def test_the_known_countries_are_phonenumbers_regions() -> None:
+    # Written out so a price check does not import phonenumbers; kept equal to the library's
+    # list here, so an upgrade that adds a region fails this test rather than refusing it.
+    import phonenumbers
+
+    from billing.domain.tax import KNOWN_COUNTRIES
+
+    assert frozenset(phonenumbers.SUPPORTED_REGIONS) == KNOWN_COUNTRIES

@@ -72,8 +72,14 @@ def test_the_python313_functions_share_the_one_layer() -> None:
     assert list(of_type("AWS::Serverless::LayerVersion")) == ["CommonLayer"]
     layer = RESOURCES["CommonLayer"]
     assert layer["Properties"]["ContentUri"] == "layers/common/"
-    assert layer["Metadata"]["BuildMethod"] == "python3.13"
+    # packaging/Makefile builds the layer and every function (bytecode, no runtime packages).
+    assert layer["Metadata"]["BuildMethod"] == "makefile"
+    assert layer["Metadata"]["ContextPath"] == "packaging"
+    assert layer["Metadata"]["BuildArchitecture"] == "arm64"
     for name in FUNCTIONS:
+        metadata = RESOURCES[name]["Metadata"]
+        assert (metadata["BuildMethod"], metadata["ContextPath"]) == ("makefile", "packaging")
+        assert metadata["BuildArchitecture"] == "arm64"
         assert function_setting(name, "Runtime") == "python3.13"
         assert function_setting(name, "Architectures") == ["arm64"]
         assert function_setting(name, "Layers") == [{"Ref": "CommonLayer"}]

@@ -3,6 +3,11 @@
 This is the only module that reads `os.environ`. Lambda gets these variables from
 `template.yaml`; the local stack and tests set them (or build `Settings` directly).
 Secrets are never environment values: only the names of their SSM parameters are.
+
+`Settings` is a frozen msgspec Struct (not pydantic: cheaper on a cold start). Code builds
+it by keyword and attribute name, unchecked (`Settings(region=..., due_shards=4)`);
+`Settings.from_env` converts and validates the environment variables, which the fields
+name (`AWS_REGION`, ...).
 """
 
 from __future__ import annotations
@@ -14,87 +19,118 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+import msgspec
+from msgspec import field
 
-_Int = Annotated[int, Field(ge=1)]
+_Positive = Annotated[int, msgspec.Meta(ge=1)]
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+class SettingsError(ValueError):
+    """An environment variable has a value its setting cannot take."""
 
-    region: str = Field("eu-central-1", alias="AWS_REGION")
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    region: str = field(default="eu-central-1", name="AWS_REGION")
     # Set for the local stack and tests (moto server); unset in AWS.
-    aws_endpoint_url: str | None = Field(None, alias="AWS_ENDPOINT_URL")
+    aws_endpoint_url: str | None = field(default=None, name="AWS_ENDPOINT_URL")
 
-    accounts_table: str = Field("Accounts", alias="ACCOUNTS_TABLE")
-    subscriptions_table: str = Field("Subscriptions", alias="SUBSCRIPTIONS_TABLE")
-    balances_table: str = Field("Balances", alias="BALANCES_TABLE")
-    orders_table: str = Field("Orders", alias="ORDERS_TABLE")
-    idempotency_table: str = Field("Idempotency", alias="IDEMPOTENCY_TABLE")
-    renewal_queue_url: str | None = Field(None, alias="RENEWAL_QUEUE_URL")
+    accounts_table: str = field(default="Accounts", name="ACCOUNTS_TABLE")
+    subscriptions_table: str = field(default="Subscriptions", name="SUBSCRIPTIONS_TABLE")
+    balances_table: str = field(default="Balances", name="BALANCES_TABLE")
+    orders_table: str = field(default="Orders", name="ORDERS_TABLE")
+    idempotency_table: str = field(default="Idempotency", name="IDEMPOTENCY_TABLE")
+    renewal_queue_url: str | None = field(default=None, name="RENEWAL_QUEUE_URL")
     # Partitions of the sparse "due" index: writes spread, the sweep queries each one.
-    due_shards: _Int = Field(8, alias="DUE_SHARDS")
+    due_shards: _Positive = field(default=8, name="DUE_SHARDS")
 
-    catalog_path: Path | None = Field(None, alias="CATALOG_PATH")
+    catalog_path: Path | None = field(default=None, name="CATALOG_PATH")
 
-    telegram_api_base: str = Field("https://api.telegram.org", alias="TELEGRAM_API_BASE")
-    bot_token_param: str = Field("/sip-billing/telegram/bot-token", alias="BOT_TOKEN_PARAM")
-    webhook_secret_param: str = Field(
-        "/sip-billing/telegram/webhook-secret", alias="WEBHOOK_SECRET_PARAM"
+    telegram_api_base: str = field(default="https://api.telegram.org", name="TELEGRAM_API_BASE")
+    bot_token_param: str = field(default="/sip-billing/telegram/bot-token", name="BOT_TOKEN_PARAM")
+    webhook_secret_param: str = field(
+        default="/sip-billing/telegram/webhook-secret", name="WEBHOOK_SECRET_PARAM"
     )
-    stripe_api_base: str = Field("https://api.stripe.com", alias="STRIPE_API_BASE")
-    stripe_secret_key_param: str = Field("/sip-billing/stripe/secret-key", alias="STRIPE_KEY_PARAM")
-    stripe_webhook_secret_param: str = Field(
-        "/sip-billing/stripe/webhook-secret", alias="STRIPE_WEBHOOK_SECRET_PARAM"
+    stripe_api_base: str = field(default="https://api.stripe.com", name="STRIPE_API_BASE")
+    stripe_secret_key_param: str = field(
+        default="/sip-billing/stripe/secret-key", name="STRIPE_KEY_PARAM"
     )
-    paypal_api_base: str = Field("https://api-m.paypal.com", alias="PAYPAL_API_BASE")
-    paypal_credentials_param: str = Field(
-        "/sip-billing/paypal/credentials", alias="PAYPAL_CREDENTIALS_PARAM"
+    stripe_webhook_secret_param: str = field(
+        default="/sip-billing/stripe/webhook-secret", name="STRIPE_WEBHOOK_SECRET_PARAM"
     )
-    cryptopay_api_base: str = Field("https://pay.crypt.bot", alias="CRYPTOPAY_API_BASE")
-    cryptopay_token_param: str = Field(
-        "/sip-billing/cryptopay/token", alias="CRYPTOPAY_TOKEN_PARAM"
+    paypal_api_base: str = field(default="https://api-m.paypal.com", name="PAYPAL_API_BASE")
+    paypal_credentials_param: str = field(
+        default="/sip-billing/paypal/credentials", name="PAYPAL_CREDENTIALS_PARAM"
+    )
+    cryptopay_api_base: str = field(default="https://pay.crypt.bot", name="CRYPTOPAY_API_BASE")
+    cryptopay_token_param: str = field(
+        default="/sip-billing/cryptopay/token", name="CRYPTOPAY_TOKEN_PARAM"
     )
 
-    admin_ids: frozenset[int] = Field(frozenset(), alias="ADMIN_IDS")
+    # ADMIN_IDS="1, 2": comma-separated Telegram user ids.
+    admin_ids: frozenset[int] = field(default=frozenset(), name="ADMIN_IDS")
 
-    seller_name: str = Field("SIP.TG UAB", alias="SELLER_NAME")
-    seller_address: str = Field("Vilnius, Lithuania", alias="SELLER_ADDRESS")
-    seller_vat_number: str = Field("LT100018548216", alias="SELLER_VAT_NUMBER")
+    seller_name: str = field(default="SIP.TG UAB", name="SELLER_NAME")
+    seller_address: str = field(default="Vilnius, Lithuania", name="SELLER_ADDRESS")
+    seller_vat_number: str = field(default="LT100018548216", name="SELLER_VAT_NUMBER")
     # The seller became a VAT payer on this date: invoices before it carry no VAT number.
-    seller_vat_number_from: date = Field(date(2025, 7, 9), alias="SELLER_VAT_NUMBER_FROM")
+    seller_vat_number_from: date = field(default=date(2025, 7, 9), name="SELLER_VAT_NUMBER_FROM")
 
     # Bank details printed on bank-transfer payment orders (SPEC §7).
-    seller_bank_beneficiary: str = Field("SIP.TG UAB", alias="SELLER_BANK_BENEFICIARY")
-    seller_iban: str = Field("LT12 1000 0111 0100 1000", alias="SELLER_IBAN")
-    seller_bic: str = Field("CBVILT2X", alias="SELLER_BIC")
-    seller_bank_name: str = Field("AB SEB bankas, Vilnius", alias="SELLER_BANK_NAME")
+    seller_bank_beneficiary: str = field(default="SIP.TG UAB", name="SELLER_BANK_BENEFICIARY")
+    seller_iban: str = field(default="LT12 1000 0111 0100 1000", name="SELLER_IBAN")
+    seller_bic: str = field(default="CBVILT2X", name="SELLER_BIC")
+    seller_bank_name: str = field(default="AB SEB bankas, Vilnius", name="SELLER_BANK_NAME")
 
     # Telegram card payments (SPEC §7): the SSM parameter holding a JSON object
     # {"EUR": "<Stripe provider token>", "USD": ..., "RUB": "<partner provider token>"}.
-    payment_provider_tokens_param: str = Field(
-        "/sip-billing/telegram/provider-tokens", alias="PAYMENT_PROVIDER_TOKENS_PARAM"
+    payment_provider_tokens_param: str = field(
+        default="/sip-billing/telegram/provider-tokens", name="PAYMENT_PROVIDER_TOKENS_PARAM"
     )
-    paypal_webhook_id: str = Field("", alias="PAYPAL_WEBHOOK_ID")
+    paypal_webhook_id: str = field(default="", name="PAYPAL_WEBHOOK_ID")
     # Where the browser goes back after paying on a provider's page (the bot's chat).
-    payment_return_url: str = Field("https://t.me/", alias="PAYMENT_RETURN_URL")
-
-    @field_validator("admin_ids", mode="before")
-    @classmethod
-    def _split_ids(cls, value: object) -> object:
-        if isinstance(value, str):
-            return frozenset(int(part) for part in value.replace(" ", "").split(",") if part)
-        return value
-
-    @field_validator("aws_endpoint_url", "catalog_path", mode="before")
-    @classmethod
-    def _empty_is_none(cls, value: object) -> object:
-        return None if value == "" else value
+    payment_return_url: str = field(default="https://t.me/", name="PAYMENT_RETURN_URL")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings from environment variables (os.environ by default): those of the
+        fields, converted ("8" -> 8); the others are ignored. SettingsError names a bad one."""
         source = os.environ if environ is None else environ
-        return cls.model_validate(dict(source))
+        values: dict[str, object] = {name: source[name] for name in _VARIABLES if name in source}
+        for name in ("AWS_ENDPOINT_URL", "CATALOG_PATH"):
+            if values.get(name) == "":
+                values[name] = None
+        if isinstance(path := values.get("CATALOG_PATH"), str):
+            values["CATALOG_PATH"] = Path(path)  # msgspec has no Path type of its own
+        if isinstance(ids := values.get("ADMIN_IDS"), str):
+            values["ADMIN_IDS"] = _split_ids(ids)
+        try:
+            return msgspec.convert(values, cls, strict=False)
+        except msgspec.ValidationError as error:
+            raise _invalid(error, source) from None
+
+
+_VARIABLES = tuple(info.encode_name for info in msgspec.structs.fields(Settings))
+
+
+def _split_ids(text: str) -> frozenset[int]:
+    try:
+        return frozenset(int(part) for part in text.replace(" ", "").split(",") if part)
+    except ValueError:
+        raise SettingsError(
+            f"environment variable ADMIN_IDS={text!r}: expected comma-separated integers"
+        ) from None
+
+
+def _invalid(error: msgspec.ValidationError, source: Mapping[str, str]) -> SettingsError:
+    # msgspec says "Expected `int` >= 1 - at `$.DUE_SHARDS`": the variable is the path.
+    message, _, path = str(error).rpartition(" - at `$.")
+    name = path.rstrip("`")
+    if not message or name not in source:
+        return SettingsError(f"invalid settings: {error}")
+    # Every variable is a string: "got `str`" says nothing.
+    expected = message.replace(", got `str`", "")
+    expected = expected[:1].lower() + expected[1:]
+    return SettingsError(f"environment variable {name}={source[name]!r}: {expected}")
 
 
 @lru_cache(maxsize=1)

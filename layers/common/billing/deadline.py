@@ -7,8 +7,9 @@ invocation with `per_invocation`, and the clients ask `current()` before they wa
 
 - `remaining()`: the seconds an outside call may still take, less a safety margin kept to
   log, release a claim and answer;
-- `timeout(limit)`: a client's configured timeout cut to what remains (`RemainingTimeout`
-  for a client that takes one timeout object for all its requests);
+- `timeout(limit)`: a client's configured timeout cut to what remains (and
+  `billing.providers.stripe_gateway.RemainingTimeout` for a client that takes one timeout
+  object for all its requests);
 - `lease()`: the whole time until the invocation ends, the longest any of its work can run
   (what a claim on that work must last, store/dedupe.py).
 
@@ -28,8 +29,6 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import Protocol
-
-import httpx
 
 SAFETY_MARGIN = 1.0  # seconds
 LAMBDA_MAX_TIMEOUT = 900.0  # seconds: no invocation runs longer
@@ -65,23 +64,6 @@ class Deadline:
     def lease(self) -> timedelta:
         """Until the invocation ends, in whole seconds rounded up."""
         return timedelta(seconds=math.ceil(max(0.0, self._ends - self._monotonic())))
-
-
-class RemainingTimeout(httpx.Timeout):
-    """`limit` cut to the current invocation's time, read anew for every request: httpx
-    copies a Timeout's fields as it builds each one. For clients built once per container
-    that hold one timeout for all their requests (the Stripe SDK's HTTPXClient)."""
-
-    def __init__(self, limit: float) -> None:
-        # No super().__init__(): it would assign the fields this class computes.
-        self._limit = limit
-
-    @property
-    def connect(self) -> float:  # type: ignore[override]
-        # At least 1 ms: a zero socket timeout means non-blocking mode, not "give up now".
-        return max(0.001, current().timeout(self._limit))
-
-    read = write = pool = connect
 
 
 _current: ContextVar[Deadline | None] = ContextVar("deadline", default=None)

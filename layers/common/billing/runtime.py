@@ -1,4 +1,13 @@
-"""The process-wide objects a handler needs, built once per Lambda container.
+"""The process-wide objects the handlers need, built once per Lambda container, each on
+first use.
+
+Every part is a cached property that imports its own modules, so a handler builds (and
+imports) only the graph under the part it asks for: the Telegram webhook `bot`, the
+payment webhook `provider_webhooks`, the renewal function `renewal_worker` and
+`renewal_queue`, the reconciliation `reconciler`. Those four are the handlers' composition
+roots; tests/unit/test_boundaries.py checks what each handler imports before its first
+DynamoDB request, and `make bench` what that costs. The notices (which need the bot's
+texts) and the provider clients (SDKs, httpx) are built when first used.
 
 Handlers call `runtime()`; tests and the local stack may call `reset_runtime()` after
 changing the environment or the clock.
@@ -7,46 +16,39 @@ changing the environment or the clock.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
-from billing.accounts.service import ProfileService
-from billing.bot.deps import BotDeps
-from billing.bot.notices import ChatNotices
-from billing.bot.router import Bot
 from billing.clock import Clock, SystemClock
 from billing.config import Settings, settings
-from billing.domain.catalog import Catalog, default_catalog, load_catalog
-from billing.ledger.service import Ledger
-from billing.orders.checkout import Checkout
-from billing.orders.invoices import InvoiceIssuer
-from billing.orders.refunds import Refunds
-from billing.orders.saved_card import SavedCardCharger
-from billing.orders.service import PaymentService
-from billing.orders.webhooks import ProviderWebhooks
-from billing.providers.registry import Providers
 from billing.secret_store import forget_secrets, secret
-from billing.store import connection
-from billing.store.accounts import AccountsRepository
-from billing.store.balances import BalancesRepository
-from billing.store.conversations import ConversationRepository
-from billing.store.dedupe import UpdateDeduplicator
-from billing.store.orders import OrdersRepository
-from billing.store.queue import RenewalQueue
-from billing.store.subscriptions import SubscriptionsRepository
-from billing.subscriptions.service import SubscriptionService
-from billing.subscriptions.sweep import RenewalWorker
-from billing.telegram.client import BotApi
 
 if TYPE_CHECKING:
+    from billing.accounts.service import ProfileService
+    from billing.bot.notices import ChatNotices
+    from billing.bot.router import Bot
+    from billing.domain.catalog import Catalog
+    from billing.ledger.service import Ledger
+    from billing.orders.checkout import Checkout
     from billing.orders.reconcile import Reconciler
+    from billing.orders.saved_card import SavedCardCharger
+    from billing.orders.service import PaymentService
+    from billing.orders.webhooks import ProviderWebhooks
+    from billing.providers.registry import Providers
+    from billing.store.accounts import AccountsRepository
+    from billing.store.dedupe import UpdateDeduplicator
+    from billing.store.orders import OrdersRepository
+    from billing.store.queue import RenewalQueue
+    from billing.store.subscriptions import SubscriptionsRepository
+    from billing.subscriptions.service import SubscriptionService
+    from billing.subscriptions.sweep import RenewalWorker
+    from billing.telegram.client import BotApi
 
 _clock: Clock = SystemClock()
 
 
 class LazyBotApi:
-    """The Bot API client, created on first use (it needs the token from SSM)."""
+    """The Bot API client, created on first use (it needs the token from SSM, and httpx)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
@@ -54,36 +56,231 @@ class LazyBotApi:
 
     def __call__(self) -> BotApi:
         if self._client is None:
+            from billing.telegram.client import BotApi
+
             token = secret(self._settings, self._settings.bot_token_param)
             self._client = BotApi(self._settings.telegram_api_base, token)
         return self._client
 
 
-@dataclass(frozen=True)
+class _Deferred:
+    """Stands in for an object that is built on its first attribute access."""
+
+    def __init__(self, build: Callable[[], object]) -> None:
+        self._build = build
+        self._built: object | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._built is None:
+            self._built = self._build()
+        return getattr(self._built, name)
+
+
 class Runtime:
-    settings: Settings
-    clock: Clock
-    catalog: Catalog
-    accounts: AccountsRepository
-    subscriptions_repo: SubscriptionsRepository
-    ledger: Ledger
-    subscriptions: SubscriptionService
-    profiles: ProfileService
-    orders: OrdersRepository
-    payments: PaymentService
-    dedupe: UpdateDeduplicator
-    bot: Bot
-    providers: Providers
-    notices: ChatNotices
-    telegram: Callable[[], BotApi]
-    saved_cards: SavedCardCharger
-    renewal_worker: RenewalWorker
+    def __init__(self, config: Settings, clock: Clock) -> None:
+        from billing.store import connection
+
+        self.settings = config
+        self.clock = clock
+        connection.bind(config)
+
+    # --- the data --------------------------------------------------------------------------
+
+    @cached_property
+    def catalog(self) -> Catalog:
+        from billing.domain.catalog import default_catalog, load_catalog
+
+        path = self.settings.catalog_path
+        return load_catalog(path) if path else default_catalog()
+
+    @cached_property
+    def accounts(self) -> AccountsRepository:
+        from billing.store.accounts import AccountsRepository
+
+        return AccountsRepository()
+
+    @cached_property
+    def subscriptions_repo(self) -> SubscriptionsRepository:
+        from billing.store.subscriptions import SubscriptionsRepository
+
+        return SubscriptionsRepository(self.settings.due_shards)
+
+    @cached_property
+    def orders(self) -> OrdersRepository:
+        from billing.store.orders import OrdersRepository
+
+        return OrdersRepository()
+
+    @cached_property
+    def dedupe(self) -> UpdateDeduplicator:
+        from billing.store.dedupe import UpdateDeduplicator
+
+        return UpdateDeduplicator()
 
     @cached_property
     def renewal_queue(self) -> RenewalQueue:
-        """Built on first use, once per container (its SQS client with it); only the
-        renewal function has the queue."""
+        """Only the renewal function has the queue."""
+        from billing.store.queue import RenewalQueue
+
         return RenewalQueue(self.settings)
+
+    # --- the services ----------------------------------------------------------------------
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        from billing.ledger.service import Ledger
+        from billing.store.balances import BalancesRepository
+
+        return Ledger(BalancesRepository(), self.clock)
+
+    @cached_property
+    def profiles(self) -> ProfileService:
+        from billing.accounts.service import ProfileService
+
+        return ProfileService(self.accounts, self.clock)
+
+    @cached_property
+    def subscriptions(self) -> SubscriptionService:
+        from billing.orders.invoices import InvoiceIssuer
+        from billing.subscriptions.service import SubscriptionService
+
+        return SubscriptionService(
+            catalog=self.catalog,
+            subscriptions=self.subscriptions_repo,
+            ledger=self.ledger,
+            clock=self.clock,
+            admin_ids=self.settings.admin_ids,
+            invoices=InvoiceIssuer(
+                orders=self.orders,
+                accounts=self.accounts,
+                catalog=self.catalog,
+                settings=self.settings,
+            ),
+        )
+
+    @cached_property
+    def payments(self) -> PaymentService:
+        from billing.orders.service import PaymentService
+
+        return PaymentService(
+            orders=self.orders,
+            ledger=self.ledger,
+            subscriptions=self.subscriptions,
+            accounts=self.accounts,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def providers(self) -> Providers:
+        from billing.providers.registry import Providers
+
+        config = self.settings
+        return Providers(config, lambda name: secret(config, name))
+
+    @cached_property
+    def telegram(self) -> Callable[[], BotApi]:
+        return LazyBotApi(self.settings)
+
+    @cached_property
+    def notices(self) -> ChatNotices:
+        """Built when something is first told: the bot's texts load with it."""
+
+        def build() -> ChatNotices:
+            from billing.bot.notices import ChatNotices
+            from billing.store.conversations import ConversationRepository
+
+            return ChatNotices(
+                accounts=self.accounts,
+                conversations=ConversationRepository(),
+                clock=self.clock,
+                orders=self.orders,
+                catalog=self.catalog,
+                telegram=self.telegram,
+                admin_ids=self.settings.admin_ids,
+            )
+
+        return cast("ChatNotices", _Deferred(build))
+
+    @cached_property
+    def checkout(self) -> Checkout:
+        from billing.orders.checkout import Checkout
+
+        return Checkout(
+            payments=self.payments,
+            providers=self.providers,
+            accounts=self.accounts,
+            settings=self.settings,
+            clock=self.clock,
+        )
+
+    @cached_property
+    def saved_cards(self) -> SavedCardCharger:
+        from billing.orders.saved_card import SavedCardCharger
+
+        return SavedCardCharger(
+            payments=self.payments,
+            subscriptions=self.subscriptions,
+            profiles=self.profiles,
+            providers=self.providers,
+            clock=self.clock,
+        )
+
+    # --- the handlers' roots ---------------------------------------------------------------
+
+    @cached_property
+    def bot(self) -> Bot:
+        from billing.bot.deps import BotDeps
+        from billing.bot.router import Bot
+        from billing.orders.refunds import Refunds
+        from billing.store.conversations import ConversationRepository
+
+        return Bot(
+            BotDeps(
+                catalog=self.catalog,
+                clock=self.clock,
+                accounts=self.accounts,
+                profiles=self.profiles,
+                conversations=ConversationRepository(),
+                subscriptions=self.subscriptions,
+                ledger=self.ledger,
+                admin_ids=self.settings.admin_ids,
+                payments=self.payments,
+                checkout=self.checkout,
+                orders=self.orders,
+                notices=self.notices,
+                refunds=Refunds(payments=self.payments, providers=self.providers),
+                saved_cards=self.saved_cards,
+            )
+        )
+
+    @cached_property
+    def renewal_worker(self) -> RenewalWorker:
+        from billing.subscriptions.sweep import RenewalWorker
+
+        # The use cases are built when a message needs them, after its subscription is read.
+        return RenewalWorker(
+            subscriptions=cast("SubscriptionService", _Deferred(lambda: self.subscriptions)),
+            repository=self.subscriptions_repo,
+            profiles=cast("ProfileService", _Deferred(lambda: self.profiles)),
+            ledger=cast("Ledger", _Deferred(lambda: self.ledger)),
+            saved_cards=cast("SavedCardCharger", _Deferred(lambda: self.saved_cards)),
+            checkout=cast("Checkout", _Deferred(lambda: self.checkout)),
+            notices=self.notices,
+            clock=self.clock,
+        )
+
+    def provider_webhooks(self) -> ProviderWebhooks:
+        from billing.orders.webhooks import ProviderWebhooks
+
+        # The use cases are built when an authentic event has been claimed, not before.
+        return ProviderWebhooks(
+            payments=cast("PaymentService", _Deferred(lambda: self.payments)),
+            providers=self.providers,
+            profiles=cast("ProfileService", _Deferred(lambda: self.profiles)),
+            dedupe=self.dedupe,
+            clock=self.clock,
+            notices=self.notices,
+        )
 
     def reconciler(self) -> Reconciler:
         from billing.orders.reconcile import Reconciler
@@ -96,110 +293,10 @@ class Runtime:
             clock=self.clock,
         )
 
-    def provider_webhooks(self) -> ProviderWebhooks:
-        return ProviderWebhooks(
-            payments=self.payments,
-            providers=self.providers,
-            profiles=self.profiles,
-            dedupe=self.dedupe,
-            clock=self.clock,
-            notices=self.notices,
-        )
-
 
 @cache
 def runtime() -> Runtime:
-    config = settings()
-    connection.bind(config)
-    catalog = load_catalog(config.catalog_path) if config.catalog_path else default_catalog()
-    subscriptions_repo = SubscriptionsRepository(config.due_shards)
-    ledger = Ledger(BalancesRepository(), _clock)
-    accounts = AccountsRepository()
-    profiles = ProfileService(accounts, _clock)
-    orders = OrdersRepository()
-    subscriptions = SubscriptionService(
-        catalog=catalog,
-        subscriptions=subscriptions_repo,
-        ledger=ledger,
-        clock=_clock,
-        admin_ids=config.admin_ids,
-        invoices=InvoiceIssuer(orders=orders, accounts=accounts, catalog=catalog, settings=config),
-    )
-    payments = PaymentService(
-        orders=orders,
-        ledger=ledger,
-        subscriptions=subscriptions,
-        accounts=accounts,
-        clock=_clock,
-    )
-    providers = Providers(config, lambda name: secret(config, name))
-    telegram = LazyBotApi(config)
-    conversations = ConversationRepository()
-    notices = ChatNotices(
-        accounts=accounts,
-        conversations=conversations,
-        clock=_clock,
-        orders=orders,
-        catalog=catalog,
-        telegram=telegram,
-        admin_ids=config.admin_ids,
-    )
-    checkout = Checkout(
-        payments=payments, providers=providers, accounts=accounts, settings=config, clock=_clock
-    )
-    saved_cards = SavedCardCharger(
-        payments=payments,
-        subscriptions=subscriptions,
-        profiles=profiles,
-        providers=providers,
-        clock=_clock,
-    )
-    bot = Bot(
-        BotDeps(
-            catalog=catalog,
-            clock=_clock,
-            accounts=accounts,
-            profiles=profiles,
-            conversations=conversations,
-            subscriptions=subscriptions,
-            ledger=ledger,
-            admin_ids=config.admin_ids,
-            payments=payments,
-            checkout=checkout,
-            orders=orders,
-            notices=notices,
-            refunds=Refunds(payments=payments, providers=providers),
-            saved_cards=saved_cards,
-        )
-    )
-    return Runtime(
-        settings=config,
-        clock=_clock,
-        catalog=catalog,
-        accounts=accounts,
-        subscriptions_repo=subscriptions_repo,
-        ledger=ledger,
-        subscriptions=subscriptions,
-        profiles=profiles,
-        orders=orders,
-        payments=payments,
-        dedupe=UpdateDeduplicator(),
-        bot=bot,
-        providers=providers,
-        notices=notices,
-        telegram=telegram,
-        saved_cards=saved_cards,
-        renewal_worker=RenewalWorker(
-            subscriptions=subscriptions,
-            repository=subscriptions_repo,
-            profiles=profiles,
-            ledger=ledger,
-            saved_cards=saved_cards,
-            checkout=checkout,
-            notices=notices,
-            clock=_clock,
-        ),
-    )
+    return Runtime(settings(), _clock)
 
 
 def use_clock(clock: Clock) -> None:

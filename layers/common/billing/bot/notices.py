@@ -33,7 +33,8 @@ from billing.store.conversations import ConversationRepository
 from billing.store.orders import OrdersRepository
 from billing.subscriptions.service import Purchase
 from billing.subscriptions.sweep import Failure, ReminderFacts, Source
-from billing.telegram.client import BotApi, TelegramError
+from billing.telegram.client import BotApi
+from billing.telegram.errors import TelegramError
 
 
 class ChatNotices:

@@ -11,6 +11,9 @@ writes); its claim (store/dedupe.py) only saves repeating the work:
   again and that delivery acts; if the release fails too, the lease lapses by itself;
 - an update done already is answered 200 without acting; one in progress elsewhere (Lambda
   running it twice at once) 503, as that attempt may still fail: a 200 would lose it.
+
+One update is one operation of the store's read map (store/reads.py): each item is read
+from DynamoDB once however many steps of the bot ask for it.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from billing.http import Event, Response, header, json_response, limited_body, t
 from billing.observability import logger
 from billing.runtime import Runtime
 from billing.secret_store import secret
-from billing.telegram.client import TelegramError
+from billing.store import reads
+from billing.telegram.errors import TelegramError
 from billing.telegram.models import Update, parse_update
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name, not a secret
@@ -39,6 +43,11 @@ def authentic(event: Event, expected: str) -> bool:
 
 
 def handle(event: Event, rt: Runtime) -> Response:
+    with reads.operation():
+        return _handle(event, rt)
+
+
+def _handle(event: Event, rt: Runtime) -> Response:
     # The size is checked before the secret, because it is cheaper: a length, with nothing
     # fetched (the secret comes from SSM) and nothing parsed; and a 413 before the 401 tells
     # a caller nothing about the secret. Real updates are a few KB: Telegram's never hit it.
@@ -90,9 +99,11 @@ def retry_later() -> Response:
 def _actionable_update(body: bytes) -> Update | None:
     """The update if the bot handles its kind; anything else is logged and left alone.
 
-    Parsed by pydantic straight from the bytes, not through json.loads, which would raise
-    RecursionError on [[[[... nested deep and pass lone surrogates (bytes ED A0 80, or an
-    escaped \\ud800) that DynamoDB then refuses, turning a bad update into endless 503s.
+    Parsed by msgspec straight from the bytes (`parse_update`), not through json.loads,
+    which passes lone surrogates (bytes ED A0 80, or an escaped \\ud800) that DynamoDB then
+    refuses, turning a bad update into endless 503s. parse_update refuses them (the whole
+    body must be UTF-8, and msgspec rejects escaped lone surrogates), and the RecursionError
+    that [[[[... nested deep raises in any decoder is caught there: all of these are None.
     """
     update = parse_update(body)
     if update is None or not 0 <= update.update_id < MAX_UPDATE_ID:

@@ -5,11 +5,17 @@ is decided without fpdf; only `_draw` imports fpdf, lazily, because most Lambdas
 layer never render a PDF and fpdf would cost them cold-start time. DejaVu is embedded because
 the core PDF fonts have no Cyrillic, and buyers' names and addresses often are Russian. A name
 in a script DejaVu lacks (Chinese, Japanese, Korean) is drawn with the Noto Sans CJK fallback,
-which is opened only for a document that needs it, as opening it adds about 0.15 s to a render.
+which is embedded only in a document that needs it. The fonts are subsets (fonts/README.md).
+
+A font file is parsed once per process, on first use (`_face`): fpdf's `add_font` would parse
+it for every PDF, which was most of the time of a render. Each document gets its own fpdf font
+over that parse, with its own record of the glyphs it uses (`_Face.attach`).
 """
 
 from __future__ import annotations
 
+import copy
+import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,7 +39,6 @@ REGULAR_FONT = FONTS_DIR / "DejaVuSans.ttf"
 BOLD_FONT = FONTS_DIR / "DejaVuSans-Bold.ttf"
 FALLBACK_FAMILY = "NotoSansCJK"
 FALLBACK_FONT = FONTS_DIR / "NotoSansCJKjp-Fallback.ttf"
-FALLBACK_HAS = ord("一")  # U+4E00, the first CJK ideograph
 
 MARGIN_MM = 15.0
 AMOUNT_COLUMN_MM = 45.0
@@ -232,68 +237,185 @@ def _pdf_class() -> type[FPDF]:
     return _PDF
 
 
+# The tables fpdf2 2.8.9 drops from every font it embeds (fpdf/output.py, _add_fonts), and the
+# legacy "kern", which fontTools' subsetter drops there too when the font has a GPOS. fpdf2
+# reads them only for text shaping (HarfBuzz, from the font file), which these documents do not
+# use. Deleting them from a document's copy of the font before fpdf subsets it gives the same
+# embedded font without decoding them for every PDF.
+_NOT_EMBEDDED = (
+    "FFTM",
+    "GDEF",
+    "GPOS",
+    "GSUB",
+    "MATH",
+    "hdmx",
+    "meta",
+    "sbix",
+    "CBDT",
+    "CBLC",
+    "EBDT",
+    "EBLC",
+    "EBSC",
+    "SVG ",
+    "CPAL",
+    "COLR",
+    "kern",
+)
+_POST_FORMAT_3 = b"\x00\x03\x00\x00"
+
+
+class _Widths(dict[int, float]):
+    """fpdf's glyph widths by character, shared by every document: a character the font lacks
+    has the default width, as with fpdf's defaultdict, but is not added to the dict."""
+
+    def __init__(self, widths: dict[int, float], default: float) -> None:
+        super().__init__(widths)
+        self.default = default
+
+    def __missing__(self, char: int) -> float:
+        return self.default
+
+
+@dataclass(frozen=True, eq=False)
+class _Face:
+    """A font file as fpdf's `add_font` parses it, done once per process (per warm Lambda).
+
+    `add_font` reads the cmap, the widths and the glyph names of the whole font. What fpdf 2.8.9
+    changes while it draws and writes one document is made anew by `attach` for each: the
+    glyphs the document uses and their codes (fpdf's SubsetMap, which also decides the glyphs
+    embedded), the characters it lacks, the size it records, the PDF font descriptor (fpdf
+    numbers it and links the font file to it), and the fontTools font that fpdf subsets in
+    place to write the PDF (opened on the file's bytes, kept here: nothing is read from the
+    disk again). What the documents share, they only read.
+    """
+
+    data: bytes
+    parsed: Any  # fpdf.fonts.TTFFont, never itself given to a document
+    glyph_order: tuple[str, ...]
+    post_header: bytes  # the "post" table without its glyph names (format 3)
+
+    @property
+    def cmap(self) -> dict[int, str]:
+        cmap: dict[int, str] = self.parsed.cmap
+        return cmap
+
+    def attach(self, pdf: FPDF) -> Any:
+        """This font as a new font of `pdf`, as if added with `add_font`; the new fpdf font."""
+        from fpdf.fonts import SubsetMap, TTFFont
+
+        font = TTFFont.__new__(TTFFont)
+        for name in TTFFont.__slots__:
+            if hasattr(self.parsed, name):
+                # Read-only for a document: the cmap, widths, glyph ids, names and metrics.
+                setattr(font, name, getattr(self.parsed, name))
+        font.i = len(pdf.fonts) + 1
+        font.desc = copy.copy(self.parsed.desc)
+        font.ttfont = self._working_copy()
+        font._hbfont = None
+        font.biggest_size_pt = 0
+        font.missing_glyphs = []
+        font.subset = SubsetMap(font)
+        pdf.fonts[font.fontkey] = font
+        return font
+
+    def _working_copy(self) -> Any:
+        from fontTools.ttLib import TTFont, newTable  # type: ignore[import-untyped]
+
+        # recalcBBoxes=False: fontTools copies the glyphs it keeps as they are in the file instead
+        # of decoding and re-encoding each to recompute the font's bounds (a third of fpdf's time
+        # on a font); the subset's head, hhea and maxp keep the whole font's bounds and maxima,
+        # true of any subset. The PDF's font descriptor is fpdf's own, from the whole font.
+        font = TTFont(io.BytesIO(self.data), recalcTimestamp=False, recalcBBoxes=False, lazy=True)
+        # The glyph names fpdf knows the glyphs by, without decoding them from "post" again;
+        # and "post" as the subset will have it (fontTools writes format 3, without names).
+        font.setGlyphOrder(list(self.glyph_order))
+        post = newTable("post")
+        post.decompile(self.post_header, font)
+        font["post"] = post
+        for tag in _NOT_EMBEDDED:
+            if tag in font:
+                del font[tag]
+        return font
+
+
+@cache
+def _face(path: Path, family: str, style: str) -> _Face:
+    """The font file at `path`, parsed on first use by fpdf's `add_font` (into a PDF that is
+    never written)."""
+    from fontTools.ttLib import TTFont
+    from fpdf import FPDF
+
+    data = path.read_bytes()
+    host = FPDF()
+    host.render_color_fonts = False
+    host.add_font(family, style, path)
+    parsed: Any = host.fonts[f"{family.lower()}{style}"]
+    try:
+        glyph_order = tuple(parsed.ttfont.getGlyphOrder())
+    finally:
+        parsed.ttfont.close()
+    # Each document gets its own (`attach`): this one, with the tables fpdf decoded, would
+    # only hold memory.
+    parsed.ttfont = None
+    parsed.cw = _Widths(parsed.cw, parsed.desc.missing_width)
+    header = TTFont(io.BytesIO(data), lazy=True).reader["post"][:32]
+    return _Face(data, parsed, glyph_order, _POST_FORMAT_3 + header[4:])
+
+
 def _draw(
     *, title: str, author: str, issued_on: date, language: str, blocks: list[_Block]
 ) -> bytes:
     from fpdf.enums import XPos, YPos
-    from fpdf.fonts import TTFFont
 
     pdf = _pdf_class()(orientation="portrait", unit="mm", format="A4")
-    try:
-        pdf.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
-        pdf.set_auto_page_break(auto=True, margin=MARGIN_MM)
-        pdf.add_font(FONT_FAMILY, "", REGULAR_FONT)
-        pdf.add_font(FONT_FAMILY, "B", BOLD_FONT)
-        dejavu = [font for font in pdf.fonts.values() if isinstance(font, TTFFont)]
-        chars = {ord(char) for text in _texts(blocks) for char in text if not char.isspace()}
-        lacking = sorted(char for char in chars if any(char not in font.cmap for font in dejavu))
-        if lacking:
-            # Limited to the characters this document lacks, fpdf measures 10 glyphs instead of
-            # 44 000 (half the cost of opening the font); one the font surely has is added,
-            # because fpdf fails on a font the range leaves empty (only an Ethiopic name, say).
-            # Only its regular weight is bundled: bold text in a CJK script is drawn regular.
-            pdf.add_font(FALLBACK_FAMILY, "", FALLBACK_FONT, unicode_range=[*lacking, FALLBACK_HAS])
+    pdf.set_margins(MARGIN_MM, MARGIN_MM, MARGIN_MM)
+    pdf.set_auto_page_break(auto=True, margin=MARGIN_MM)
+    faces = [_face(REGULAR_FONT, FONT_FAMILY, ""), _face(BOLD_FONT, FONT_FAMILY, "B")]
+    dejavu = [face.attach(pdf) for face in faces]
+    chars = {ord(char) for text in _texts(blocks) for char in text if not char.isspace()}
+    lacking = {char for char in chars if any(char not in face.cmap for face in faces)}
+    if lacking:
+        # Only its regular weight is bundled: bold text in a CJK script is drawn regular.
+        # A document whose lacking characters are in neither font (only an Ethiopic name,
+        # say) does not embed it.
+        fallback = _face(FALLBACK_FONT, FALLBACK_FAMILY, "")
+        if not lacking.isdisjoint(fallback.cmap):
+            fallback.attach(pdf)
             pdf.set_fallback_fonts([FALLBACK_FAMILY], exact_match=False)
-        # A fixed creation date (the document's own) makes the same document render to the same
-        # bytes, so a re-sent invoice is byte-identical to the stored one.
-        pdf.set_creation_date(datetime.combine(issued_on, time(), tzinfo=UTC))
-        pdf.set_title(title)
-        pdf.set_author(author)
-        pdf.set_creator("SIP.TG billing")
-        pdf.set_lang(language)
-        pdf.add_page()
-        for block in blocks:
-            if isinstance(block, _Gap):
-                pdf.ln(block.height)
-            elif isinstance(block, _Text):
-                pdf.set_font(FONT_FAMILY, "B" if block.bold else "", block.size)
-                pdf.multi_cell(
-                    0,
-                    block.size * 0.5,
-                    block.text,
-                    align=block.align,
-                    new_x=XPos.LMARGIN,
-                    new_y=YPos.NEXT,
-                )
-            else:
-                pdf.set_font(FONT_FAMILY, "", 10)
-                with pdf.table(
-                    col_widths=(pdf.epw - AMOUNT_COLUMN_MM, AMOUNT_COLUMN_MM),
-                    width=pdf.epw,
-                    text_align=("LEFT", "RIGHT"),
-                    borders_layout="HORIZONTAL_LINES",
-                    line_height=5,
-                ) as table:
-                    table.row(block.header)
-                    for row in block.rows:
-                        table.row(row)
-        content = bytes(pdf.output())
-    finally:
-        # fpdf reads the TTF files lazily and never closes them; a warm Lambda that renders
-        # many documents would otherwise leak a file handle per font per PDF.
-        for font in pdf.fonts.values():
-            if isinstance(font, TTFFont):
-                font.close()
+    # A fixed creation date (the document's own) makes the same document render to the same
+    # bytes, so a re-sent invoice is byte-identical to the stored one.
+    pdf.set_creation_date(datetime.combine(issued_on, time(), tzinfo=UTC))
+    pdf.set_title(title)
+    pdf.set_author(author)
+    pdf.set_creator("SIP.TG billing")
+    pdf.set_lang(language)
+    pdf.add_page()
+    for block in blocks:
+        if isinstance(block, _Gap):
+            pdf.ln(block.height)
+        elif isinstance(block, _Text):
+            pdf.set_font(FONT_FAMILY, "B" if block.bold else "", block.size)
+            pdf.multi_cell(
+                0,
+                block.size * 0.5,
+                block.text,
+                align=block.align,
+                new_x=XPos.LMARGIN,
+                new_y=YPos.NEXT,
+            )
+        else:
+            pdf.set_font(FONT_FAMILY, "", 10)
+            with pdf.table(
+                col_widths=(pdf.epw - AMOUNT_COLUMN_MM, AMOUNT_COLUMN_MM),
+                width=pdf.epw,
+                text_align=("LEFT", "RIGHT"),
+                borders_layout="HORIZONTAL_LINES",
+                line_height=5,
+            ) as table:
+                table.row(block.header)
+                for row in block.rows:
+                    table.row(row)
+    content = bytes(pdf.output())
     # What fpdf would have logged, without the characters themselves (see the loggers above).
     missing = {char for font in dejavu for char in font.missing_glyphs}
     if missing:

@@ -16,10 +16,10 @@ from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from types import MappingProxyType
-from typing import Annotated, Literal
+from types import MappingProxyType, NoneType, UnionType
+from typing import Annotated, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+import msgspec
 
 from billing.domain.money import Currency
 from billing.errors import (
@@ -217,29 +217,30 @@ class Catalog:
         return result
 
 
-# --- The file's shape (pydantic, strict: TOML types must already be right) -------------------
+# --- The file's shape (msgspec, strict: TOML types must already be right) --------------------
 
-_Decimal = Annotated[str, Field(pattern=r"^\d+(\.\d+)?$")]
+_Decimal = Annotated[str, msgspec.Meta(pattern=r"^\d+(\.\d+)?$")]
+_Key = Annotated[str, msgspec.Meta(min_length=1)]
 _Texts = dict[str, str]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+class _Model(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
 
 
-class _ConditionFile(_Model):
+class _ConditionFile(_Model, frozen=True, kw_only=True):
     option: str
     op: Op
     value: int | bool
 
 
-class _RequiresFile(_Model):
+class _RequiresFile(_Model, frozen=True, kw_only=True):
     option: str
     value: int | bool
 
 
-class _OptionFile(_Model):
-    key: str = Field(min_length=1)
+class _OptionFile(_Model, frozen=True, kw_only=True):
+    key: _Key
     kind: OptionKind
     default: int | bool
     titles: _Texts
@@ -249,32 +250,32 @@ class _OptionFile(_Model):
     requires: _RequiresFile | None = None
 
 
-class _LineFile(_Model):
-    id: str = Field(min_length=1)
+class _LineFile(_Model, frozen=True, kw_only=True):
+    id: _Key
     unit_price: _Decimal
     quantity: str | None = None
-    when: list[_ConditionFile] = Field(default_factory=list)
+    when: list[_ConditionFile] = msgspec.field(default_factory=list)
     titles: _Texts
 
 
-class _ProductFile(_Model):
+class _ProductFile(_Model, frozen=True, kw_only=True):
     sellable: bool
     titles: _Texts
     descriptions: _Texts
-    options: list[_OptionFile] = Field(default_factory=list)
-    lines: list[_LineFile] = Field(default_factory=list)
-    limits: dict[str, int | bool] = Field(default_factory=dict)
+    options: list[_OptionFile] = msgspec.field(default_factory=list)
+    lines: list[_LineFile] = msgspec.field(default_factory=list)
+    limits: dict[str, int | bool] = msgspec.field(default_factory=dict)
 
 
-class _PeriodFile(_Model):
-    months: int = Field(gt=0)
+class _PeriodFile(_Model, frozen=True, kw_only=True):
+    months: Annotated[int, msgspec.Meta(gt=0)]
     discount_percent: _Decimal
 
 
-class _CatalogFile(_Model):
+class _CatalogFile(_Model, frozen=True, kw_only=True):
     currency_rates: dict[str, _Decimal]
-    periods: list[_PeriodFile] = Field(min_length=1)
-    products: dict[str, _ProductFile] = Field(min_length=1)
+    periods: Annotated[list[_PeriodFile], msgspec.Meta(min_length=1)]
+    products: Annotated[dict[str, _ProductFile], msgspec.Meta(min_length=1)]
 
 
 def _require_texts(texts: Mapping[str, str], where: str) -> None:
@@ -387,11 +388,88 @@ def _build(raw: _CatalogFile) -> Catalog:
     return Catalog(MappingProxyType(products), MappingProxyType(periods), MappingProxyType(rates))
 
 
-def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "file"
-    more = f" (and {error.error_count() - 1} more problems)" if error.error_count() > 1 else ""
-    return f"{where}: {first['msg']}{more}"
+# A step of a msgspec error path: `.field`, `[index]`, or `[...]` (a value of a dict).
+_STEP = re.compile(r"\.(\w+)|\[(\d+)\]|\[\.\.\.\]")
+_UNKNOWN = re.compile(r"Object contains unknown field `(.*)`")
+_MISSING = re.compile(r"Object missing required field `(.*)`")
+
+
+def _bare(kind: object) -> object:
+    """The type itself: without Annotated constraints, and X for X | None."""
+    while True:
+        if get_origin(kind) is Annotated:
+            kind = get_args(kind)[0]
+        elif get_origin(kind) in (Union, UnionType):
+            others = [arg for arg in get_args(kind) if arg is not NoneType]
+            if len(others) != 1:
+                return kind
+            kind = others[0]
+        else:
+            return kind
+
+
+def _fits(value: object, kind: object) -> bool:
+    try:
+        msgspec.convert(value, kind)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
+def _locate(path: str, data: object) -> tuple[list[str], object, object]:
+    """The names along a msgspec error path ("$.products[...].lines[0]"), the value found
+    there and its declared type. msgspec writes a dict's key as [...]: it is the first key
+    whose value does not fit (msgspec checks them in order)."""
+    names: list[str] = []
+    value: object = data
+    kind: object = _CatalogFile
+    for step in _STEP.finditer(path):
+        name, index = step.groups()
+        kind = _bare(kind)
+        if name is not None:
+            fields = msgspec.structs.fields(kind) if isinstance(kind, type) else ()
+            kind = next((f.type for f in fields if f.encode_name == name), object)
+            value = value.get(name) if isinstance(value, dict) else None
+            names.append(name)
+        elif index is not None:
+            kind = (get_args(kind) or (object,))[0]
+            at = int(index)
+            value = value[at] if isinstance(value, list) and at < len(value) else None
+            names.append(index)
+        else:
+            kind = (get_args(kind) or (object, object))[-1]
+            items = value.items() if isinstance(value, dict) else ()
+            key = next((k for k, v in items if not _fits(v, kind)), None)
+            value = value.get(key) if isinstance(value, dict) else None
+            names.append("[...]" if key is None else str(key))
+    return names, value, _bare(kind)
+
+
+def _describe(error: msgspec.ValidationError, data: object) -> str:
+    """A readable line for msgspec's first (and only) error, with the names along its path:
+    "Invalid enum value 'equals' - at `$.products[...].lines[0].op`" is told as
+    "products.team.lines.0.op: must be 'eq', 'ne', ..., got 'equals'"."""
+    text = str(error)
+    message, found, path = text.rpartition(" - at `")
+    if not found:
+        message, path = text, "$`"
+    names, value, kind = _locate(path.removesuffix("`"), data)
+    if unknown := _UNKNOWN.fullmatch(message):
+        names.append(unknown[1])
+        message = "unknown field"
+    elif missing := _MISSING.fullmatch(message):
+        names.append(missing[1])
+        message = "required field missing"
+    elif get_origin(kind) is Literal:
+        allowed = _or_list([repr(choice) for choice in get_args(kind)])
+        message = f"must be {allowed}, got {value!r}"
+    elif message.startswith("Expected") and ", got " not in message:
+        # msgspec shows a pattern as a repr: '^\\d+' for the pattern ^\d+.
+        if " matching regex " in message:
+            message = message.replace("\\\\", "\\")
+        # A constraint, such as "Expected `str` of length >= 1": say what was there.
+        message = f"{message}, got {value!r}"
+    return f"{'.'.join(names) or 'file'}: {message}"
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
@@ -402,12 +480,14 @@ def load_catalog(path: Path | None = None) -> Catalog:
             data = resources.files("billing").joinpath("data/catalog.toml").read_bytes()
         else:
             data = path.read_bytes()
-        raw = _CatalogFile.model_validate(tomllib.loads(data.decode("utf-8")))
+        document = tomllib.loads(data.decode("utf-8"))
+        try:
+            raw = msgspec.convert(document, _CatalogFile)
+        except msgspec.ValidationError as error:
+            raise CatalogError(_describe(error, document)) from None
         return _build(raw)
     except CatalogError as error:
         raise CatalogError(f"catalog {name}: {error.message}") from None
-    except ValidationError as error:
-        raise CatalogError(f"catalog {name}: {_describe(error)}") from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise CatalogError(f"catalog {name}: cannot read the file: {error}") from None
 

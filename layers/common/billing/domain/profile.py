@@ -12,8 +12,6 @@ from dataclasses import dataclass, replace
 from datetime import date
 from enum import StrEnum
 
-import phonenumbers
-
 from billing.domain.money import Currency
 from billing.domain.tax import EU_COUNTRIES, TaxProfile, normalize_country, normalize_vat_id
 from billing.errors import (
@@ -212,6 +210,8 @@ def phone_country(phone_number: str) -> str:
     if not text:
         raise InvalidPhoneNumber("the phone number is empty", reason="invalid")
     international = text if text.startswith("+") else "+" + text
+    import phonenumbers  # on the one path that reads a phone number (58 modules)
+
     try:
         number = phonenumbers.parse(international, None)
     except phonenumbers.NumberParseException:

@@ -14,10 +14,6 @@ from importlib import resources
 from types import MappingProxyType
 from typing import Protocol
 
-import phonenumbers
-from stdnum.eu import vat as eu_vat
-from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
-
 from billing.errors import InvalidCountry, InvalidVatId
 
 SELLER_COUNTRY = "LT"
@@ -38,14 +34,28 @@ EU_COUNTRIES = frozenset(_rates)
 # Greece's VAT ids start with EL although its country code is GR.
 VAT_ID_PREFIXES = MappingProxyType({code: _prefixes.get(code, code) for code in EU_COUNTRIES})
 
-# Every region with a telephone numbering plan: all ISO 3166-1 countries a customer can live in.
-_KNOWN_COUNTRIES = frozenset(phonenumbers.SUPPORTED_REGIONS)
+# Every region with a telephone numbering plan (phonenumbers.SUPPORTED_REGIONS): all ISO 3166-1
+# countries a customer can live in, and XK, AC, TA. Written out so that checking a country
+# does not load phonenumbers (58 modules); tests/unit/test_tax.py keeps it equal to the library's.
+KNOWN_COUNTRIES = frozenset(
+    """
+    AC AD AE AF AG AI AL AM AO AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ
+    BR BS BT BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO
+    DZ EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GT GU
+    GW GY HK HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW
+    KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT
+    MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PR PS PT
+    PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TA
+    TC TD TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG US UY UZ VA VC VE VG VI VN VU WF WS XK
+    YE YT ZA ZM ZW
+    """.split()  # noqa: SIM905 - a table of codes reads better than 245 quoted strings
+)
 
 
 def normalize_country(code: str) -> str:
     """'de ' -> 'DE'; anything that is not a known ISO 3166-1 alpha-2 code is refused."""
     country = code.strip().upper() if isinstance(code, str) else ""
-    if country not in _KNOWN_COUNTRIES:
+    if country not in KNOWN_COUNTRIES:
         hint = " (Greece is GR)" if country == "EL" else ""
         raise InvalidCountry(
             f"country must be a 2-letter ISO 3166-1 code such as DE, LT or US, got {code!r}{hint}"
@@ -58,6 +68,10 @@ def normalize_vat_id(vat_id: str, country: str) -> str:
 
     Outside the EU a tax number never changes the rate, so it is kept as typed (stripped).
     """
+    # python-stdnum loads on the paths that check a VAT id, not with every price.
+    from stdnum.eu import vat as eu_vat
+    from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
+
     country = normalize_country(country)
     text = vat_id.strip() if isinstance(vat_id, str) else ""
     if not text:

@@ -197,7 +197,7 @@ class SavedCardCharger:
             )
             # Decided from the subscription, not the settlement: the webhook may have
             # settled the payment first (this one is then ALREADY), as a renewal or not.
-            current = self._subscriptions.get_any(claimed.id)
+            current = self._subscriptions.get_any(claimed.id, fresh=True)
             if current.period_key() != claimed.period_key():
                 return CardCharge(CardOutcome.PAID, settlement.order or order, settlement)
             self._subscriptions.record_failed_attempt(current)

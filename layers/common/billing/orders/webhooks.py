@@ -17,33 +17,26 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from billing import deadline
-from billing.accounts.service import ProfileService
 from billing.clock import Clock, SystemClock
-from billing.domain.profile import SavedCard
 from billing.errors import BillingError
 from billing.observability import logger
-from billing.orders.model import Order
-from billing.orders.service import (
-    Outcome,
-    PaymentService,
-    RefundOutcome,
-    RefundRecord,
-    Settlement,
-)
 from billing.providers.errors import ProviderRejected, ProviderUnavailable
-from billing.providers.registry import Providers
+from billing.store import reads
 from billing.store.codec import epoch
-from billing.store.dedupe import UpdateDeduplicator
 
+# Only types at import: the payment use cases (orders.service and everything under it) load
+# once an event is authentic and claimed, so a cold start reaches DynamoDB without them
+# (billing/runtime.py hands them in deferred; tests/unit/test_boundaries.py checks it).
 if TYPE_CHECKING:
+    from billing.accounts.service import ProfileService
+    from billing.orders.model import Order
+    from billing.orders.service import PaymentService, RefundRecord, Settlement
     from billing.providers.cryptopay import CryptoPayInvoice
     from billing.providers.paypal import PayPalOrderState
+    from billing.providers.registry import Providers
+    from billing.store.dedupe import UpdateDeduplicator
 
 PROVIDERS = frozenset({"stripe", "paypal", "cryptopay"})
-# Refund reports that moved no money but that support must look at.
-_NEEDS_SUPPORT = frozenset(
-    {RefundOutcome.PARKED, RefundOutcome.UNKNOWN, RefundOutcome.NOTHING_LEFT}
-)
 
 
 class Notices(Protocol):
@@ -97,7 +90,12 @@ class ProviderWebhooks:
         self._notices = notices
 
     def handle(self, provider: str, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
-        """`headers` must be lower-cased names (API Gateway HTTP API gives them so)."""
+        """`headers` must be lower-cased names (API Gateway HTTP API gives them so). One
+        event is one operation of the store's read map: each item is read once."""
+        with reads.operation():
+            return self._handle(provider, headers, body)
+
+    def _handle(self, provider: str, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
         if provider == "stripe":
             return self._stripe(headers, body)
         if provider == "paypal":
@@ -109,7 +107,7 @@ class ProviderWebhooks:
     # --- Stripe ---------------------------------------------------------------------------
 
     def _stripe(self, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
-        from billing.providers.stripe_gateway import InvalidSignature, verify_webhook
+        from billing.providers.stripe_signature import InvalidSignature, verify_webhook
 
         try:
             event = verify_webhook(
@@ -143,6 +141,8 @@ class ProviderWebhooks:
                 _str(obj.get("payment_intent")),
             )
             intent = _str(obj.get("payment_intent"))
+            from billing.orders.service import Outcome
+
             paid = settlement.credited_now or settlement.outcome is Outcome.ALREADY
             if paid and intent is not None:
                 # Whichever event credited the order, the session is what says the card
@@ -243,6 +243,8 @@ class ProviderWebhooks:
         order = settlement.order
         if order is None or not order.details.get("save_card") or method is None:
             return
+        from billing.domain.profile import SavedCard
+
         card = self._providers.stripe.card_details(method)
         try:
             self._profiles.save_card(
@@ -464,6 +466,8 @@ class ProviderWebhooks:
     def _settle(
         self, order_id: str, amount: int, currency: str, provider: str, ref: str | None
     ) -> Settlement:
+        from billing.orders.service import Outcome
+
         settlement = self._payments.settle(
             order_id, amount=amount, currency=currency, provider=provider, provider_ref=ref
         )
@@ -516,8 +520,15 @@ class ProviderWebhooks:
                 f"{provider} {what} {refund_id}: {record.movement.entry.amount:+d} minor units"
                 f" for payer {record.movement.entry.payer_id}"
             )
-        elif record.outcome in _NEEDS_SUPPORT:
+        elif record.outcome in _needs_support():
             self._notices.alert(f"{provider} {what} {refund_id}: {record.outcome.value}")
+
+
+def _needs_support() -> frozenset[Any]:
+    """Refund reports that moved no money but that support must look at."""
+    from billing.orders.service import RefundOutcome
+
+    return frozenset({RefundOutcome.PARKED, RefundOutcome.UNKNOWN, RefundOutcome.NOTHING_LEFT})
 
 
 def _storable(key: str) -> bool:

@@ -22,6 +22,7 @@ from billing.domain.profile import (
     normalize_language,
 )
 from billing.errors import InvalidProfileValue, NotFound
+from billing.store import reads
 from billing.store.codec import iso, parse_iso
 from billing.store.models import AccountModel
 from billing.store.transactions import StaleWrite
@@ -145,12 +146,10 @@ def _card(value: object) -> SavedCard | None:
 
 
 class AccountsRepository:
-    def get(self, user_id: int) -> Account | None:
-        try:
-            model = AccountModel.get(_pk(user_id), PROFILE, consistent_read=True)
-        except AccountModel.DoesNotExist:
-            return None
-        return _account(model)
+    def get(self, user_id: int, *, fresh: bool = False) -> Account | None:
+        """Once per operation (store/reads.py), unless `fresh`."""
+        model = reads.get(AccountModel, _pk(user_id), PROFILE, fresh=fresh)
+        return _account(model) if model is not None else None
 
     def ensure(
         self,
@@ -166,7 +165,11 @@ class AccountsRepository:
         with an empty billing profile.
 
         Returns (account, created). A deep-link parameter is kept from the first /start.
+        An account this operation has already read is returned as read, nothing written.
         """
+        seen, existing = reads.known(AccountModel, _pk(user_id), PROFILE)
+        if seen and existing is not None:
+            return _account(existing), False
         model = AccountModel(
             _pk(user_id),
             PROFILE,
@@ -179,14 +182,16 @@ class AccountsRepository:
             profile=profile_to_json(BillingProfile()),
         )
         try:
-            model.save(condition=AccountModel.pk.does_not_exist())
+            with reads.writing():
+                model.save(condition=AccountModel.pk.does_not_exist())
         except PutError as error:
             if error.cause_response_code != _CONDITION_FAILED:
                 raise
-            existing = self.get(user_id)
-            if existing is None:  # pragma: no cover - deleted between the two calls
+            account = self.get(user_id, fresh=True)
+            if account is None:  # pragma: no cover - deleted between the two calls
                 raise
-            return existing, False
+            return account, False
+        reads.wrote(model)
         return _account(model), True
 
     def save_profile(
@@ -199,19 +204,21 @@ class AccountsRepository:
         """
         model = AccountModel(_pk(user_id), PROFILE)
         try:
-            model.update(
-                actions=[
-                    AccountModel.profile.set(profile_to_json(profile)),
-                    AccountModel.version.set(expected_version + 1),
-                ],
-                condition=AccountModel.version == expected_version,
-            )
+            with reads.writing():
+                written = model.update(
+                    actions=[
+                        AccountModel.profile.set(profile_to_json(profile)),
+                        AccountModel.version.set(expected_version + 1),
+                    ],
+                    condition=AccountModel.version == expected_version,
+                )
         except UpdateError as error:
             if error.cause_response_code != _CONDITION_FAILED:
                 raise
             raise StaleWrite(
                 f"account {user_id} changed since version {expected_version} was read"
             ) from error
+        reads.wrote(model, written["Attributes"])  # the whole item after the update
         return _account(model)
 
     def set_language(self, user_id: int, language: str) -> Account:
@@ -221,12 +228,14 @@ class AccountsRepository:
             )
         model = AccountModel(_pk(user_id), PROFILE)
         try:
-            model.update(
-                actions=[AccountModel.language.set(language)],
-                condition=AccountModel.pk.exists(),
-            )
+            with reads.writing():
+                written = model.update(
+                    actions=[AccountModel.language.set(language)],
+                    condition=AccountModel.pk.exists(),
+                )
         except UpdateError as error:
             if error.cause_response_code != _CONDITION_FAILED:
                 raise
             raise NotFound(f"account {user_id} does not exist; send /start first") from error
+        reads.wrote(model, written["Attributes"])
         return _account(model)

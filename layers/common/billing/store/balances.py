@@ -13,6 +13,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from billing.domain.money import Currency
 from billing.ledger.model import EntryKind, LedgerEntry, Wallet
+from billing.store import reads
 from billing.store.codec import iso, parse_iso
 from billing.store.models import LedgerEntryModel, WalletModel
 from billing.store.transactions import StaleWrite, TxnPart, TxnWriter, run_transaction
@@ -195,18 +196,20 @@ class BalancesRepository:
             (WalletModel.seq == wallet.seq) if wallet.exists else WalletModel.pk.does_not_exist()
         )
         try:
-            model.update(
-                actions=[
-                    WalletModel.payer_id.set(wallet.payer_id),
-                    WalletModel.currency.set(wallet.currency.value),
-                    WalletModel.balance.set(wallet.balance),
-                    WalletModel.credit_limit.set(limit),
-                    WalletModel.seq.set(wallet.seq),
-                    WalletModel.updated_at.set(now_iso),
-                ],
-                condition=condition,
-            )
+            with reads.writing():
+                written = model.update(
+                    actions=[
+                        WalletModel.payer_id.set(wallet.payer_id),
+                        WalletModel.currency.set(wallet.currency.value),
+                        WalletModel.balance.set(wallet.balance),
+                        WalletModel.credit_limit.set(limit),
+                        WalletModel.seq.set(wallet.seq),
+                        WalletModel.updated_at.set(now_iso),
+                    ],
+                    condition=condition,
+                )
         except UpdateError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
                 raise StaleWrite(f"wallet {wallet.payer_id}/{wallet.currency} changed") from error
             raise
+        reads.wrote(model, written["Attributes"])

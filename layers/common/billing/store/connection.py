@@ -5,6 +5,7 @@ from __future__ import annotations
 from pynamodb.connection import Connection
 from pynamodb.transactions import TransactWrite
 
+from billing import aws
 from billing.config import Settings
 from billing.store.models import ALL_MODELS
 
@@ -15,6 +16,8 @@ _connection: Connection | None = None
 def bind(settings: Settings) -> None:
     """Point every model at its table. Rebinding (tests, local stack) drops cached clients."""
     global _bound, _connection  # noqa: PLW0603 - one binding per process is the point
+    aws.share_with_pynamodb()
+    aws.forget_clients()
     tables = {
         "accounts": settings.accounts_table,
         "subscriptions": settings.subscriptions_table,

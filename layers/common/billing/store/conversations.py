@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from billing.store import reads
 from billing.store.models import ConversationModel
 
 CONVERSATION = "conversation"
@@ -21,12 +22,10 @@ def _pk(user_id: int) -> str:
 
 class ConversationRepository:
     def get(self, user_id: int, now: datetime) -> dict[str, Any] | None:
-        """The state put last, or None when there is none or it has expired."""
-        try:
-            model = ConversationModel.get(_pk(user_id), CONVERSATION, consistent_read=True)
-        except ConversationModel.DoesNotExist:
-            return None
-        if model.expires_at <= now:
+        """The state put last, or None when there is none or it has expired. Read once per
+        operation (store/reads.py)."""
+        model = reads.get(ConversationModel, _pk(user_id), CONVERSATION)
+        if model is None or model.expires_at <= now:
             return None
         state = model.state
         return dict(state) if isinstance(state, dict) else None
@@ -41,8 +40,14 @@ class ConversationRepository:
         """Replace the state; it lapses `ttl` after `now` (the user walked away)."""
         if ttl <= timedelta(0):
             raise ValueError(f"a conversation needs a positive time to live, got {ttl}")
-        ConversationModel(_pk(user_id), CONVERSATION, state=state, expires_at=now + ttl).save()
+        model = ConversationModel(_pk(user_id), CONVERSATION, state=state, expires_at=now + ttl)
+        with reads.writing():
+            model.save()
+        reads.wrote(model)
 
     def clear(self, user_id: int) -> None:
         """Forget the state; clearing one that is not there is fine."""
-        ConversationModel(_pk(user_id), CONVERSATION).delete()
+        model = ConversationModel(_pk(user_id), CONVERSATION)
+        with reads.writing():
+            model.delete()
+        reads.stored(reads.key_of(model), None)

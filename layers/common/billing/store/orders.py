@@ -22,6 +22,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from billing.domain.money import Currency
 from billing.domain.profile import PaymentMethod
 from billing.orders.model import Order, OrderStatus, Purpose
+from billing.store import reads
 from billing.store.codec import epoch, iso, parse_iso
 from billing.store.models import AlertModel, CounterModel, InvoiceModel, OrderModel
 from billing.store.transactions import (
@@ -176,12 +177,15 @@ class OrdersRepository:
     # --- orders -------------------------------------------------------------------------
 
     def create(self, order: Order) -> Order:
+        model = _model(order)
         try:
-            _model(order).save(condition=OrderModel.pk.does_not_exist())
+            with reads.writing():
+                model.save(condition=OrderModel.pk.does_not_exist())
         except PutError as error:
             if error.cause_response_code == "ConditionalCheckFailedException":
                 raise StaleWrite(f"order {order.id} exists already") from error
             raise
+        reads.wrote(model)
         return order
 
     def get(self, order_id: str) -> Order | None:
@@ -288,13 +292,11 @@ class OrdersRepository:
         return [advance, put]
 
     def invoice(self, number: str) -> InvoiceRecord | None:
+        """Invoices are written once: one this operation issued is not read back."""
         if not number.startswith(INVOICE_PREFIX) or len(number) > 20:
             return None
-        try:
-            model = InvoiceModel.get(f"invoice#{number}", consistent_read=True)
-        except DoesNotExist:
-            return None
-        return _invoice(model)
+        model = reads.get(InvoiceModel, f"invoice#{number}")
+        return _invoice(model) if model is not None else None
 
     def invoices_of(self, payer_id: int, limit: int = 10) -> list[InvoiceRecord]:
         query = InvoiceModel.by_payer.query(

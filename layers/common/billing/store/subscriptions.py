@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
-
 from billing.domain.money import Currency
 from billing.domain.renewal import CardClaim, Reminder, SweepMarks, next_action_at
 from billing.domain.subscription import (
@@ -15,6 +13,7 @@ from billing.domain.subscription import (
     Status,
     Subscription,
 )
+from billing.store import reads
 from billing.store.codec import epoch, iso, parse_iso
 from billing.store.models import SlotModel, SubscriptionModel
 from billing.store.transactions import (
@@ -166,12 +165,10 @@ class SubscriptionsRepository:
 
     # --- reads ------------------------------------------------------------------------
 
-    def get(self, subscription_id: str) -> Subscription | None:
-        try:
-            model = SubscriptionModel.get(_sub_pk(subscription_id), consistent_read=True)
-        except DoesNotExist:
-            return None
-        return _from_model(model)
+    def get(self, subscription_id: str, *, fresh: bool = False) -> Subscription | None:
+        """Once per operation (store/reads.py), unless `fresh`: what another writer did."""
+        model = reads.get(SubscriptionModel, _sub_pk(subscription_id), fresh=fresh)
+        return _from_model(model) if model is not None else None
 
     def paid_by(self, payer_id: int) -> list[Subscription]:
         return [_from_model(m) for m in SubscriptionModel.by_payer.query(payer_id)]
@@ -180,12 +177,8 @@ class SubscriptionsRepository:
         return [_from_model(m) for m in SubscriptionModel.by_customer.query(customer_id)]
 
     def slot_holder(self, customer_id: int, product: str) -> str | None:
-        try:
-            return SlotModel.get(
-                _slot_pk(customer_id, product), consistent_read=True
-            ).subscription_id
-        except DoesNotExist:
-            return None
+        slot = reads.get(SlotModel, _slot_pk(customer_id, product))
+        return slot.subscription_id if slot is not None else None
 
     # --- transaction parts ------------------------------------------------------------
 

@@ -118,9 +118,10 @@ class SubscriptionService:
             raise NotFound(f"subscription {subscription_id} not found")
         return sub
 
-    def get_any(self, subscription_id: str) -> Subscription:
-        """For the system's own work (sweep, renewal charges): no viewer check."""
-        sub = self._subscriptions.get(subscription_id)
+    def get_any(self, subscription_id: str, *, fresh: bool = False) -> Subscription:
+        """For the system's own work (sweep, renewal charges): no viewer check. `fresh`:
+        read from DynamoDB even if this operation read it already (what others did)."""
+        sub = self._subscriptions.get(subscription_id, fresh=fresh)
         if sub is None:
             raise NotFound(f"subscription {subscription_id} not found")
         return sub
@@ -178,13 +179,15 @@ class SubscriptionService:
             )
         subscription_id = subscription_id_for(request_id)
         cause = f"connect:{subscription_id}"
-        existing = self._subscriptions.get(subscription_id)
-        if existing is not None:
-            entry = self._ledger.entry(payer_id, currency, cause)
-            if entry is not None:
-                return Purchase(existing, quote, Movement(entry, applied_now=False))
+        # The slot answers whether this request was bought before: while its subscription
+        # is active it holds the slot; once that has ended, the charge below finds the
+        # cause's entry written and changes nothing. So the subscription is read only then.
         holder = self._subscriptions.slot_holder(customer_id, product)
         if holder is not None:
+            entry = self._ledger.entry(payer_id, currency, cause)
+            existing = self._subscriptions.get(subscription_id) if entry is not None else None
+            if entry is not None and existing is not None:
+                return Purchase(existing, quote, Movement(entry, applied_now=False))
             raise InvalidState(
                 f"this user already has an active {product} subscription ({holder});"
                 " change or renew it instead",
@@ -245,7 +248,7 @@ class SubscriptionService:
                 f"this user already has an active {product} subscription", reason="already_active"
             ) from conflict
         if not movement.applied_now:
-            stored = self._subscriptions.get(subscription_id)
+            stored = self._subscriptions.get(subscription_id, fresh=True)
             if stored is None:  # pragma: no cover - the entry and the item are written together
                 raise InvalidState(f"subscription {subscription_id} is missing its record")
             return Purchase(stored, quote, movement)
@@ -425,7 +428,8 @@ class SubscriptionService:
                 continue  # changed meanwhile (options, auto-renewal): price it again
             if movement.applied_now:
                 return Purchase(renewed, quote, movement, issued[0] if issued else None)
-            current = self._subscriptions.get(subscription_id)
+            # Bought by another writer since `sub` was read: its state now.
+            current = self._subscriptions.get(subscription_id, fresh=True)
             return Purchase(current or renewed, quote, movement)
         raise ConcurrentModification(f"subscription {subscription_id} kept changing; try again")
 

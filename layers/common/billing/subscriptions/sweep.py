@@ -16,24 +16,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from billing.accounts.service import ProfileService
 from billing.clock import Clock
 from billing.domain import renewal
 from billing.domain.profile import PaymentMethod, tax_profile
 from billing.domain.renewal import Action, Reminder
 from billing.domain.subscription import Subscription
-from billing.domain.tax import TaxProfile
 from billing.errors import BillingError, ConcurrentModification, InsufficientFunds
-from billing.ledger.service import Ledger
 from billing.observability import logger
-from billing.orders.checkout import Checkout, PaymentLink
-from billing.orders.saved_card import CardCharge, CardOutcome, SavedCardCharger
 from billing.providers.errors import ProviderError
+from billing.store import reads
 from billing.store.subscriptions import SubscriptionsRepository
 from billing.store.transactions import StaleWrite
-from billing.subscriptions.service import Purchase, RenewalInProgress, SubscriptionService
+
+# Only types at import: the use cases (pricing, the ledger, orders, the card charger) load
+# when a message turns out to need them, after the subscription is read (billing/runtime.py
+# hands them in deferred; tests/unit/test_boundaries.py checks the cold start).
+if TYPE_CHECKING:
+    from billing.accounts.service import ProfileService
+    from billing.domain.tax import TaxProfile
+    from billing.ledger.service import Ledger
+    from billing.orders.checkout import Checkout
+    from billing.orders.saved_card import CardCharge, SavedCardCharger
+    from billing.subscriptions.service import Purchase, SubscriptionService
 
 MAX_STEPS = 6  # a message does at most renew + remind + expire; re-reads after a lost race
 
@@ -106,7 +112,13 @@ class RenewalWorker:
     def process(self, subscription_id: str) -> list[Action]:
         """Do what is due now; returns what was done (nothing for a message that is late,
         repeated or about a subscription that moved on). Provider and DynamoDB faults
-        propagate, so the queue delivers the message again."""
+        propagate, so the queue delivers the message again. One message is one operation
+        of the store's read map (store/reads.py): each item is read from DynamoDB once, and
+        the subscription is decided on again as this worker wrote it."""
+        with reads.operation():
+            return self._process(subscription_id)
+
+    def _process(self, subscription_id: str) -> list[Action]:
         done: list[Action] = []
         for _ in range(MAX_STEPS):
             sub = self._repository.get(subscription_id)
@@ -151,6 +163,8 @@ class RenewalWorker:
 
     def _attempt(self, sub: Subscription, attempt: Callable[[], None]) -> None:
         """A refusal of the attempt is its failure, never an exception into the queue."""
+        from billing.subscriptions.service import RenewalInProgress
+
         try:
             attempt()
         except RenewalInProgress:
@@ -180,6 +194,9 @@ class RenewalWorker:
 
     def _card_result(self, sub: Subscription, charge: CardCharge, total: int) -> None:
         """Tells the Payer what a card attempt came to; the charger recorded a failure."""
+        from billing.orders.checkout import PaymentLink
+        from billing.orders.saved_card import CardOutcome
+
         if charge.outcome is CardOutcome.PAID:
             settlement = charge.settlement
             if settlement is not None and settlement.purchase is not None:
