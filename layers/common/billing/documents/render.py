@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import io
 import logging
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -32,6 +33,10 @@ from billing.i18n import message
 
 if TYPE_CHECKING:
     from fpdf import FPDF
+
+# The layer ships fpdf2 without Pillow (packaging/Makefile): our PDFs have no images, so
+# fpdf's warning about it on every cold start says nothing.
+warnings.filterwarnings("ignore", message="Pillow could not be imported", category=UserWarning)
 
 FONTS_DIR = Path(__file__).resolve().parent / "fonts"
 FONT_FAMILY = "DejaVu"
