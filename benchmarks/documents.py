@@ -2,9 +2,7 @@
 
 The renders run in a fresh interpreter (`python -S -m benchmarks.documents`) that sees the
 x86_64 twin of the built layer (benchmarks/artifact.py): no Pillow, no compiled fontTools
-accelerators, bytecode as built, nothing written. (An import hook refuses PIL and compiled
-fontTools modules too, so `python -m benchmarks.documents` on the source tree measures the
-same code.) Per case, the first render in the process is timed
+accelerators, bytecode as built, nothing written. Per case, the first render in the process is timed
 on its own (it imports fpdf and parses the fonts it needs, once per process), then the wall
 time of each of RUNS renders after one warm-up; the CJK case runs after the others, so its
 first render parses only the fallback font.
@@ -12,18 +10,14 @@ first render parses only the fallback font.
 
 from __future__ import annotations
 
-import importlib.abc
-import importlib.machinery
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
-from types import ModuleType
 from typing import Any
 
 from benchmarks.report import ROOT, Figure, Row, percentile
@@ -33,22 +27,6 @@ RUNS = 50
 CJK_RUNS = 20
 TARGET_MS = 60.0
 FONTS = ROOT / "layers" / "common" / "billing" / "documents" / "fonts"
-
-
-class _LikeTheLayer(importlib.abc.MetaPathFinder):
-    """No Pillow; fontTools' .py modules instead of the compiled ones beside them."""
-
-    def find_spec(
-        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
-    ) -> importlib.machinery.ModuleSpec | None:
-        if name == "PIL" or name.startswith("PIL."):
-            raise ModuleNotFoundError(f"No module named {name!r} (not in the layer)", name=name)
-        if name.startswith("fontTools."):
-            spec = importlib.machinery.PathFinder.find_spec(name, path)
-            if spec and spec.origin and spec.origin.endswith(".so"):
-                source = spec.origin.split(".cpython-")[0] + ".py"
-                return importlib.util.spec_from_file_location(name, source)
-        return None
 
 
 def _timed(render: Callable[[], bytes], runs: int) -> dict[str, Any]:
@@ -68,7 +46,6 @@ def _timed(render: Callable[[], bytes], runs: int) -> dict[str, Any]:
 
 def probe() -> dict[str, Any]:
     """The measurements, in this process (run by `run` in a fresh one)."""
-    sys.meta_path.insert(0, _LikeTheLayer())
     from billing.documents.model import DocumentLine, InvoiceDocument, Party
     from billing.documents.render import render_invoice
 
