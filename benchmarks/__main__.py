@@ -17,12 +17,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
-from benchmarks import bot_api, build_size, cold_start, documents, dynamodb, latency, sweep
+from benchmarks import (
+    bot_api,
+    build_size,
+    cold_start,
+    documents,
+    dynamodb,
+    latency,
+    setup_time,
+    sweep,
+)
 from benchmarks.report import RESULTS, Figure, Row, machine, table
 
 FIGURES: dict[str, ModuleType] = {
     module.NAME: module
-    for module in (cold_start, dynamodb, bot_api, latency, documents, sweep, build_size)
+    for module in (cold_start, dynamodb, bot_api, latency, documents, sweep, build_size, setup_time)
 }
 
 
