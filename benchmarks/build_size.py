@@ -69,10 +69,12 @@ def top_levels(site: Path) -> frozenset[str]:
 
 
 def distributions(site: Path) -> list[tuple[str, int]]:
-    """(distribution, bytes) per installed distribution (from its RECORD), biggest first;
-    what no RECORD lists is counted under its own top-level name (e.g. billing)."""
+    """(distribution, bytes) per installed distribution (from its RECORD), biggest first.
+    What no RECORD lists (the bytecode packaging/compile.py wrote after pip) counts for the
+    distribution that owns its top-level folder, else under its own name (e.g. billing)."""
     claimed: set[Path] = set()
     sizes: dict[str, int] = {}
+    owner: dict[str, str] = {}  # top-level name -> distribution
     for record in site.glob("*.dist-info/RECORD"):
         name = record.parent.name.split("-")[0]
         total = 0
@@ -80,6 +82,9 @@ def distributions(site: Path) -> list[tuple[str, int]]:
             for row in csv.reader(stream):
                 if not row:
                     continue
+                top = row[0].split("/")[0]
+                if not top.endswith(".dist-info") and top != "..":
+                    owner.setdefault(top.split(".")[0], name)
                 path = (site / row[0]).resolve()
                 if path in claimed or not path.is_file():
                     continue
@@ -89,7 +94,7 @@ def distributions(site: Path) -> list[tuple[str, int]]:
     for entry in site.iterdir():
         unclaimed = [p for p in ([entry] if entry.is_file() else _all(entry)) if p not in claimed]
         if unclaimed:
-            key = entry.name.split(".")[0]
+            key = owner.get(entry.name.split(".")[0], entry.name.split(".")[0])
             sizes[key] = sizes.get(key, 0) + sum(p.stat().st_size for p in unclaimed)
     return sorted(sizes.items(), key=lambda kv: kv[1], reverse=True)
 
