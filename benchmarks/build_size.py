@@ -154,7 +154,7 @@ def run() -> Figure:
             data={"missing": missing[:50]},
         )
     )
-    shipped = {p.name.split(".")[0] for p in layer_site().iterdir()} & LAMBDA_RUNTIME_PACKAGES
+    shipped = top_levels(layer_site()) & LAMBDA_RUNTIME_PACKAGES
     rows.append(
         Row(
             NAME,

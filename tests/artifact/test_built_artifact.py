@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from benchmarks import artifact
+from benchmarks.build_size import LAMBDA_RUNTIME_PACKAGES, layer_site, top_levels
 from tests.unit.test_boundaries import AT_FIRST_REQUEST, first_request_imports
 
 HERE = Path(__file__).resolve().parent
-RUNTIME_PACKAGES = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}
 
 
 @pytest.fixture(scope="module")
@@ -32,18 +32,9 @@ def twin() -> None:
     artifact.ensure_twin()
 
 
-def _top_levels(site: Path) -> set[str]:
-    names = set()
-    for entry in site.iterdir():
-        if entry.name.endswith((".dist-info", ".pth")) or entry.name == "__pycache__":
-            continue
-        names.add(entry.name.split(".")[0])
-    return names
-
-
 def test_the_layer_ships_no_runtime_package_nor_pillow(twin: None) -> None:
-    shipped = _top_levels(artifact.BUILD / artifact.LAYER / "python")
-    assert not shipped & RUNTIME_PACKAGES
+    shipped = top_levels(layer_site())
+    assert not shipped & LAMBDA_RUNTIME_PACKAGES
     assert not shipped & {"PIL", "requests", "pydantic", "pydantic_core"}
     assert {"billing", "pynamodb", "stripe", "fpdf", "msgspec"} <= shipped
 

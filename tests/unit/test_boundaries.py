@@ -113,23 +113,9 @@ DEPLOYABLE = frozenset(
 
 
 def first_request_imports(case: str, env: dict[str, str]) -> set[str]:
-    import json
-    import subprocess
-    import sys
+    from benchmarks.cold_start import probe
 
-    from benchmarks.cold_start import PROBE
-
-    done = subprocess.run(
-        [sys.executable, "-S", str(PROBE), case],
-        env=env,
-        cwd="/",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = probe(case, env)
     assert report["reached"].startswith("DynamoDB_20120810."), report["reached"]
     return set(report["modules"]) & DEPLOYABLE - WITH_BOTOCORE
 
