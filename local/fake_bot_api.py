@@ -22,14 +22,39 @@ queries, uploaded files, the webhook and the command lists. Builders (`user_mess
 consistent with that state. `block(user_id)`, `deactivate(user_id)` and `fail_next(...)`
 inject the failures a bot must survive.
 
+Telegram Stars: the bot's Star transactions are kept as getStarTransactions returns them
+(StarTransaction objects, oldest first). `successful_payment` of an XTR invoice records the
+incoming one: its id is the payment's telegram_payment_charge_id ("stx" and 86 URL-safe
+characters, unique per payment), amount the Stars, date the fake's clock, source a
+TransactionPartnerUser {"type": "user", "transaction_type": "invoice_payment", "user",
+"invoice_payload"}; other currencies record nothing. `refundStarPayment(user_id,
+telegram_payment_charge_id)` answers True once per charge and records the outgoing refund
+(the SAME id, the same amount, date now, the same partner as `receiver`); a second refund is
+400 "Bad Request: CHARGE_ALREADY_REFUNDED"; a charge the bot never received from that user
+(unknown, or another user's) is 400 "Bad Request: CHARGE_NOT_FOUND" - both state errors, not
+violations. `getStarTransactions(offset=0, limit=100)` pages the list; `getMyStarBalance`
+answers the balance (incoming minus outgoing) as a StarAmount. Hooks: `star_transactions()`,
+`star_balance()`; the refund calls are `calls_of("refundStarPayment")`.
+
+Violations, besides the contract's: an empty telegram_payment_charge_id or a user_id that is
+not positive in refundStarPayment (refused by Telegram too: 'Parameter
+"telegram_payment_charge_id" is required', "invalid user_id specified"), and - stricter than
+Telegram, which clamps them silently - a getStarTransactions limit outside 1-100 or a
+negative offset (a bot asking for 1000 gets 100 and may take that page for the last).
+
 Known simplifications: text sent with parse_mode HTML is stored as Telegram shows it (tags
 removed, entities decoded) but without `entities`; Markdown text is stored as sent; files
-given by URL are not fetched; inline messages (inline_message_id) do not exist here.
+given by URL are not fetched; inline messages (inline_message_id) do not exist here. A Stars
+refund neither posts the `refunded_payment` service message to the chat nor is refused for a
+low balance (no such refusal is documented; the balance may go negative, as StarAmount
+allows); `fail_next("refundStarPayment", 400, "Bad Request: BALANCE_TOO_LOW")` injects one.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import html
 import json
 import re
@@ -62,6 +87,10 @@ NOT_MODIFIED = (
 EDIT_NOT_FOUND = "Bad Request: message to edit not found"
 DELETE_NOT_FOUND = "Bad Request: message to delete not found"
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+CHARGE_ALREADY_REFUNDED = "Bad Request: CHARGE_ALREADY_REFUNDED"
+CHARGE_NOT_FOUND = "Bad Request: CHARGE_NOT_FOUND"
+STARS = "XTR"
+STAR_TRANSACTIONS_LIMIT = 100  # getStarTransactions: "Values between 1-100 are accepted"
 BLOCKED = "Forbidden: bot was blocked by the user"
 DEACTIVATED = "Forbidden: user is deactivated"
 WEBHOOK_CONFLICT = (
@@ -111,6 +140,16 @@ class _Stored:
     content: tuple[str, ...] = ()  # what "message is not modified" compares
     payload: str | None = None  # an invoice's payload
     pre_checkout_ok: bool = False
+
+
+@dataclass
+class _StarCharge:
+    """A Stars payment the bot received: whose, how much, for which invoice, refunded yet."""
+
+    user_id: int
+    amount: int
+    partner: Json  # the TransactionPartnerUser, the source of the payment and receiver of a refund
+    refunded: bool = False
 
 
 @dataclass
@@ -215,6 +254,9 @@ class FakeBotApi:
         self._next_query_id = 1
         self._files: dict[str, FileTuple] = {}
         self._pre_checkouts: dict[str, tuple[int, int]] = {}
+        self._star_transactions: list[Json] = []
+        self._star_charges: dict[str, _StarCharge] = {}
+        self._next_charge = 1
         self._http = LoopbackServer("fake Bot API", self._respond)
         self._methods: dict[str, Callable[[Json], Any]] = {
             "getMe": self._get_me,
@@ -226,6 +268,9 @@ class FakeBotApi:
             "sendDocument": self._send_document,
             "sendInvoice": self._send_invoice,
             "answerPreCheckoutQuery": self._answer_pre_checkout_query,
+            "refundStarPayment": self._refund_star_payment,
+            "getStarTransactions": self._get_star_transactions,
+            "getMyStarBalance": self._get_my_star_balance,
             "sendChatAction": self._send_chat_action,
             "setWebhook": self._set_webhook,
             "deleteWebhook": self._delete_webhook,
@@ -446,6 +491,16 @@ class FakeBotApi:
         with self._lock:
             return [copy.deepcopy(params) for name, params in self.calls if name == method]
 
+    def star_transactions(self) -> list[Json]:
+        """The bot's Star transactions, oldest first, as getStarTransactions lists them."""
+        with self._lock:
+            return copy.deepcopy(self._star_transactions)
+
+    def star_balance(self) -> int:
+        """The bot's Stars: incoming transactions minus outgoing ones (refunds)."""
+        with self._lock:
+            return self._balance()
+
     # -- updates: what users do -----------------------------------------------------------
 
     def push_update(self, update: Mapping[str, Any]) -> Json:
@@ -548,14 +603,31 @@ class FakeBotApi:
             if not stored.pre_checkout_ok:
                 raise RuntimeError("the bot has not approved a pre-checkout query of this invoice")
             invoice = stored.message["invoice"]
+            user = self._user(chat_id)
+            stars = invoice["currency"] == STARS
+            charge_id = (
+                self._take_charge_id(chat_id, message_id)
+                if stars
+                else f"stxFAKE{chat_id}_{message_id}_{self._clock():.0f}"
+            )
             payment = {
                 "currency": invoice["currency"],
                 "total_amount": invoice["total_amount"],
                 "invoice_payload": stored.payload,
-                "telegram_payment_charge_id": f"stxFAKE{chat_id}_{message_id}_{self._clock():.0f}",
+                "telegram_payment_charge_id": charge_id,
                 "provider_payment_charge_id": "",
             }
-            user = self._user(chat_id)
+            if stars:
+                partner: Json = {
+                    "type": "user",
+                    "transaction_type": "invoice_payment",
+                    "user": user,
+                }
+                if stored.payload is not None:
+                    partner["invoice_payload"] = stored.payload
+                charge = _StarCharge(chat_id, invoice["total_amount"], partner)
+                self._star_charges[charge_id] = charge
+                self._record_star_transaction(charge_id, charge, incoming=True)
             paid = self._new_message(chat_id, user, {"successful_payment": payment})
             return {"update_id": self._take_update_id(), "message": copy.deepcopy(paid.message)}
 
@@ -574,6 +646,29 @@ class FakeBotApi:
         query_id = str(4_000_000_000_000_000 + self._next_query_id)
         self._next_query_id += 1
         return query_id
+
+    def _take_charge_id(self, chat_id: int, message_id: int) -> str:
+        """A Stars telegram_payment_charge_id shaped like Telegram's ("stx" and URL-safe
+        base64), unique per payment and reproducible for the same sequence of payments."""
+        seed = f"{self.token}:{chat_id}:{message_id}:{self._next_charge}".encode()
+        self._next_charge += 1
+        digest = hashlib.sha512(seed).digest()
+        return "stx" + base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def _record_star_transaction(
+        self, charge_id: str, charge: _StarCharge, *, incoming: bool
+    ) -> None:
+        self._star_transactions.append(
+            {
+                "id": charge_id,
+                "amount": charge.amount,
+                "date": int(self._clock()),
+                "source" if incoming else "receiver": copy.deepcopy(charge.partner),
+            }
+        )
+
+    def _balance(self) -> int:
+        return sum(t["amount"] if "source" in t else -t["amount"] for t in self._star_transactions)
 
     def _remember_user(
         self,
@@ -833,6 +928,43 @@ class FakeBotApi:
             if stored is not None:
                 stored.pre_checkout_ok = True
         return True
+
+    def _refund_star_payment(self, params: Json) -> bool:
+        user_id, charge_id = params["user_id"], params["telegram_payment_charge_id"]
+        if user_id <= 0:
+            raise ContractViolation("Bad Request: invalid user_id specified")
+        if not charge_id:
+            raise ContractViolation(
+                'Bad Request: Parameter "telegram_payment_charge_id" is required'
+            )
+        charge = self._star_charges.get(charge_id)
+        if charge is None or charge.user_id != user_id:
+            raise _ApiError(400, CHARGE_NOT_FOUND)
+        if charge.refunded:
+            raise _ApiError(400, CHARGE_ALREADY_REFUNDED)
+        charge.refunded = True
+        self._record_star_transaction(charge_id, charge, incoming=False)
+        return True
+
+    def _get_star_transactions(self, params: Json) -> Json:
+        offset = params.get("offset")
+        limit = params.get("limit")
+        offset = 0 if offset is None else offset
+        limit = STAR_TRANSACTIONS_LIMIT if limit is None else limit
+        if offset < 0:
+            raise ContractViolation(
+                f"Bad Request: offset must be non-negative, got {offset}"
+                " (Telegram would take 0; the contract rejects it to catch the bug)"
+            )
+        if not 1 <= limit <= STAR_TRANSACTIONS_LIMIT:
+            raise ContractViolation(
+                f"Bad Request: limit must be 1-{STAR_TRANSACTIONS_LIMIT}, got {limit}"
+                " (Telegram would clamp it; the contract rejects it to catch the bug)"
+            )
+        return {"transactions": copy.deepcopy(self._star_transactions[offset : offset + limit])}
+
+    def _get_my_star_balance(self, params: Json) -> Json:
+        return {"amount": self._balance()}
 
     def _send_chat_action(self, params: Json) -> bool:
         self.chat_actions.append((self._chat_id(params), params["action"]))

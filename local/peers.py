@@ -1,10 +1,12 @@
 """The payment providers of the local stack: localstripe (a child process) behind a small
-Stripe Checkout page, and the fake PayPal and Crypto Pay servers with their payment pages.
-Each sends its signed webhooks to the local API's /payments/* routes, as the real one would
-to the deployed API.
+Stripe Checkout page, and the fake PayPal, Crypto Pay and YooKassa servers with their
+payment pages. Each sends its webhooks to the local API's /payments/* routes, as the real
+one would to the deployed API (YooKassa's unsigned, naming a source address inside its
+published networks: local/fake_yookassa.py).
 
 A peer is not started when its base URL is configured (STRIPE_API_BASE, PAYPAL_API_BASE,
-CRYPTOPAY_API_BASE): the stack then talks to that server with the configured secrets.
+CRYPTOPAY_API_BASE, YOOKASSA_API_BASE): the stack then talks to that server with the
+configured secrets.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ DEFAULT_STRIPE_WEBHOOK_SECRET = "whsec_local_stack"  # noqa: S105 - a local plac
 DEFAULT_CRYPTOPAY_TOKEN = "12345:local-cryptopay-token"  # noqa: S105 - a local placeholder
 DEFAULT_PAYPAL_WEBHOOK_ID = "WH-LOCAL-STACK"
 PAYPAL_CLIENT = ("local-paypal-client", "local-paypal-secret")
+YOOKASSA_SHOP = ("506751", "test_local-yookassa-secret-key")
+DEFAULT_YOOKASSA_PATH_SECRET = "local-yookassa-path-secret"  # noqa: S105 - a local placeholder
 STRIPE_EVENTS = ["payment_intent.succeeded", "payment_intent.payment_failed"]
 
 
@@ -29,6 +33,8 @@ class PaymentPeers:
     paypal_credentials: dict[str, str]
     cryptopay_api_base: str
     cryptopay_token: str
+    yookassa_api_base: str
+    yookassa_credentials: dict[str, str]
     _stops: list[Callable[[], None]] = field(default_factory=list)
     localstripe_base: str | None = None  # the child process, when the stack started one
 
@@ -39,6 +45,7 @@ class PaymentPeers:
             "PAYPAL_API_BASE": self.paypal_api_base,
             "PAYPAL_WEBHOOK_ID": self.paypal_credentials["webhook_id"],
             "CRYPTOPAY_API_BASE": self.cryptopay_api_base,
+            "YOOKASSA_API_BASE": self.yookassa_api_base,
         }
 
     def secrets(self) -> dict[str, str]:
@@ -48,6 +55,7 @@ class PaymentPeers:
             "stripe_webhook_secret_param": self.stripe_webhook_secret,
             "paypal_credentials_param": json.dumps(self.paypal_credentials),
             "cryptopay_token_param": self.cryptopay_token,
+            "yookassa_credentials_param": json.dumps(self.yookassa_credentials),
         }
 
     def stop(self) -> None:
@@ -65,12 +73,18 @@ def start_payment_peers(environ: Mapping[str, str], api_base: str) -> PaymentPee
         stripe = _stripe(environ, api_base, stops, children)
         paypal = _paypal(environ, api_base, stops)
         crypto = _cryptopay(environ, api_base, stops)
+        yookassa = _yookassa(environ, api_base, stops)
     except BaseException:
         for stop in reversed(stops):
             stop()
         raise
     return PaymentPeers(
-        *stripe, *paypal, *crypto, _stops=stops, localstripe_base=next(iter(children), None)
+        *stripe,
+        *paypal,
+        *crypto,
+        *yookassa,
+        _stops=stops,
+        localstripe_base=next(iter(children), None),
     )
 
 
@@ -137,3 +151,26 @@ def _cryptopay(
     base = fake.serve()
     stops.append(fake.stop)
     return base, token
+
+
+def _yookassa(
+    environ: Mapping[str, str], api_base: str, stops: list[Callable[[], None]]
+) -> tuple[str, dict[str, str]]:
+    credentials = {
+        "shop_id": environ.get("YOOKASSA_SHOP_ID") or YOOKASSA_SHOP[0],
+        "secret_key": environ.get("YOOKASSA_SECRET_KEY") or YOOKASSA_SHOP[1],
+        "webhook_secret": environ.get("YOOKASSA_WEBHOOK_SECRET") or DEFAULT_YOOKASSA_PATH_SECRET,
+    }
+    if environ.get("YOOKASSA_API_BASE"):
+        return environ["YOOKASSA_API_BASE"], credentials
+    from local.fake_yookassa import FakeYooKassa
+
+    fake = FakeYooKassa(
+        credentials["shop_id"],
+        credentials["secret_key"],
+        f"{api_base}/payments/yookassa/{credentials['webhook_secret']}",
+        background_webhooks=True,  # the handler reads the payment back while it is posted
+    )
+    base = fake.serve()
+    stops.append(fake.stop)
+    return base, credentials

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import html
+import ipaddress
 import json
 import logging
 import re
@@ -62,6 +63,8 @@ LAMBDA_ROUTES: Mapping[tuple[str, str], str] = {
     ("POST", "/payments/paypal"): "payment_webhook",
     ("POST", "/payments/cryptopay"): "payment_webhook",
 }
+# YooKassa's notification URL ends in a secret segment: /payments/yookassa/{secret}.
+YOOKASSA_ROUTE = "/payments/yookassa/"
 
 
 class Reply:
@@ -256,6 +259,8 @@ class LocalHandler(BaseHTTPRequestHandler):
     def _route(self, path: str, query: str) -> Reply:
         method = self.command
         function = LAMBDA_ROUTES.get((method, path))
+        if function is None and method == "POST" and path.startswith(YOOKASSA_ROUTE):
+            function = "payment_webhook"
         if function is not None:
             return self._lambda(function, path, query)
         local = LOCAL_ROUTES.get((method, path))
@@ -276,6 +281,19 @@ class LocalHandler(BaseHTTPRequestHandler):
         self._discard_body()
         return Reply.json(404, {"error": "not found"})
 
+    def _source_ip(self) -> str:
+        """The peer's address, as API Gateway reports it. The local fake YooKassa posts over
+        loopback and names the address it stands for (inside YooKassa's networks, or
+        outside for a test) in a header; that header counts from loopback only, and the
+        deployed API never reads one."""
+        from local.fake_yookassa import SOURCE_IP_HEADER
+
+        peer = self.client_address[0]
+        named = self.headers.get(SOURCE_IP_HEADER)
+        if named and ipaddress.ip_address(peer).is_loopback:
+            return named
+        return peer
+
     def _discard_body(self) -> None:
         self.read_body()
 
@@ -289,7 +307,7 @@ class LocalHandler(BaseHTTPRequestHandler):
             headers=list(self.headers.items()),
             body=body,
             query=query,
-            source_ip=self.client_address[0],
+            source_ip=self._source_ip(),
             protocol=self.request_version,
         )
         try:

@@ -17,7 +17,7 @@ from functools import partial
 from typing import Any
 
 from billing.domain.money import Currency
-from billing.domain.profile import PaymentMethod, SavedCard, tax_profile
+from billing.domain.profile import PaymentMethod, SavedCard, card_for, tax_profile
 from billing.errors import BillingError
 from billing.orders.model import Order, OrderStatus, Purpose
 from billing.providers.errors import ProviderError
@@ -132,7 +132,7 @@ def connect(world: World, rng: random.Random) -> None:
             months=months,
             currency=EUR,
             tax=tax,
-            has_saved_card=world.profiles.profile(payer).saved_card is not None,
+            has_saved_card=card_for(world.profiles.profile(payer), EUR) is not None,
         )
         return
     order = world.payments.open(

@@ -24,6 +24,7 @@ from billing.domain.catalog import default_catalog
 from billing.ledger.service import Ledger
 from billing.observability import logger
 from billing.orders.invoices import InvoiceIssuer
+from billing.orders.receipts import FiscalReceipts
 from billing.orders.reconcile import Reconciler
 from billing.orders.refunds import Refunds
 from billing.orders.saved_card import SavedCardCharger
@@ -129,12 +130,14 @@ class World:
             notices=self.told,
             signature_clock=clock,
         )
-        self.refunds = Refunds(payments=self.payments, providers=providers)
+        self.receipts = FiscalReceipts(accounts=self.accounts, settings=settings)
+        self.refunds = Refunds(payments=self.payments, providers=providers, receipts=self.receipts)
         self.saved_cards = SavedCardCharger(
             payments=self.payments,
             subscriptions=self.subscriptions,
             profiles=self.profiles,
             providers=providers,
+            receipts=self.receipts,
             clock=clock,
         )
         checkout: Any = _NoCheckout()

@@ -1,4 +1,5 @@
-"""POST /payments/{stripe,paypal,cryptopay}: provider webhooks.
+"""POST /payments/{stripe,paypal,cryptopay} and /payments/yookassa/{secret}: provider
+webhooks.
 
 Thin: authenticate and act through `billing.orders.webhooks`, map the answer to HTTP.
 """
@@ -24,7 +25,7 @@ from billing.runtime import runtime
 @deadline.per_invocation
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     method, path = route(event)
-    provider = path.rsplit("/", 1)[-1]
+    provider, path_secret = _provider(path)
     if method != "POST" or provider not in PROVIDERS:
         metrics.add_metric(name="PaymentWebhooksUnknownRoute", unit=MetricUnit.Count, value=1)
         return json_response(404, {"error": "not found"})
@@ -37,7 +38,19 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         if isinstance(value, str)
     }
     try:
-        answer = runtime().provider_webhooks().handle(provider, headers, body)
+        answer = (
+            runtime()
+            .provider_webhooks()
+            .handle(
+                provider,
+                headers,
+                body,
+                # The address API Gateway saw: YooKassa is authenticated by it, so never by a
+                # header such as X-Forwarded-For, which the sender writes.
+                source_ip=((event.get("requestContext") or {}).get("http") or {}).get("sourceIp"),
+                path_secret=path_secret,
+            )
+        )
     except (BotoCoreError, ClientError, PynamoDBException):
         logger.exception("transient fault before the event was claimed; the provider retries")
         answer = None
@@ -45,3 +58,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return json_response(503, {"error": "temporarily unavailable"})
     metrics.add_metric(name=f"PaymentWebhook{answer.status}", unit=MetricUnit.Count, value=1)
     return json_response(answer.status, answer.body)
+
+
+def _provider(path: str) -> tuple[str, str | None]:
+    """("stripe", None) for /payments/stripe; ("yookassa", secret) for
+    /payments/yookassa/<secret>, YooKassa's notification URL with our secret segment."""
+    parts = path.strip("/").split("/")
+    if len(parts) == 3 and parts[:2] == ["payments", "yookassa"]:
+        return "yookassa", parts[2]
+    if len(parts) == 2 and parts[0] == "payments" and parts[1] != "yookassa":
+        return parts[1], None
+    return "", None

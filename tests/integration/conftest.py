@@ -101,6 +101,8 @@ STRIPE_WEBHOOK_SECRET = "whsec_test_0123456789"
 CRYPTOPAY_TOKEN = "12345:AAtestcryptopaytoken"
 PAYPAL_CREDENTIALS = {"client_id": "paypal-client", "client_secret": "paypal-secret"}
 PAYPAL_WEBHOOK_ID = "WH-TEST-0001"
+YOOKASSA_SHOP = {"shop_id": "506751", "secret_key": "test_yookassa_secret_key"}
+YOOKASSA_PATH_SECRET = "yk-path-secret-0123456789"
 PROVIDER_TOKENS = {
     "EUR": "284685063:TEST:stripe-eur",
     "USD": "284685063:TEST:stripe-usd",
@@ -122,6 +124,10 @@ def put_payment_secrets(settings: Settings, stripe_key: str) -> None:
             json.dumps({**PAYPAL_CREDENTIALS, "webhook_id": PAYPAL_WEBHOOK_ID}),
         ),
         (settings.payment_provider_tokens_param, json.dumps(PROVIDER_TOKENS)),
+        (
+            settings.yookassa_credentials_param,
+            json.dumps({**YOOKASSA_SHOP, "webhook_secret": YOOKASSA_PATH_SECRET}),
+        ),
     ):
         ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)
 
@@ -152,16 +158,31 @@ def fake_cryptopay() -> Iterator[Any]:
 
 
 @pytest.fixture
+def fake_yookassa(clock: ManualClock) -> Iterator[Any]:
+    """The fake YooKassa on the test's clock; its notifications are delivered by the test
+    (tests/integration/yookassa.py), from the address the test names."""
+    from local.fake_yookassa import FakeYooKassa
+
+    fake = FakeYooKassa(YOOKASSA_SHOP["shop_id"], YOOKASSA_SHOP["secret_key"], None, clock=clock)
+    fake.serve()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
 def providers_env(
     lambda_env: Settings,
     fake_paypal: Any,
     fake_cryptopay: Any,
+    fake_yookassa: Any,
     clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Settings:
-    """lambda_env with PayPal and Crypto Pay pointed at their fakes, secrets in SSM."""
+    """lambda_env with PayPal, Crypto Pay and YooKassa pointed at their fakes, secrets in
+    SSM."""
     monkeypatch.setenv("PAYPAL_API_BASE", fake_paypal.base_url)
     monkeypatch.setenv("CRYPTOPAY_API_BASE", fake_cryptopay.base_url)
+    monkeypatch.setenv("YOOKASSA_API_BASE", fake_yookassa.base_url)
     put_payment_secrets(lambda_env, "sk_test_unused")
     runtime_module.use_clock(clock)
     return lambda_env

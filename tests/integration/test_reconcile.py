@@ -38,6 +38,7 @@ def all_providers(
     localstripe: LocalStripe,
     fake_paypal: Any,
     fake_cryptopay: Any,
+    fake_yookassa: Any,
     clock: ManualClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[None]:
@@ -46,6 +47,7 @@ def all_providers(
     localstripe.unregister_webhook(f"{stripe_env.url}/payments/stripe")
     monkeypatch.setenv("PAYPAL_API_BASE", fake_paypal.base_url)
     monkeypatch.setenv("CRYPTOPAY_API_BASE", fake_cryptopay.base_url)
+    monkeypatch.setenv("YOOKASSA_API_BASE", fake_yookassa.base_url)
     runtime_module.use_clock(clock)
     payer(PAYER, "US", phone="+1 212 555 0100")
     yield

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -284,6 +285,229 @@ def test_invoices_and_stars_payments(fake: FakeBotApi) -> None:
     )
     payment = fake.successful_payment(USER, sent["message_id"])["message"]["successful_payment"]
     assert payment["invoice_payload"] == "order:7" and payment["currency"] == "XTR"
+
+
+# -- Telegram Stars: transactions and refunds ---------------------------------------------
+
+OTHER = 2002
+
+
+def paid(fake: FakeBotApi, user: int, stars: int, payload: str, currency: str = "XTR") -> str:
+    """Send an invoice, approve its pre-checkout query, pay it; the charge id."""
+    invoice: dict[str, Any] = {
+        "chat_id": user,
+        "title": "Top-up",
+        "description": f"{stars} units",
+        "payload": payload,
+        "currency": currency,
+        "prices": [{"label": "Top-up", "amount": stars}],
+    }
+    if currency != "XTR":
+        invoice["provider_token"] = "284685063:TEST:fake"
+    sent = ok(fake.handle("sendInvoice", invoice))
+    query = fake.pre_checkout(user, sent["message_id"])["pre_checkout_query"]
+    ok(fake.handle("answerPreCheckoutQuery", {"pre_checkout_query_id": query["id"], "ok": True}))
+    message = fake.successful_payment(user, sent["message_id"])["message"]
+    charge_id: str = message["successful_payment"]["telegram_payment_charge_id"]
+    return charge_id
+
+
+def refund(fake: FakeBotApi, user: int, charge_id: str) -> tuple[int, dict[str, Any]]:
+    return fake.handle(
+        "refundStarPayment", {"user_id": user, "telegram_payment_charge_id": charge_id}
+    )
+
+
+def test_a_stars_payment_is_an_incoming_star_transaction(fake: FakeBotApi) -> None:
+    fake.user_message(USER, "/start", first_name="Anna", username="anna")
+    charge_id = paid(fake, USER, 250, "order:7")
+    again = paid(fake, USER, 250, "order:7")
+
+    assert re.fullmatch(r"stx[A-Za-z0-9_-]{86}", charge_id), charge_id
+    assert again != charge_id
+    anna = {
+        "id": USER,
+        "is_bot": False,
+        "first_name": "Anna",
+        "username": "anna",
+        "language_code": "en",
+    }
+    first = {
+        "id": charge_id,
+        "amount": 250,
+        "date": 1_750_000_000,
+        "source": {
+            "type": "user",
+            "transaction_type": "invoice_payment",
+            "user": anna,
+            "invoice_payload": "order:7",
+        },
+    }
+    assert fake.star_transactions()[0] == first
+    listed = ok(fake.handle("getStarTransactions", {}))
+    assert listed == {"transactions": fake.star_transactions()}
+    assert [t["id"] for t in listed["transactions"]] == [charge_id, again]
+    assert fake.star_balance() == 500
+    assert ok(fake.handle("getMyStarBalance", {})) == {"amount": 500}
+    fake.star_transactions().clear()  # a copy
+    assert len(fake.star_transactions()) == 2
+    assert fake.violations == []
+
+
+def test_a_card_payment_records_no_star_transaction(fake: FakeBotApi) -> None:
+    charge_id = paid(fake, USER, 1999, "order:8", currency="EUR")
+    assert fake.star_transactions() == []
+    assert ok(fake.handle("getStarTransactions", {})) == {"transactions": []}
+    assert fake.star_balance() == 0
+    status, body = refund(fake, USER, charge_id)
+    assert (status, body["description"]) == (400, "Bad Request: CHARGE_NOT_FOUND")
+    assert fake.violations == []
+
+
+def test_a_stars_payment_is_refunded_once() -> None:
+    clock = [1_750_000_000.0]
+    fake = FakeBotApi(clock=lambda: clock[0])
+    charge_id = paid(fake, USER, 250, "order:7")
+    clock[0] += 3600
+
+    assert refund(fake, USER, charge_id) == (200, {"ok": True, "result": True})
+    incoming, outgoing = fake.star_transactions()
+    assert outgoing == {
+        "id": charge_id,  # a refund keeps the id of the payment it refunds
+        "amount": 250,
+        "date": 1_750_003_600,
+        "receiver": incoming["source"],
+    }
+    assert "source" not in outgoing and "receiver" not in incoming
+    assert fake.star_balance() == 0
+
+    assert refund(fake, USER, charge_id) == (
+        400,
+        {"ok": False, "error_code": 400, "description": "Bad Request: CHARGE_ALREADY_REFUNDED"},
+    )
+    assert len(fake.star_transactions()) == 2
+    assert [c["telegram_payment_charge_id"] for c in fake.calls_of("refundStarPayment")] == [
+        charge_id,
+        charge_id,
+    ]
+    assert fake.violations == []  # refusals for the state, not for the call
+
+
+def test_a_foreign_or_unknown_charge_is_not_refunded(fake: FakeBotApi) -> None:
+    charge_id = paid(fake, USER, 100, "order:1")
+    for user, charge in [(OTHER, charge_id), (USER, "stxNOPE"), (USER, charge_id.upper())]:
+        assert refund(fake, user, charge) == (
+            400,
+            {"ok": False, "error_code": 400, "description": "Bad Request: CHARGE_NOT_FOUND"},
+        )
+    assert len(fake.star_transactions()) == 1 and fake.star_balance() == 100
+    assert fake.violations == []
+    ok(refund(fake, USER, charge_id))  # the owner's refund still works
+
+
+def test_star_transactions_are_paged(fake: FakeBotApi) -> None:
+    charges = [paid(fake, USER if n % 2 else OTHER, n, f"order:{n}") for n in range(1, 6)]
+    ok(refund(fake, OTHER, charges[1]))
+
+    def page(**params: int) -> list[str]:
+        return [t["id"] for t in ok(fake.handle("getStarTransactions", params))["transactions"]]
+
+    everything = [*charges, charges[1]]
+    assert page() == everything
+    assert page(offset=2, limit=2) == everything[2:4]
+    assert page(offset=5) == [charges[1]]
+    assert page(offset=6) == []
+    assert page(offset=99, limit=1) == []
+    assert page(limit=1) == everything[:1]
+    assert page(limit=100) == everything
+    assert fake.star_balance() == sum(range(1, 6)) - 2
+    assert fake.violations == []
+
+    refused: list[tuple[dict[str, Any], str]] = [
+        ({"limit": 0}, "limit must be 1-100, got 0"),
+        ({"limit": 101}, "limit must be 1-100, got 101"),
+        ({"offset": -1}, "offset must be non-negative, got -1"),
+        ({"limit": "10"}, "limit must be Integer, got String"),
+    ]
+    for params, described in refused:
+        status, body = fake.handle("getStarTransactions", params)
+        assert status == 400 and described in body["description"], body
+    assert len(fake.violations) == 4
+
+
+def test_star_transactions_through_http(fake: FakeBotApi) -> None:
+    charge_id = paid(fake, USER, 40, "order:40")
+    with httpx.Client(transport=fake.transport(), base_url="https://api.telegram.org") as client:
+        listed = client.get(
+            f"/bot{DEFAULT_TOKEN}/getStarTransactions", params={"offset": 0, "limit": 10}
+        )
+        assert [t["id"] for t in listed.json()["result"]["transactions"]] == [charge_id]
+        refunded = client.post(
+            f"/bot{DEFAULT_TOKEN}/refundStarPayment",
+            data={"user_id": str(USER), "telegram_payment_charge_id": charge_id},
+        )
+        assert refunded.json() == {"ok": True, "result": True}
+    assert fake.calls_of("refundStarPayment") == [
+        {"user_id": USER, "telegram_payment_charge_id": charge_id}
+    ]
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize(
+    ("params", "description"),
+    [
+        (
+            {"telegram_payment_charge_id": "stxA"},
+            "Bad Request: user_id is empty (required parameter of refundStarPayment)",
+        ),
+        (
+            {"user_id": USER},
+            "Bad Request: telegram_payment_charge_id is empty"
+            " (required parameter of refundStarPayment)",
+        ),
+        (
+            {"user_id": str(USER), "telegram_payment_charge_id": "stxA"},
+            "Bad Request: user_id must be Integer, got String",
+        ),
+        (
+            {"user_id": USER, "telegram_payment_charge_id": 42},
+            "Bad Request: telegram_payment_charge_id must be String, got Integer",
+        ),
+        (
+            {"user_id": USER, "telegram_payment_charge_id": ""},
+            'Bad Request: Parameter "telegram_payment_charge_id" is required',
+        ),
+        (
+            {"user_id": 0, "telegram_payment_charge_id": "stxA"},
+            "Bad Request: invalid user_id specified",
+        ),
+        (
+            {"user_id": USER, "telegram_payment_charge_id": "stxA", "amount": 5},
+            'Bad Request: unknown parameter "amount" for method refundStarPayment'
+            " (Telegram would ignore it; the contract rejects it to catch typos)",
+        ),
+    ],
+)
+def test_refund_contract_violations(
+    fake: FakeBotApi, params: dict[str, Any], description: str
+) -> None:
+    charge_id = paid(fake, USER, 10, "order:10")
+    assert fake.handle("refundStarPayment", params) == (
+        400,
+        {"ok": False, "error_code": 400, "description": description},
+    )
+    assert fake.violations == [f"refundStarPayment: {description}"]
+    assert len(fake.star_transactions()) == 1  # nothing refunded
+    ok(refund(fake, USER, charge_id))
+
+
+def test_a_refund_failure_can_be_injected(fake: FakeBotApi) -> None:
+    charge_id = paid(fake, USER, 10, "order:10")
+    fake.fail_next("refundStarPayment", 400, "Bad Request: BALANCE_TOO_LOW")
+    assert refund(fake, USER, charge_id)[1]["description"] == "Bad Request: BALANCE_TOO_LOW"
+    assert fake.star_balance() == 10
+    ok(refund(fake, USER, charge_id))
+    assert fake.star_balance() == 0
 
 
 def test_send_document_multipart_through_the_transport(fake: FakeBotApi) -> None:

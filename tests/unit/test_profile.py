@@ -66,8 +66,16 @@ def test_methods_follow_the_spec_table() -> None:
     assert PAYPAL.currencies == (EUR, USD)
     assert CRYPTO.currencies == (EUR, USD, RUB)
     assert BANK.currencies == (EUR, USD, RUB)
-    assert {m for m in PaymentMethod if m.requires_verification} == {TG, STRIPE, PAYPAL}
-    assert {m for m in PaymentMethod if m.saves_card} == {STRIPE}
+    assert PaymentMethod.PARTNER_CARD.currencies == (RUB,)
+    assert PaymentMethod.STARS.currencies == (EUR, USD, RUB)
+    # SPEC §6: both card methods and PayPal; Stars are no card.
+    assert {m for m in PaymentMethod if m.requires_verification} == {
+        TG,
+        STRIPE,
+        PAYPAL,
+        PaymentMethod.PARTNER_CARD,
+    }
+    assert {m for m in PaymentMethod if m.saves_card} == {STRIPE, PaymentMethod.PARTNER_CARD}
     assert not STRIPE.supports(RUB) and TG.supports(RUB)
 
 

@@ -41,7 +41,7 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def test_the_four_webhook_routes_are_posts_on_the_http_api() -> None:
+def test_the_five_webhook_routes_are_posts_on_the_http_api() -> None:
     routes = {
         (event["Properties"]["Method"], event["Properties"]["Path"]): name
         for name in FUNCTIONS
@@ -53,6 +53,7 @@ def test_the_four_webhook_routes_are_posts_on_the_http_api() -> None:
         ("POST", "/payments/stripe"): "PaymentWebhookFunction",
         ("POST", "/payments/paypal"): "PaymentWebhookFunction",
         ("POST", "/payments/cryptopay"): "PaymentWebhookFunction",
+        ("POST", "/payments/yookassa/{secret}"): "PaymentWebhookFunction",
     }
     for name in FUNCTIONS:
         for event in RESOURCES[name]["Properties"].get("Events", {}).values():
@@ -189,6 +190,7 @@ def test_no_policy_grants_scan_or_every_resource(function: str) -> None:
                 "PaypalCredentialsParameter",
                 "CryptoPayTokenParameter",
                 "PaymentProviderTokensParameter",
+                "YooKassaCredentialsParameter",
             },
         ),
         (
@@ -199,9 +201,13 @@ def test_no_policy_grants_scan_or_every_resource(function: str) -> None:
                 "StripeWebhookSecretParameter",
                 "PaypalCredentialsParameter",
                 "CryptoPayTokenParameter",
+                "YooKassaCredentialsParameter",
             },
         ),
-        ("RenewalCronFunction", {"BotTokenParameter", "StripeSecretKeyParameter"}),
+        (
+            "RenewalCronFunction",
+            {"BotTokenParameter", "StripeSecretKeyParameter", "YooKassaCredentialsParameter"},
+        ),
         (
             "ReconcileFunction",
             {
@@ -209,6 +215,7 @@ def test_no_policy_grants_scan_or_every_resource(function: str) -> None:
                 "StripeSecretKeyParameter",
                 "PaypalCredentialsParameter",
                 "CryptoPayTokenParameter",
+                "YooKassaCredentialsParameter",
             },
         ),
     ],

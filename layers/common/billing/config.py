@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import date
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -66,6 +67,40 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         default="/sip-billing/cryptopay/token", name="CRYPTOPAY_TOKEN_PARAM"
     )
 
+    # Card for Russia (SPEC §7): YooKassa API v3. The SSM parameter holds a JSON object
+    # {"shop_id": "...", "secret_key": "...", "webhook_secret": "<the notification path's
+    # secret segment>"}.
+    yookassa_api_base: str = field(default="https://api.yookassa.ru", name="YOOKASSA_API_BASE")
+    yookassa_credentials_param: str = field(
+        default="/sip-billing/yookassa/credentials", name="YOOKASSA_CREDENTIALS_PARAM"
+    )
+    # Where YooKassa sends notifications from (its published list, yookassa.ru/developers/
+    # using-api/webhooks): the source address API Gateway saw, never a header.
+    yookassa_networks: tuple[str, ...] = field(
+        default=(
+            "185.71.76.0/27",
+            "185.71.77.0/27",
+            "77.75.153.0/25",
+            "77.75.156.11/32",
+            "77.75.156.35/32",
+            "77.75.154.128/25",
+            "2a02:5180::/32",
+        ),
+        name="YOOKASSA_NETWORKS",
+    )
+    # The 54-FZ receipt's vat_code for our service: 1 is "without VAT" (the seller is a
+    # foreign company); set it to what the partner's tax adviser says.
+    yookassa_vat_code: Annotated[int, msgspec.Meta(ge=1, le=12)] = field(
+        default=1, name="YOOKASSA_VAT_CODE"
+    )
+    # Telegram Stars per major unit of each currency (SPEC §7), "EUR=84,USD=77,RUB=0.85":
+    # what a Star brings the bot (about 0.013 USD, 2026), so an order's total converts to
+    # the Stars that pay it; rounded up to a whole Star. Verify before production.
+    stars_rates: tuple[tuple[str, Decimal], ...] = field(
+        default=(("EUR", Decimal("84")), ("USD", Decimal("77")), ("RUB", Decimal("0.85"))),
+        name="STARS_RATES",
+    )
+
     # ADMIN_IDS="1, 2": comma-separated Telegram user ids.
     admin_ids: frozenset[int] = field(default=frozenset(), name="ADMIN_IDS")
 
@@ -90,6 +125,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Where the browser goes back after paying on a provider's page (the bot's chat).
     payment_return_url: str = field(default="https://t.me/", name="PAYMENT_RETURN_URL")
 
+    def stars_rate(self, currency: str) -> Decimal:
+        """Stars per major unit of `currency` (every supported currency has one)."""
+        return dict(self.stars_rates)[currency]
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """The settings from environment variables (os.environ by default): those of the
@@ -103,6 +142,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
             values["CATALOG_PATH"] = Path(path)  # msgspec has no Path type of its own
         if isinstance(ids := values.get("ADMIN_IDS"), str):
             values["ADMIN_IDS"] = _split_ids(ids)
+        if isinstance(networks := values.get("YOOKASSA_NETWORKS"), str):
+            values["YOOKASSA_NETWORKS"] = _networks(networks)
+        if isinstance(rates := values.get("STARS_RATES"), str):
+            values["STARS_RATES"] = _rates(rates)
         try:
             return msgspec.convert(values, cls, strict=False)
         except msgspec.ValidationError as error:
@@ -119,6 +162,40 @@ def _split_ids(text: str) -> frozenset[int]:
         raise SettingsError(
             f"environment variable ADMIN_IDS={text!r}: expected comma-separated integers"
         ) from None
+
+
+def _networks(text: str) -> tuple[str, ...]:
+    import ipaddress
+
+    parts = tuple(part.strip() for part in text.split(",") if part.strip())
+    try:
+        return tuple(str(ipaddress.ip_network(part, strict=False)) for part in parts)
+    except ValueError:
+        raise SettingsError(
+            f"environment variable YOOKASSA_NETWORKS={text!r}: expected comma-separated"
+            " addresses or networks (185.71.76.0/27)"
+        ) from None
+
+
+def _rates(text: str) -> tuple[tuple[str, Decimal], ...]:
+    """ "EUR=84,USD=77,RUB=0.85" -> Stars per major unit; each currency once, each rate > 0."""
+    rates: dict[str, Decimal] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        code, _, value = part.partition("=")
+        try:
+            rate = Decimal(value.strip())
+        except ArithmeticError:
+            rate = Decimal(0)
+        code = code.strip().upper()
+        if code not in ("EUR", "USD", "RUB") or code in rates or not rate.is_finite() or rate <= 0:
+            raise SettingsError(
+                f"environment variable STARS_RATES={text!r}: expected CURRENCY=Stars per unit"
+                " for EUR, USD and RUB, each once and above 0 (EUR=84,USD=77,RUB=0.85)"
+            )
+        rates[code] = rate
+    if set(rates) != {"EUR", "USD", "RUB"}:
+        raise SettingsError(f"environment variable STARS_RATES={text!r}: needs EUR, USD and RUB")
+    return tuple(rates.items())
 
 
 def _invalid(error: msgspec.ValidationError, source: Mapping[str, str]) -> SettingsError:

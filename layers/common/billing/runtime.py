@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from billing.domain.catalog import Catalog
     from billing.ledger.service import Ledger
     from billing.orders.checkout import Checkout
+    from billing.orders.receipts import FiscalReceipts
     from billing.orders.reconcile import Reconciler
     from billing.orders.saved_card import SavedCardCharger
     from billing.orders.service import PaymentService
@@ -222,8 +223,15 @@ class Runtime:
             subscriptions=self.subscriptions,
             profiles=self.profiles,
             providers=self.providers,
+            receipts=self.receipts,
             clock=self.clock,
         )
+
+    @cached_property
+    def receipts(self) -> FiscalReceipts:
+        from billing.orders.receipts import FiscalReceipts
+
+        return FiscalReceipts(accounts=self.accounts, settings=self.settings)
 
     # --- the handlers' roots ---------------------------------------------------------------
 
@@ -248,7 +256,9 @@ class Runtime:
                 checkout=self.checkout,
                 orders=self.orders,
                 notices=self.notices,
-                refunds=Refunds(payments=self.payments, providers=self.providers),
+                refunds=Refunds(
+                    payments=self.payments, providers=self.providers, receipts=self.receipts
+                ),
                 saved_cards=self.saved_cards,
             )
         )

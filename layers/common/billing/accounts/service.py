@@ -59,9 +59,12 @@ class ProfileService:
     def set_payment_method(self, user_id: int, method: PaymentMethod | str) -> BillingProfile:
         return self._change(user_id, lambda p: rules.with_payment_method(p, method))
 
-    def remove_saved_card(self, user_id: int) -> BillingProfile:
+    def remove_saved_card(self, user_id: int, provider: str = "stripe") -> BillingProfile:
         """Forgets the card here; detaching it at the provider is the payments code's job."""
-        return self._change(user_id, rules.without_saved_card)
+        return self._change(user_id, lambda p: rules.without_saved_card(p, provider))
+
+    def set_receipt_contact(self, user_id: int, text: str) -> BillingProfile:
+        return self._change(user_id, lambda p: rules.with_receipt_contact(p, text))
 
     def share_phone(
         self, user_id: int, phone_number: str, *, contact_user_id: int | None
@@ -77,7 +80,8 @@ class ProfileService:
     # --- payments and support ------------------------------------------------------------
 
     def save_card(self, user_id: int, card: SavedCard) -> BillingProfile:
-        """Keep the card the Payer agreed to save (Stripe, off-session renewals)."""
+        """Keep the card the Payer agreed to save (Stripe or YooKassa, off-session
+        renewals); it replaces the card that provider kept before."""
         if card.is_expired(self._clock.now().date()):
             raise InvalidProfileValue(
                 f"card ending {card.last4} expired {card.exp_month:02d}/{card.exp_year}",

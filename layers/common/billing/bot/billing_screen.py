@@ -12,17 +12,23 @@ from billing.bot.deps import BotDeps
 from billing.bot.texts import method_name
 from billing.bot.turn import Turn
 from billing.domain.countries import country_name, exact_country, match_country
-from billing.domain.profile import BillingProfile, PaymentMethod, Verification, verification_for
+from billing.domain.profile import (
+    BillingProfile,
+    PaymentMethod,
+    Verification,
+    saved_cards,
+    verification_for,
+)
 from billing.errors import BillingError, NotFound
 from billing.providers.errors import ProviderError
 
-FIELDS = ("country", "name", "address", "vat_id")
+FIELDS = ("country", "name", "address", "vat_id", "receipt_contact")
 
 
 def billing_screen(turn: Turn, deps: BotDeps) -> Screen:
     """The profile with a button per field; with a way back when a quote or payment waits."""
     profile = deps.profiles.profile(turn.user_id)
-    card = profile.saved_card
+    cards = saved_cards(profile)
     method = profile.payment_method
     country = profile.country
 
@@ -42,7 +48,8 @@ def billing_screen(turn: Turn, deps: BotDeps) -> Screen:
             address=profile.address or unset("address"),
             vat_id=profile.vat_id or unset("vat_id"),
             method=method_name(turn.lang, method.value) if method else unset("method"),
-            card=f"{card.brand} •••• {card.last4}" if card else unset("card"),
+            card=", ".join(f"{card.brand} •••• {card.last4}" for card in cards) or unset("card"),
+            receipt=profile.receipt_contact or unset("receipt_contact"),
             verification=turn.text(f"verification_{_verification(profile).value}"),
         )
     )
@@ -55,12 +62,18 @@ def billing_screen(turn: Turn, deps: BotDeps) -> Screen:
             button(turn.text("btn_address"), encode("bf", "address")),
             button(turn.text("btn_vat_id"), encode("bf", "vat_id")),
         ],
+        [button(turn.text("btn_receipt_contact"), encode("bf", "receipt_contact"))],
     ]
     if profile.vat_id:
         keyboard.append([button(turn.text("btn_clear_vat_id"), encode("bv"))])
     keyboard.append([button(turn.text("btn_method"), encode("pmc"))])
-    if card:
-        keyboard.append([button(turn.text("btn_remove_card"), encode("rc"))])
+    for card in cards:
+        label = (
+            turn.text("btn_remove_card")
+            if len(cards) == 1
+            else turn.text("btn_remove_card_n", last4=card.last4)
+        )
+        keyboard.append([button(label, encode("rc", card.provider))])
     keyboard.append([button(turn.text("btn_share_phone"), encode("sp"))])
     keyboard += detours.back_row(turn, drafts.load(turn, deps))
     return Screen(text, keyboard)
@@ -133,6 +146,7 @@ def _save(turn: Turn, deps: BotDeps, field: str, text: str) -> None:
         "name": deps.profiles.set_name,
         "address": deps.profiles.set_address,
         "vat_id": deps.profiles.set_vat_id,
+        "receipt_contact": deps.profiles.set_receipt_contact,
     }
     try:
         setters[field](turn.user_id, text)
@@ -172,9 +186,13 @@ def on_clear_vat_id(turn: Turn, deps: BotDeps) -> None:
     _change(turn, deps, lambda: deps.profiles.clear_vat_id(turn.user_id))
 
 
-def on_remove_card(turn: Turn, deps: BotDeps) -> None:
+def on_remove_card(turn: Turn, deps: BotDeps, provider: str | None) -> None:
+    # Buttons from before cards for Russia name no provider: they meant the Stripe card.
+    if provider not in (None, "stripe", "yookassa"):
+        turn.answer(turn.text("stale"), alert=True)
+        return
     try:
-        _change(turn, deps, lambda: deps.saved_cards.forget(turn.user_id))
+        _change(turn, deps, lambda: deps.saved_cards.forget(turn.user_id, provider or "stripe"))
     except ProviderError:
         turn.answer(turn.text("pay_provider_down"), alert=True)
 

@@ -437,7 +437,8 @@ def on_confirm(turn: Turn, deps: BotDeps, nonce: str | None, total: str | None) 
             months=draft["months"],
             currency=Currency(draft["currency"]),
             tax=billing_profile.tax_profile(profile),
-            has_saved_card=profile.saved_card is not None,
+            has_saved_card=billing_profile.card_for(profile, Currency(draft["currency"]))
+            is not None,
             # The total on the button: any other price today charges nothing.
             expected_total=int(total),
             customer_name=picked_name(turn, deps, draft["customer"]),

@@ -36,13 +36,17 @@ from billing.orders.service import Outcome
 from billing.providers.errors import ProviderError
 from billing.telegram.models import PreCheckoutQuery, SuccessfulPayment
 
-# Callback codes of the methods (callback data is short); "ss" is Stripe with the card saved.
+# Callback codes of the methods (callback data is short); "ss" and "ys" save the card.
+SAVING = frozenset({"ss", "ys"})
 METHOD_CODES: dict[str, tuple[PaymentMethod, bool]] = {
     "tg": (PaymentMethod.TELEGRAM_CARD, False),
     "sc": (PaymentMethod.STRIPE_CARD, False),
     "ss": (PaymentMethod.STRIPE_CARD, True),
+    "yk": (PaymentMethod.PARTNER_CARD, False),
+    "ys": (PaymentMethod.PARTNER_CARD, True),
     "pp": (PaymentMethod.PAYPAL, False),
     "cr": (PaymentMethod.CRYPTO, False),
+    "st": (PaymentMethod.STARS, False),
     "bk": (PaymentMethod.BANK_TRANSFER, False),
 }
 TOP_UP_PRESETS = {  # in major units
@@ -82,8 +86,8 @@ def methods_screen(
         if maximum is not None and amount > maximum:
             above_maximum = True  # offering it would only end in a refusal
             continue
-        label = turn.text(f"method_{code}")
-        if method is preferred and code != "ss":
+        label = _method_label(turn, deps, code, amount, currency)
+        if method is preferred and code not in SAVING:
             label = "★ " + label
         keyboard.append([button(label, encode("pk", pay["nonce"], code))])
     if above_maximum and pay["purpose"] != Purpose.TOP_UP.value:
@@ -113,6 +117,13 @@ def methods_screen(
             fix = encode("bd", ",".join(refusal.missing))
             keyboard.insert(0, [button(turn.text("btn_fix_billing"), fix)])
     return Screen(text, keyboard)
+
+
+def _method_label(turn: Turn, deps: BotDeps, code: str, amount: int, currency: Currency) -> str:
+    if METHOD_CODES[code][0] is PaymentMethod.STARS:
+        # SPEC §7: the Stars are shown before paying, on the button itself.
+        return turn.text("method_st", stars=deps.checkout.stars_for(amount, currency))
+    return turn.text(f"method_{code}")
 
 
 def current_total(turn: Turn, deps: BotDeps, pay: dict[str, Any]) -> int | None:
@@ -367,6 +378,12 @@ def on_method(turn: Turn, deps: BotDeps, nonce: str | None, code: str | None) ->
     if isinstance(started, PaymentLink):
         link = {"text": turn.text("btn_open_payment", amount=shown), "url": started.url}
         turn.show(Screen(turn.text("pay_link", order=order.id, amount=shown), [[link]]))
+    elif isinstance(started, TelegramInvoice) and order.method is PaymentMethod.STARS:
+        stars = started.params["prices"][0]["amount"]
+        turn.show(
+            Screen(turn.text("pay_stars_invoice_sent", order=order.id, amount=shown, stars=stars))
+        )
+        turn.calls.append(Call("sendInvoice", {"chat_id": turn.chat_id, **started.params}))
     elif isinstance(started, TelegramInvoice):
         turn.show(Screen(turn.text("pay_invoice_sent", order=order.id, amount=shown)))
         turn.calls.append(Call("sendInvoice", {"chat_id": turn.chat_id, **started.params}))
@@ -406,14 +423,22 @@ def pre_checkout(deps: BotDeps, query: PreCheckoutQuery, lang: str) -> Call:
 
 def successful_payment(turn: Turn, deps: BotDeps, payment: SuccessfulPayment) -> None:
     """Telegram took the money: apply the order once (keyed on the order, the charge id
-    kept as its provider reference) and tell the Payer."""
-    settlement = deps.payments.settle(
-        payment.invoice_payload,
-        amount=payment.total_amount,
-        currency=payment.currency,
-        provider="telegram",
-        provider_ref=payment.telegram_payment_charge_id,
-    )
+    kept as its provider reference) and tell the Payer. Stars pay the order's amount in
+    its own currency when they are exactly the Stars its invoice asked."""
+    if payment.currency == "XTR":
+        settlement = deps.payments.settle_stars(
+            payment.invoice_payload,
+            stars=payment.total_amount,
+            charge_id=payment.telegram_payment_charge_id,
+        )
+    else:
+        settlement = deps.payments.settle(
+            payment.invoice_payload,
+            amount=payment.total_amount,
+            currency=payment.currency,
+            provider="telegram",
+            provider_ref=payment.telegram_payment_charge_id,
+        )
     if settlement.outcome in (Outcome.APPLIED, Outcome.TOPPED_UP):
         deps.notices.settled(settlement)
     elif settlement.outcome in (Outcome.MISMATCH, Outcome.UNKNOWN):

@@ -132,7 +132,7 @@ ACTIONS: dict[str, Action] = {
     "bf": lambda turn, deps, p: billing_screen.on_ask(turn, deps, p.arg(0)),
     "bb": lambda turn, deps, p: billing_screen.on_back(turn, deps),
     "bv": lambda turn, deps, p: billing_screen.on_clear_vat_id(turn, deps),
-    "rc": lambda turn, deps, p: billing_screen.on_remove_card(turn, deps),
+    "rc": lambda turn, deps, p: billing_screen.on_remove_card(turn, deps, p.arg(0)),
     "pmc": lambda turn, deps, p: billing_screen.on_choose_method(turn, deps),
     "pm": lambda turn, deps, p: billing_screen.on_method(turn, deps, p.arg(0)),
     "sp": lambda turn, deps, p: billing_screen.on_share_phone(turn, deps, p.arg(0)),

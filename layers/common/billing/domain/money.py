@@ -7,7 +7,7 @@ minor units goes through `round_half_up`, once per line, as SPEC §2-§3 require
 from __future__ import annotations
 
 import re
-from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from billing.errors import InvalidAmount, UnsupportedCurrency
@@ -46,6 +46,13 @@ def round_half_up(value: Decimal) -> int:
 def round_down(value: Decimal) -> int:
     """Truncate towards zero (credits and remaining value are never rounded up)."""
     return int(value.quantize(Decimal(1), rounding=ROUND_DOWN))
+
+
+def stars_for(amount: int, currency: Currency, stars_per_unit: Decimal) -> int:
+    """The whole Telegram Stars that pay `amount` (SPEC §7): converted at the configured
+    rate and rounded UP, so the Stars never bring less than the order's total."""
+    stars = Decimal(amount) * stars_per_unit / currency.minor_per_major
+    return max(1, int(stars.to_integral_value(rounding=ROUND_CEILING)))
 
 
 def to_minor(amount: Decimal | str | int, currency: Currency) -> int:

@@ -7,6 +7,7 @@ profile alone: `require_can_pay` is the single gate every payment passes.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, replace
 from datetime import date
@@ -45,6 +46,8 @@ class PaymentMethod(StrEnum):
     STRIPE_CARD = "stripe_card"
     PAYPAL = "paypal"
     CRYPTO = "crypto"
+    PARTNER_CARD = "partner_card"  # a Russian acquirer through the partner (YooKassa)
+    STARS = "stars"  # Telegram Stars
     BANK_TRANSFER = "bank_transfer"
 
     @classmethod
@@ -87,6 +90,9 @@ _METHODS: dict[PaymentMethod, _MethodInfo] = {
     PaymentMethod.STRIPE_CARD: _MethodInfo("card via Stripe", (_EUR, _USD), True, True),
     PaymentMethod.PAYPAL: _MethodInfo("PayPal", (_EUR, _USD), True, False),
     PaymentMethod.CRYPTO: _MethodInfo("crypto", (_EUR, _USD, _RUB), False, False),
+    PaymentMethod.PARTNER_CARD: _MethodInfo("card for Russia", (_RUB,), True, True),
+    # Stars are bought from Apple, Google or Fragment, not with a card here: no verification.
+    PaymentMethod.STARS: _MethodInfo("Telegram Stars", (_EUR, _USD, _RUB), False, False),
     PaymentMethod.BANK_TRANSFER: _MethodInfo("bank transfer", (_EUR, _USD, _RUB), False, False),
 }
 
@@ -94,16 +100,21 @@ _METHODS: dict[PaymentMethod, _MethodInfo] = {
 # --- the profile --------------------------------------------------------------------------
 
 
+# Which provider keeps the cards a method saves (SPEC §7: one card per such method).
+CARD_PROVIDERS = {PaymentMethod.STRIPE_CARD: "stripe", PaymentMethod.PARTNER_CARD: "yookassa"}
+
+
 @dataclass(frozen=True)
 class SavedCard:
-    """A card kept at Stripe for off-session renewals; we only hold its reference."""
+    """A card kept at a provider for off-session renewals; we only hold its reference."""
 
     brand: str
     last4: str
     exp_month: int
     exp_year: int
-    provider_ref: str  # Stripe PaymentMethod id (pm_...)
+    provider_ref: str  # Stripe PaymentMethod id (pm_...), YooKassa payment_method.id
     customer_ref: str | None = None  # Stripe Customer id (cus_...) the method is attached to
+    provider: str = "stripe"  # "stripe" or "yookassa" (CARD_PROVIDERS)
 
     def __post_init__(self) -> None:
         if not (len(self.last4) == 4 and self.last4.isascii() and self.last4.isdigit()):
@@ -114,6 +125,13 @@ class SavedCard:
             raise InvalidProfileValue(f"card expiry year looks wrong: {self.exp_year}")
         if not self.provider_ref.strip():
             raise InvalidProfileValue("a saved card needs its provider reference")
+        if self.provider not in CARD_PROVIDERS.values():
+            raise InvalidProfileValue(f"cards are not kept at {self.provider!r}")
+
+    @property
+    def method(self) -> PaymentMethod:
+        """The method whose payments saved it, and whose renewals charge it."""
+        return next(m for m, provider in CARD_PROVIDERS.items() if provider == self.provider)
 
     def is_expired(self, today: date) -> bool:
         """Cards are valid through the last day of their expiry month."""
@@ -129,7 +147,11 @@ class BillingProfile:
     address: str | None = None
     vat_id: str | None = None
     payment_method: PaymentMethod | None = None
-    saved_card: SavedCard | None = None
+    saved_card: SavedCard | None = None  # at Stripe: pays EUR and USD renewals
+    partner_card: SavedCard | None = None  # at YooKassa: pays RUB renewals
+    # Where the 54-FZ fiscal receipt of a card-for-Russia payment is sent: an e-mail address
+    # or a phone number (+E.164), asked once in /billing.
+    receipt_contact: str | None = None
     phone_country: str | None = None  # from the user's own shared contact; the number is not kept
     verified_by_support: bool = False  # support confirmed `country` by hand (SPEC §6, §9)
     flagged_for_support: str | None = None  # why support should look (card country contradicts)
@@ -179,11 +201,64 @@ def with_payment_method(profile: BillingProfile, method: PaymentMethod | str) ->
 
 
 def with_saved_card(profile: BillingProfile, card: SavedCard) -> BillingProfile:
+    if card.provider == "yookassa":
+        return replace(profile, partner_card=card)
     return replace(profile, saved_card=card)
 
 
-def without_saved_card(profile: BillingProfile) -> BillingProfile:
+def without_saved_card(profile: BillingProfile, provider: str = "stripe") -> BillingProfile:
+    if provider == "yookassa":
+        return replace(profile, partner_card=None)
     return replace(profile, saved_card=None)
+
+
+def saved_cards(profile: BillingProfile) -> tuple[SavedCard, ...]:
+    return tuple(card for card in (profile.saved_card, profile.partner_card) if card is not None)
+
+
+def card_for(profile: BillingProfile, currency: Currency) -> SavedCard | None:
+    """The saved card that can pay a renewal in `currency` (SPEC §5.4): a card is charged
+    only through the method that saved it, and only in a currency that method takes."""
+    return next((c for c in saved_cards(profile) if c.method.supports(currency)), None)
+
+
+MAX_EMAIL = 254  # RFC 5321's limit on a forward path
+
+
+def with_receipt_contact(profile: BillingProfile, text: str) -> BillingProfile:
+    """An e-mail address (kept as typed, domain lower-cased) or a phone number (kept as
+    +E.164) for fiscal receipts; anything else is refused with what to type."""
+    raw = text.strip() if isinstance(text, str) else ""
+    if "@" in raw:
+        local, _, domain = raw.rpartition("@")
+        domain = domain.lower()
+        if (
+            len(raw) > MAX_EMAIL
+            or not local
+            or _has_control(raw)
+            or any(char.isspace() for char in raw)
+            or "@" in local
+            or not re.fullmatch(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)+", domain)
+        ):
+            raise InvalidProfileValue(f"{raw[:60]!r} is not an e-mail address", reason="contact")
+        return replace(profile, receipt_contact=f"{local}@{domain}")
+    return replace(profile, receipt_contact=e164(raw))
+
+
+def e164(phone_number: str) -> str:
+    """A valid phone number as +E.164 (Telegram shares them without the '+')."""
+    text = phone_number.strip() if isinstance(phone_number, str) else ""
+    import phonenumbers  # on the paths that read a phone number only
+
+    try:
+        number = phonenumbers.parse(text if text.startswith("+") else "+" + text, None)
+    except phonenumbers.NumberParseException:
+        raise InvalidProfileValue(
+            f"{text[:60]!r} is not an e-mail or phone", reason="contact"
+        ) from None
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidProfileValue(f"{text[:60]!r} is not an e-mail or phone", reason="contact")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def with_phone(profile: BillingProfile, phone_number: str) -> BillingProfile:
@@ -289,6 +364,13 @@ def require_can_pay(profile: BillingProfile, method: PaymentMethod, currency: Cu
                 missing=tuple(missing),
                 reason="bank_transfer",
             )
+    if method is PaymentMethod.PARTNER_CARD and profile.receipt_contact is None:
+        # 54-FZ: the acquirer sends a fiscal receipt with every payment and refund.
+        raise ProfileIncomplete(
+            "a card payment for Russia needs an e-mail or phone for its receipt in /billing",
+            missing=("receipt_contact",),
+            reason="receipt",
+        )
     match verification_for(profile, method):
         case Verification.UNVERIFIED:
             raise CountryNotVerified(
@@ -310,7 +392,13 @@ def require_can_pay(profile: BillingProfile, method: PaymentMethod, currency: Cu
 
 # --- helpers --------------------------------------------------------------------------------
 
-_FIELD_TITLES = {"country": "country", "name": "name", "address": "address", "vat_id": "VAT id"}
+_FIELD_TITLES = {
+    "country": "country",
+    "name": "name",
+    "address": "address",
+    "vat_id": "VAT id",
+    "receipt_contact": "e-mail or phone for receipts",
+}
 
 # Control characters and line/paragraph separators would break invoices and messages.
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})

@@ -3,6 +3,9 @@
 - card in Telegram: a Bot API invoice (the bot sends it; Telegram collects the card);
 - card via Stripe: a Checkout page, optionally saving the card for auto-renewal;
 - PayPal: an Orders v2 approval link; crypto: a Crypto Pay invoice link;
+- card for Russia: a YooKassa payment page (optionally saving the card), with its 54-FZ
+  receipt;
+- Telegram Stars: a Bot API invoice in XTR, the order's total converted to whole Stars;
 - bank transfer: a payment-order PDF with the order number as the reference.
 Each provider's id is stored on the order, so support can find the order from it.
 """
@@ -16,11 +19,13 @@ from typing import Any
 from billing.clock import Clock
 from billing.config import Settings
 from billing.documents.model import BankDetails, Party, PaymentOrderDocument
+from billing.domain.money import Currency
 from billing.domain.periods import whole_seconds
 from billing.domain.profile import PaymentMethod
 from billing.errors import InvalidState
 from billing.i18n import DEFAULT_LANGUAGE, message
 from billing.orders.model import Order, minimum_for
+from billing.orders.receipts import FiscalReceipts
 from billing.orders.service import PaymentService
 from billing.providers.registry import Providers
 from billing.store.accounts import AccountsRepository
@@ -65,45 +70,55 @@ class Checkout:
         self._providers = providers
         self._accounts = accounts
         self._settings = settings
+        self._receipts = FiscalReceipts(accounts=accounts, settings=settings)
 
     def start(self, order: Order, *, title: str, save_card: bool = False) -> PaymentStart:
+        started: PaymentStart
         match order.method:
             case PaymentMethod.TELEGRAM_CARD:
-                return self._telegram_invoice(order, title)
+                started = self._telegram_invoice(order, title)
+            case PaymentMethod.STARS:
+                started = self._stars_invoice(order, title)
             case PaymentMethod.STRIPE_CARD:
-                return self._stripe_checkout(order, title, save_card=save_card)
+                started = self._stripe_checkout(order, title, save_card=save_card)
+            case PaymentMethod.PARTNER_CARD:
+                started = self._yookassa_payment(order, title, save_card=save_card)
             case PaymentMethod.PAYPAL:
-                paypal = self._providers.paypal.create_order(
-                    order_id=order.id,
-                    amount=order.amount,
-                    currency=order.currency.value,
-                    description=title,
-                    return_url=self._settings.payment_return_url,
-                    cancel_url=self._settings.payment_return_url,
-                )
-                order = self._payments.attach_provider_ref(order, paypal.id)
-                if paypal.approve_url is None:  # a repeated create of an approved order
-                    raise InvalidState(
-                        f"order {order.id} is being paid already", reason="being_paid"
-                    )
-                return PaymentLink(paypal.approve_url, order)
+                started = self._paypal_order(order, title)
             case PaymentMethod.CRYPTO:
-                invoice = self._providers.cryptopay.create_invoice(
-                    order_id=order.id,
-                    amount=order.amount,
-                    currency=order.currency.value,
-                    description=title,
-                    # The invoice ends with its order (SPEC §7), not an hour after opening.
-                    expires_in=_seconds_left(order, self._clock.now()),
-                )
-                order = self._payments.attach_provider_ref(order, f"crypto-{invoice.invoice_id}")
-                return PaymentLink(invoice.pay_url, order)
+                started = self._crypto_invoice(order, title)
             case PaymentMethod.BANK_TRANSFER:
-                return self._payment_order(order)
+                started = self._payment_order(order)
+        return started
+
+    def _paypal_order(self, order: Order, title: str) -> PaymentLink:
+        paypal = self._providers.paypal.create_order(
+            order_id=order.id,
+            amount=order.amount,
+            currency=order.currency.value,
+            description=title,
+            return_url=self._settings.payment_return_url,
+            cancel_url=self._settings.payment_return_url,
+        )
+        order = self._payments.attach_provider_ref(order, paypal.id)
+        if paypal.approve_url is None:  # a repeated create of an approved order
+            raise InvalidState(f"order {order.id} is being paid already", reason="being_paid")
+        return PaymentLink(paypal.approve_url, order)
+
+    def _crypto_invoice(self, order: Order, title: str) -> PaymentLink:
+        invoice = self._providers.cryptopay.create_invoice(
+            order_id=order.id,
+            amount=order.amount,
+            currency=order.currency.value,
+            description=title,
+            # The invoice ends with its order (SPEC §7), not an hour after opening.
+            expires_in=_seconds_left(order, self._clock.now()),
+        )
+        order = self._payments.attach_provider_ref(order, f"crypto-{invoice.invoice_id}")
+        return PaymentLink(invoice.pay_url, order)
 
     def _telegram_invoice(self, order: Order, title: str) -> TelegramInvoice:
-        account = self._accounts.get(order.payer_id)
-        lang = account.profile.language if account is not None else DEFAULT_LANGUAGE
+        lang = self._language(order)
         params = {
             "title": title[:32],
             "description": message(lang, "invoice_description", order=order.id, title=title)[:255],
@@ -113,6 +128,66 @@ class Checkout:
             "prices": [{"label": title[:32], "amount": order.amount}],
         }
         return TelegramInvoice(params, order)
+
+    def stars_for(self, amount: int, currency: Currency) -> int:
+        """What `amount` costs in Telegram Stars at the configured rate (SPEC §7)."""
+        from billing.domain.money import stars_for
+
+        return stars_for(amount, currency, self._settings.stars_rate(currency.value))
+
+    def _stars_invoice(self, order: Order, title: str) -> TelegramInvoice:
+        """The Stars are fixed on the order before the invoice goes out: the pre-checkout
+        and the payment are checked against them, whatever the rate is by then."""
+        from billing.domain.money import format_minor
+
+        stars = order.details.get("stars")
+        if not isinstance(stars, int):
+            order = self._payments.with_details(
+                order, stars=self.stars_for(order.amount, order.currency)
+            )
+            stars = order.details["stars"]
+        lang = self._language(order)
+        description = message(
+            lang,
+            "invoice_description_stars",
+            order=order.id,
+            title=title,
+            amount=format_minor(order.amount, order.currency),
+            stars=stars,
+        )
+        params = {
+            "title": title[:32],
+            "description": description[:255],
+            "payload": order.id,
+            "provider_token": "",  # Stars need none (Bot API: "Pass an empty string")
+            "currency": "XTR",
+            "prices": [{"label": title[:32], "amount": stars}],
+        }
+        return TelegramInvoice(params, order)
+
+    def _yookassa_payment(self, order: Order, title: str, *, save_card: bool) -> PaymentLink:
+        """YooKassa's payment page. The Idempotence-Key is the order's: starting the same
+        order again replays the same payment instead of opening a second one."""
+        payment = self._providers.yookassa.create_payment(
+            idempotence_key=f"payment-{order.id}",
+            amount=order.amount,
+            currency=order.currency.value,
+            description=title,
+            metadata={"order_id": order.id},
+            receipt=self._receipts.receipt(
+                order.payer_id, title, order.amount, order.currency.value
+            ),
+            return_url=self._settings.payment_return_url,
+            save_payment_method=save_card,
+        )
+        order = self._payments.attach_provider_ref(order, payment.id, save_card=save_card)
+        if payment.confirmation_url is None:  # that payment went on: paid or declined
+            raise InvalidState(f"order {order.id} is being paid already", reason="being_paid")
+        return PaymentLink(payment.confirmation_url, order)
+
+    def _language(self, order: Order) -> str:
+        account = self._accounts.get(order.payer_id)
+        return account.profile.language if account is not None else DEFAULT_LANGUAGE
 
     def _stripe_checkout(self, order: Order, title: str, *, save_card: bool) -> PaymentLink:
         stripe = self._providers.stripe

@@ -7,7 +7,12 @@ endpoint). So on a schedule, for a recent window:
   handler under the same claim, so a delivery before or after it applies nothing twice;
 - PayPal: every order still open here is read at PayPal (`GET /v2/checkout/orders/{id}`):
   approved but not captured -> captured, each capture settled, each refund debited;
-- Crypto Pay: its paid invoices (`getInvoices status=paid`), settled as `invoice_paid` is.
+- Crypto Pay: its paid invoices (`getInvoices status=paid`), settled as `invoice_paid` is;
+- YooKassa: its payments and refunds created in the window (`GET /v3/payments`, `/v3/refunds`),
+  applied as the notifications' re-fetched objects are;
+- Telegram Stars: the bot's Star transactions (`getStarTransactions`, chronological, read on
+  from the offset the last run reached, less an overlap): payments settled as
+  successful_payment is, refunds recorded as an admin's refund is.
 Then each open order past its expiry is marked expired; money that still comes for it is a
 top-up (PaymentService.settle). Everything goes through the callbacks' own code, whose
 effects are keyed by provider ids, so running it twice, or beside a late webhook, is
@@ -40,6 +45,9 @@ WINDOW = timedelta(days=4)
 OVERLAP = timedelta(hours=1)
 LONGEST = timedelta(days=30)
 CRYPTO_PAGE = 100
+# Star transactions are read by position; re-reading the last ones again is harmless (every
+# effect is keyed) and covers a run that stopped between reading and applying.
+STARS_OVERLAP = 100
 STRIPE_EVENTS = (
     "checkout.session.",
     "payment_intent.",
@@ -88,6 +96,8 @@ class Reconciler:
             ("stripe", self._stripe),
             ("paypal", self._paypal),
             ("cryptopay", self._cryptopay),
+            ("yookassa", self._yookassa),
+            ("stars", self._stars),
         ):
             try:
                 step(report)
@@ -142,6 +152,28 @@ class Reconciler:
                 break
             offset += CRYPTO_PAGE
         self._orders.set_reconciled_until("cryptopay", began)
+
+    def _yookassa(self, report: ReconcileReport) -> None:
+        began = self._clock.now()
+        since = self._since("yookassa")
+        yookassa = self._providers.yookassa
+        # Payments before refunds: a refund of a payment settled in this very run is kept.
+        for payment in sorted(yookassa.payments_since(since), key=lambda p: p.created_at):
+            if payment.status in ("succeeded", "canceled"):
+                report.seen["yookassa"] += 1
+                self._webhooks.apply_yookassa_payment(payment)
+        for refund in sorted(yookassa.refunds_since(since), key=lambda r: r.created_at):
+            report.seen["yookassa"] += 1
+            self._webhooks.apply_yookassa_refund(refund)
+        self._orders.set_reconciled_until("yookassa", began)
+
+    def _stars(self, report: ReconcileReport) -> None:
+        start = max(0, self._orders.reconciled_offset("stars") - STARS_OVERLAP)
+        transactions, end = self._providers.stars.transactions(start)
+        for transaction in transactions:
+            report.seen["stars"] += 1
+            self._webhooks.apply_star_transaction(transaction)
+        self._orders.set_reconciled_offset("stars", end)
 
     def _expire_overdue(self, report: ReconcileReport) -> None:
         """After the providers were asked (so nothing they hold is lost), what is still open

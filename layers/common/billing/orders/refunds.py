@@ -1,9 +1,13 @@
 """Support refunds an order through its provider (SPEC §9): the money goes back to the
-card or PayPal account, and the wallet is debited in the same breath (even into debt).
+card, PayPal account or Stars balance, and the wallet is debited in the same breath (even
+into debt).
 
 The provider's refund id names the ledger entry, so the refund webhook that follows
-(charge.refunded, PAYMENT.CAPTURE.REFUNDED) finds it written and changes nothing. The
-idempotency key includes what was refunded before, so a repeated request refunds once.
+(charge.refunded, PAYMENT.CAPTURE.REFUNDED, YooKassa's refund.succeeded) finds it written
+and changes nothing. The idempotency key includes what was refunded before, so a repeated
+request refunds once. Telegram refunds a Stars payment whole and gives the refund no id:
+it is recorded under the charge's (providers/stars.py), and a refund Telegram had made
+already (our write lost after its call) is recorded now, once.
 """
 
 from __future__ import annotations
@@ -11,17 +15,28 @@ from __future__ import annotations
 from billing.domain.money import format_minor
 from billing.domain.profile import PaymentMethod
 from billing.errors import InvalidAmount, InvalidState, NotAllowed, NotFound
-from billing.orders.model import OrderStatus
+from billing.orders.model import Order, OrderStatus
+from billing.orders.receipts import FiscalReceipts
 from billing.orders.service import PaymentService, RefundRecord
 from billing.providers.registry import Providers
 
-REFUNDABLE = frozenset({PaymentMethod.STRIPE_CARD, PaymentMethod.PAYPAL})
+REFUNDABLE = frozenset(
+    {
+        PaymentMethod.STRIPE_CARD,
+        PaymentMethod.PAYPAL,
+        PaymentMethod.PARTNER_CARD,
+        PaymentMethod.STARS,
+    }
+)
 
 
 class Refunds:
-    def __init__(self, *, payments: PaymentService, providers: Providers) -> None:
+    def __init__(
+        self, *, payments: PaymentService, providers: Providers, receipts: FiscalReceipts
+    ) -> None:
         self._payments = payments
         self._providers = providers
+        self._receipts = receipts
 
     def refund(self, order_id: str, amount: int) -> RefundRecord:
         order = self._payments.order(order_id)
@@ -40,22 +55,35 @@ class Refunds:
                 f"a refund of order {order.id} is from 0.01 to {format_minor(left, order.currency)}"
             )
         key = f"refund-{order.id}-{order.refunded_amount}-{amount}"
-        if order.method is PaymentMethod.STRIPE_CARD:
-            provider = "stripe"
-            refund_id = self._providers.stripe.refund(
-                payment_intent_id=order.provider_ref, amount=amount, idempotency_key=key
-            )
-        else:
-            provider = "paypal"
-            refund_id = self._providers.paypal.refund_capture(
-                order.provider_ref,
-                amount=amount,
-                currency=order.currency.value,
-                request_id=key,
-            )
+        provider_ref = order.provider_ref
+        match order.method:
+            case PaymentMethod.STRIPE_CARD:
+                provider = "stripe"
+                refund_id = self._providers.stripe.refund(
+                    payment_intent_id=provider_ref, amount=amount, idempotency_key=key
+                )
+            case PaymentMethod.PAYPAL:
+                provider = "paypal"
+                refund_id = self._providers.paypal.refund_capture(
+                    provider_ref, amount=amount, currency=order.currency.value, request_id=key
+                )
+            case PaymentMethod.PARTNER_CARD:
+                provider = "yookassa"
+                refund_id = self._providers.yookassa.create_refund(
+                    idempotence_key=key,
+                    payment_id=provider_ref,
+                    amount=amount,
+                    currency=order.currency.value,
+                    receipt=self._receipts.receipt(
+                        order.payer_id, f"Refund of order {order.id}", amount, order.currency.value
+                    ),
+                ).id
+            case _:
+                provider = "stars"
+                refund_id = self._stars_refund(order.payer_id, provider_ref, amount, order)
         record = self._payments.record_refund(
             provider=provider,
-            provider_ref=order.provider_ref,
+            provider_ref=provider_ref,
             refund_id=refund_id,
             amount=amount,
             currency=order.currency.value,
@@ -63,3 +91,16 @@ class Refunds:
         if record.movement is None:  # the order changed meanwhile: support was alerted
             raise InvalidState(f"refund {refund_id} was made but not debited ({record.outcome})")
         return record
+
+    def _stars_refund(self, payer_id: int, charge_id: str, amount: int, order: Order) -> str:
+        from billing.providers.stars import refund_id
+
+        if amount != order.refundable or order.refunded_amount:
+            raise InvalidAmount(
+                f"Telegram refunds a Stars payment whole: order {order.id} refunds"
+                f" {format_minor(order.refundable, order.currency)} or nothing",
+                reason="stars_whole",
+                amount=format_minor(order.refundable, order.currency),
+            )
+        self._providers.stars.refund(user_id=payer_id, charge_id=charge_id)
+        return refund_id(charge_id)

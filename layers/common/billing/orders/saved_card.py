@@ -1,22 +1,23 @@
 """Charging the saved card off-session for a renewal (SPEC §5.4), never twice for a period.
 
+The card is the one saved for the subscription's currency: a Stripe card for EUR and USD,
+a YooKassa one for RUB (`card_for`); orders/card_gateways.py speaks to each provider.
 Each attempt has its own order, for that day's quote (a price or tax change after a decline
-gets a new order, never a mismatched old one), and its own Stripe idempotency key
-(`charge-<order>-<attempt>`): a redelivered queue message replays Stripe's answer.
+gets a new order, never a mismatched old one), and its own idempotency key at the provider
+(`charge-<order>-<attempt>`): a redelivered queue message replays the provider's answer.
 
 Before Stripe is called, the attempt claims the period: a mark on the subscription written
 with its version condition. While the claim stands, a manual renewal of the period is
 refused and the sweep starts no other attempt; a renewal priced before the claim fails its
 condition. The claim ends with the attempt's outcome: the settle transaction renews the
 subscription (a new period, without the claim), or a failed attempt is recorded. When the
-outcome never arrived (a timeout, a crash), `resolve` asks Stripe what became of that very
-attempt before anything else: settled if it succeeded, recorded if it failed, sent again
-with the same key if it never reached Stripe.
+outcome never arrived (a timeout, a crash), `resolve` asks the provider what became of that
+very attempt before anything else: settled if it succeeded, recorded if it failed, sent
+again with the same key if it never reached the provider.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -24,12 +25,13 @@ from billing.accounts.service import ProfileService
 from billing.clock import Clock
 from billing.domain import renewal
 from billing.domain.money import format_minor
-from billing.domain.profile import PaymentMethod, tax_profile
+from billing.domain.profile import CARD_PROVIDERS, card_for, tax_profile
 from billing.domain.subscription import Subscription
 from billing.errors import InvalidState
+from billing.orders.card_gateways import CardGateway, gateway_for
 from billing.orders.model import Order, Purpose, expiry_for
+from billing.orders.receipts import FiscalReceipts
 from billing.orders.service import PaymentService, Settlement
-from billing.providers.errors import ProviderRejected
 from billing.providers.registry import Providers
 from billing.providers.stripe_gateway import OffSessionResult
 from billing.subscriptions.service import SubscriptionService
@@ -64,6 +66,7 @@ class SavedCardCharger:
         subscriptions: SubscriptionService,
         profiles: ProfileService,
         providers: Providers,
+        receipts: FiscalReceipts,
         clock: Clock,
     ) -> None:
         self._clock = clock
@@ -71,19 +74,25 @@ class SavedCardCharger:
         self._subscriptions = subscriptions
         self._profiles = profiles
         self._providers = providers
+        self._receipts = receipts
 
-    def forget(self, payer_id: int) -> None:
-        """The Payer removes the saved card: detached at Stripe, then forgotten here, so it
-        can never be charged again. A card Stripe no longer knows is simply forgotten;
-        Stripe being unreachable raises ProviderUnavailable and nothing changes."""
-        card = self._profiles.profile(payer_id).saved_card
+    def _gateway(self, provider: str) -> CardGateway:
+        return gateway_for(provider, self._providers, self._receipts)
+
+    def forget(self, payer_id: int, provider: str = "stripe") -> None:
+        """The Payer removes a saved card: let go at its provider (detached at Stripe),
+        then forgotten here, so it can never be charged again. A card the provider no
+        longer knows is simply forgotten; the provider being unreachable raises
+        ProviderUnavailable and nothing changes."""
+        profile = self._profiles.profile(payer_id)
+        card = next(
+            (c for c in (profile.saved_card, profile.partner_card) if c and c.provider == provider),
+            None,
+        )
         if card is None:
             return
-        with contextlib.suppress(ProviderRejected):  # detached or deleted at Stripe already
-            self._providers.stripe.detach_payment_method(
-                card.provider_ref, idempotency_key=f"detach-{card.provider_ref}"
-            )
-        self._profiles.remove_saved_card(payer_id)
+        self._gateway(card.provider).detach(card)
+        self._profiles.remove_saved_card(payer_id, card.provider)
 
     def renew(
         self, subscription_id: str, *, period_key: str, chat_id: int | None = None
@@ -99,10 +108,11 @@ class SavedCardCharger:
         if renewal.marks(sub).claim is not None:
             return CardCharge(CardOutcome.IN_PROGRESS, None)
         profile = self._profiles.profile(sub.payer_id)
-        card = profile.saved_card
-        if card is None or card.customer_ref is None:
+        card = card_for(profile, sub.currency)
+        if card is None or not self._gateway(card.provider).ready(card):
             self._subscriptions.record_failed_attempt(sub)
             return CardCharge(CardOutcome.NO_CARD, None, message="no saved card")
+        method = card.method
         quote = self._subscriptions.quote_renew(sub.id, by=sub.payer_id, tax=tax_profile(profile))
         attempt = renewal.next_charge_attempt(sub)
         now = self._clock.now()
@@ -120,18 +130,19 @@ class SavedCardCharger:
             purpose=Purpose.RENEW,
             amount=amount,
             currency=quote.currency,
-            method=PaymentMethod.STRIPE_CARD,
+            method=method,
             chat_id=chat_id,
             # Payable while the period lasts (or the method's usual window, if longer): a
             # charge whose answer was lost may be resolved days later, after an outage, and
             # the bank's authentication page that a failed attempt offers is this order's.
-            expires_at=max(sub.expires_at, expiry_for(PaymentMethod.STRIPE_CARD, now)),
+            expires_at=max(sub.expires_at, expiry_for(method, now)),
             details={
                 "subscription_id": sub.id,
                 "period_key": period_key,
                 "total": quote.total,
                 "attempt": attempt,
                 # A retry with the attempt's key must send exactly what the first try did.
+                "card_provider": card.provider,
                 "customer": card.customer_ref,
                 "payment_method": card.provider_ref,
             },
@@ -140,10 +151,10 @@ class SavedCardCharger:
         return self._charge(claimed, order)
 
     def resolve(self, subscription_id: str) -> CardCharge:
-        """Settle or record the claimed attempt whose outcome is unknown, from what Stripe
-        holds for it; one that never reached Stripe is sent again with its own key, unless
-        the card was removed or the subscription has expired meanwhile (then nothing is
-        charged). Raises ProviderUnavailable when Stripe cannot say."""
+        """Settle or record the claimed attempt whose outcome is unknown, from what the
+        provider holds for it; one that never reached it is sent again with its own key,
+        unless the card was removed or the subscription has expired meanwhile (then nothing
+        is charged). Raises ProviderUnavailable when the provider cannot say."""
         sub = self._subscriptions.get_any(subscription_id)
         claim = renewal.marks(sub).claim
         if claim is None:
@@ -151,12 +162,10 @@ class SavedCardCharger:
         order = self._payments.order(claim.order_id)
         if order is None:
             raise InvalidState(f"order {claim.order_id} of the card payment is missing")
-        found = self._providers.stripe.find_off_session_charge(
-            customer=str(order.details["customer"]), order_id=order.id, attempt=claim.attempt
-        )
+        found = self._gateway(_provider_of(order)).find(order)
         if found is not None:
             return self._outcome(sub, order, found)
-        card = self._profiles.profile(sub.payer_id).saved_card
+        card = card_for(self._profiles.profile(sub.payer_id), order.currency)
         if card is None or card.provider_ref != order.details["payment_method"]:
             reason = "the saved card was removed before the payment was sent"
         elif self._clock.now() >= sub.expires_at:
@@ -168,22 +177,9 @@ class SavedCardCharger:
         return CardCharge(CardOutcome.NO_CARD, order, message=reason)
 
     def _charge(self, claimed: Subscription, order: Order) -> CardCharge:
-        """The claimed attempt's request to Stripe: the same key and parameters every time
-        it is sent."""
-        attempt = str(order.details["attempt"])
-        try:
-            result = self._providers.stripe.charge_off_session(
-                customer=str(order.details["customer"]),
-                payment_method=str(order.details["payment_method"]),
-                amount=order.amount,
-                currency=order.currency.value,
-                idempotency_key=f"charge-{order.id}-{attempt}",
-                metadata={"order_id": order.id, "subscription_id": claimed.id, "attempt": attempt},
-            )
-        except ProviderRejected as refused:
-            # Refused outright (a card detached at Stripe, a customer gone): nothing was
-            # charged, and the same request would be refused again.
-            result = OffSessionResult("declined", None, refused.message, None)
+        """The claimed attempt's request to its provider: the same key and parameters every
+        time it is sent."""
+        result = self._gateway(_provider_of(order)).charge(order, claimed.id)
         return self._outcome(claimed, order, result)
 
     def _outcome(self, claimed: Subscription, order: Order, result: OffSessionResult) -> CardCharge:
@@ -192,7 +188,7 @@ class SavedCardCharger:
                 order.id,
                 amount=order.amount,
                 currency=order.currency.value,
-                provider="stripe",
+                provider=_provider_of(order),
                 provider_ref=result.payment_intent_id,
             )
             # Decided from the subscription, not the settlement: the webhook may have
@@ -217,3 +213,9 @@ class SavedCardCharger:
             else CardOutcome.DECLINED
         )
         return CardCharge(outcome, self._payments.order(order.id), message=result.message)
+
+
+def _provider_of(order: Order) -> str:
+    """Where the attempt's card is kept (orders before cards for Russia: Stripe)."""
+    provider = order.details.get("card_provider")
+    return str(provider) if provider in CARD_PROVIDERS.values() else "stripe"

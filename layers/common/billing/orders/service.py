@@ -26,7 +26,7 @@ from typing import Any
 
 from billing.clock import Clock
 from billing.domain.money import Currency, format_minor
-from billing.domain.profile import PaymentMethod, require_can_pay, tax_profile
+from billing.domain.profile import PaymentMethod, card_for, require_can_pay, tax_profile
 from billing.errors import BillingError, ConcurrentModification, InvalidState, NotFound
 from billing.ledger.model import Reason, Wallet
 from billing.ledger.service import (
@@ -213,12 +213,24 @@ class PaymentService:
         self._orders.save(updated, expected_version=order.version)
         return updated
 
+    def with_details(self, order: Order, **details: Any) -> Order:
+        """Remember more about how the order is being paid (the Stars its invoice asks)."""
+        updated = replace(
+            order,
+            details={**order.details, **details},
+            updated_at=self._clock.now(),
+            version=order.version + 1,
+        )
+        self._orders.save(updated, expected_version=order.version)
+        return updated
+
     def is_payable(self, order_id: str, *, amount: int, currency: str) -> Order | None:
-        """The order when it still waits for exactly this payment (Telegram pre-checkout)."""
+        """The order when it still waits for exactly this payment (Telegram pre-checkout):
+        its amount in its currency, or for a Stars order the Stars its invoice asked."""
         order = self._orders.get(order_id)
         if order is None or not order.payable_at(self._clock.now()):
             return None
-        if order.amount != amount or order.currency.value != currency:
+        if (amount, currency) != _asked(order):
             return None
         return order
 
@@ -267,6 +279,23 @@ class PaymentService:
                 )
             return settlement
         return self._apply(order, amount, provider, provider_ref)
+
+    def settle_stars(self, order_id: str, *, stars: int, charge_id: str) -> Settlement:
+        """A payment in Telegram Stars (SPEC §7): exactly the Stars its order's invoice
+        asked pay the order's amount in the order's currency. Other Stars, or Stars for an
+        order not paid by Stars, credit nothing (settle alerts the mismatch)."""
+        order = self._orders.get(order_id) if order_id else None
+        if order is not None and (stars, "XTR") == _asked(order):
+            return self.settle(
+                order_id,
+                amount=order.amount,
+                currency=order.currency.value,
+                provider="stars",
+                provider_ref=charge_id,
+            )
+        return self.settle(
+            order_id, amount=stars, currency="XTR", provider="stars", provider_ref=charge_id
+        )
 
     def _apply(
         self, order: Order, amount: int, provider: str, provider_ref: str | None
@@ -553,7 +582,7 @@ class PaymentService:
                 tax=tax,
                 # The card a Checkout "save card" payment keeps is stored after this
                 # transaction; the Payer's choice already counts (SPEC §5.1).
-                has_saved_card=account.profile.saved_card is not None
+                has_saved_card=card_for(account.profile, order.currency) is not None
                 or bool(details.get("save_card")),
                 payment=payment,
                 expected_total=_confirmed(details),
@@ -600,6 +629,14 @@ class PaymentService:
     def alert(self, reason: str, provider: str | None, details: Mapping[str, Any]) -> None:
         """Record something support must look at."""
         self._orders.record_alert(reason, now=self._clock.now(), provider=provider, details=details)
+
+
+def _asked(order: Order) -> tuple[int | None, str]:
+    """What the order's payment must bring: Stars for a Stars order, else its amount."""
+    if order.method is PaymentMethod.STARS:
+        stars = order.details.get("stars")
+        return (stars if isinstance(stars, int) and not isinstance(stars, bool) else None), "XTR"
+    return order.amount, order.currency.value
 
 
 def _payment_reason(order: Order) -> Reason:

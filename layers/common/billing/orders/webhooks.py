@@ -1,13 +1,14 @@
 """Provider callbacks (SPEC §7): authenticate, dedupe, find the order, apply it once.
 
 Every request is authenticated before anything is read or written (Stripe-Signature with a
-5-minute tolerance, PayPal's verify-webhook-signature API, Crypto Pay's HMAC): a failure is
-401 and no write. An authentic event is claimed by its provider event id, so a redelivery is
-answered 200 without acting; the ledger's keys make a payment apply once even when two
-events name the same payment (checkout.session.completed and payment_intent.succeeded).
-An event we cannot act on is answered 200 (recorded and alerted when it concerns money),
-so the provider stops retrying; any failure is 503 after releasing the claim, and a claim
-held by another invocation still at work is 503 too (store/dedupe.py says why).
+5-minute tolerance, PayPal's verify-webhook-signature API, Crypto Pay's HMAC; YooKassa signs
+nothing, see `_yookassa`): a failure is 401 and no write. An authentic event is claimed by
+its provider event id, so a redelivery is answered 200 without acting; the ledger's keys
+make a payment apply once even when two events name the same payment
+(checkout.session.completed and payment_intent.succeeded). An event we cannot act on is
+answered 200 (recorded and alerted when it concerns money), so the provider stops retrying;
+any failure is 503 after releasing the claim, and a claim held by another invocation still
+at work is 503 too (store/dedupe.py says why).
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ if TYPE_CHECKING:
     from billing.providers.cryptopay import CryptoPayInvoice
     from billing.providers.paypal import PayPalOrderState
     from billing.providers.registry import Providers
+    from billing.providers.stars import StarTransaction
+    from billing.providers.yookassa import YooKassaPayment, YooKassaRefund
     from billing.store.dedupe import UpdateDeduplicator
 
-PROVIDERS = frozenset({"stripe", "paypal", "cryptopay"})
+PROVIDERS = frozenset({"stripe", "paypal", "cryptopay", "yookassa"})
 
 
 class Notices(Protocol):
@@ -89,10 +92,22 @@ class ProviderWebhooks:
         self._clock = clock
         self._notices = notices
 
-    def handle(self, provider: str, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
-        """`headers` must be lower-cased names (API Gateway HTTP API gives them so). One
-        event is one operation of the store's read map: each item is read once."""
+    def handle(
+        self,
+        provider: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        source_ip: str | None = None,
+        path_secret: str | None = None,
+    ) -> WebhookAnswer:
+        """`headers` must be lower-cased names (API Gateway HTTP API gives them so);
+        `source_ip` is the address API Gateway saw (requestContext), `path_secret` the
+        route's last segment where the provider's URL has one. One event is one operation
+        of the store's read map: each item is read once."""
         with reads.operation():
+            if provider == "yookassa":
+                return self._yookassa(source_ip, path_secret, body)
             return self._handle(provider, headers, body)
 
     def _handle(self, provider: str, headers: Mapping[str, str], body: bytes) -> WebhookAnswer:
@@ -432,6 +447,130 @@ class ProviderWebhooks:
             ),
         )
 
+    # --- YooKassa -----------------------------------------------------------------------------
+
+    def _yookassa(
+        self, source_ip: str | None, path_secret: str | None, body: bytes
+    ) -> WebhookAnswer:
+        """YooKassa signs no notification. Three checks stand in: the secret segment of our
+        notification URL, the source address against YooKassa's published networks (as
+        API Gateway saw it, not a header anyone can write), and above all the payment or
+        refund re-read from YooKassa's API: only what that answer says is acted on, so a
+        forged body can at most make us ask.
+
+        No event claim: a notification has no id of its own, and a claim keyed by an
+        unauthenticated body would let a forged one use up the real one's key. Every
+        effect is keyed by YooKassa's ids instead (the order's payment, the refund), so a
+        duplicate changes nothing."""
+        import hmac
+
+        from billing.providers.yookassa import YooKassaNotificationError, parse_notification
+
+        expected = self._providers.yookassa_webhook_secret()
+        if not (
+            expected
+            and isinstance(path_secret, str)
+            and hmac.compare_digest(path_secret.encode(), expected.encode())
+            and _from_networks(source_ip, self._providers.yookassa_networks())
+        ):
+            return UNAUTHORIZED
+        try:
+            notification = parse_notification(body)
+        except (YooKassaNotificationError, *UNREADABLE) as error:
+            logger.info("yookassa notification not used", extra={"reason": str(error)[:200]})
+            return OK
+        try:
+            if notification.event.startswith("refund."):
+                refund = self._providers.yookassa.refund(notification.object_id)
+                if refund is not None:
+                    self.apply_yookassa_refund(refund)
+            else:
+                payment = self._providers.yookassa.payment(notification.payment_id)
+                if payment is not None:
+                    self.apply_yookassa_payment(payment)
+        except Exception:
+            logger.exception("yookassa notification failed; YooKassa will retry")
+            return RETRY
+        return OK
+
+    def apply_yookassa_payment(self, payment: YooKassaPayment) -> None:
+        """A payment as YooKassa's API has it now: succeeded -> settled (and its card kept
+        if the Payer asked); canceled -> the order it was for told of the failure."""
+        order_id = payment.metadata.get("order_id", "")
+        if payment.status == "succeeded" and payment.paid:
+            from billing.orders.service import Outcome
+
+            settlement = self._settle(
+                order_id, payment.amount, payment.currency, "yookassa", payment.id
+            )
+            if settlement.credited_now or settlement.outcome is Outcome.ALREADY:
+                self._keep_partner_card(settlement, payment)
+        elif payment.status == "canceled":
+            order = self._payments.order(order_id)
+            # Only the payment the order waits on: a canceled earlier page changes nothing.
+            if order is None or order.provider_ref != payment.id:
+                return
+            reason = payment.cancellation_reason or "declined"
+            failed = self._payments.fail(order.id, reason)
+            if failed is not None:
+                self._notices.payment_failed(failed, reason)
+
+    def apply_yookassa_refund(self, refund: YooKassaRefund) -> None:
+        if refund.status == "succeeded":
+            self._refund("yookassa", refund.payment_id, refund.id, refund.amount, refund.currency)
+
+    def _keep_partner_card(self, settlement: Settlement, payment: YooKassaPayment) -> None:
+        """The Payer ticked "save card" and YooKassa saved the method: keep its reference
+        for off-session renewals of RUB subscriptions."""
+        order = settlement.order
+        method = payment.payment_method
+        if order is None or not order.details.get("save_card") or method is None:
+            return
+        if not method.saved or method.last4 is None:
+            return  # saved without a card (SBP): not chargeable by our renewal
+        from billing.domain.profile import SavedCard
+
+        try:
+            self._profiles.save_card(
+                order.payer_id,
+                SavedCard(
+                    brand=method.card_type or method.type,
+                    last4=method.last4,
+                    exp_month=method.expiry_month or 12,
+                    exp_year=method.expiry_year or 2099,
+                    provider_ref=method.id,
+                    provider="yookassa",
+                ),
+            )
+        except BillingError as refused:
+            logger.warning("card not saved", extra={"reason": str(refused)})
+
+    # --- Telegram Stars (reconciliation: the payments arrive as Bot API updates) ----------------
+
+    def apply_star_transaction(self, transaction: StarTransaction) -> None:
+        """A Star payment settled as its successful_payment update would be; a refund
+        (Telegram repeats the payment's id) recorded as the admin's refund would be."""
+        from billing.providers.stars import refund_id
+
+        if transaction.incoming:
+            if transaction.payload is None:
+                return
+            settlement = self._payments.settle_stars(
+                transaction.payload, stars=transaction.stars, charge_id=transaction.id
+            )
+            if settlement.credited_now:
+                self._notices.settled(settlement)
+            return
+        order = self._payments.order_of_provider(transaction.id)
+        if order is not None:
+            self._refund(
+                "stars",
+                transaction.id,
+                refund_id(transaction.id),
+                order.paid_amount or order.amount,
+                order.currency.value,
+            )
+
     # --- shared -------------------------------------------------------------------------------
 
     def _once(self, key: str, act: Any) -> WebhookAnswer:
@@ -529,6 +668,16 @@ def _needs_support() -> frozenset[Any]:
     from billing.orders.service import RefundOutcome
 
     return frozenset({RefundOutcome.PARKED, RefundOutcome.UNKNOWN, RefundOutcome.NOTHING_LEFT})
+
+
+def _from_networks(source_ip: str | None, networks: tuple[str, ...]) -> bool:
+    import ipaddress
+
+    try:
+        address = ipaddress.ip_address(source_ip or "")
+    except ValueError:
+        return False
+    return any(address in ipaddress.ip_network(network, strict=False) for network in networks)
 
 
 def _storable(key: str) -> bool:

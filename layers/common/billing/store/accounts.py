@@ -70,23 +70,15 @@ def _account(model: AccountModel) -> Account:
 
 
 def profile_to_json(profile: BillingProfile) -> dict[str, Any]:
-    card = profile.saved_card
     return {
         "country": profile.country,
         "name": profile.name,
         "address": profile.address,
         "vat_id": profile.vat_id,
         "payment_method": profile.payment_method.value if profile.payment_method else None,
-        "saved_card": None
-        if card is None
-        else {
-            "brand": card.brand,
-            "last4": card.last4,
-            "exp_month": card.exp_month,
-            "exp_year": card.exp_year,
-            "provider_ref": card.provider_ref,
-            "customer_ref": card.customer_ref,
-        },
+        "saved_card": _card_json(profile.saved_card),
+        "partner_card": _card_json(profile.partner_card),
+        "receipt_contact": profile.receipt_contact,
         "phone_country": profile.phone_country,
         "verified_by_support": profile.verified_by_support,
         "flagged_for_support": profile.flagged_for_support,
@@ -103,6 +95,8 @@ def profile_from_json(data: object, language: str | None) -> BillingProfile:
         vat_id=_text(stored, "vat_id"),
         payment_method=_method(stored.get("payment_method")),
         saved_card=_card(stored.get("saved_card")),
+        partner_card=_card(stored.get("partner_card")),
+        receipt_contact=_text(stored, "receipt_contact"),
         phone_country=_text(stored, "phone_country"),
         verified_by_support=stored.get("verified_by_support") is True,
         flagged_for_support=_text(stored, "flagged_for_support"),
@@ -125,6 +119,20 @@ def _method(value: object) -> PaymentMethod | None:
         return None
 
 
+def _card_json(card: SavedCard | None) -> dict[str, Any] | None:
+    if card is None:
+        return None
+    return {
+        "brand": card.brand,
+        "last4": card.last4,
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+        "provider_ref": card.provider_ref,
+        "customer_ref": card.customer_ref,
+        "provider": card.provider,
+    }
+
+
 def _card(value: object) -> SavedCard | None:
     # An unreadable card cannot be charged anyway; the Payer is asked to save one again.
     if not isinstance(value, Mapping):
@@ -137,6 +145,7 @@ def _card(value: object) -> SavedCard | None:
             exp_year=int(value["exp_year"]),
             provider_ref=str(value["provider_ref"]),
             customer_ref=_text(value, "customer_ref"),
+            provider=_text(value, "provider") or "stripe",  # cards saved before: Stripe's
         )
     except (KeyError, TypeError, ValueError, InvalidProfileValue):
         return None

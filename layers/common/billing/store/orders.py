@@ -319,6 +319,17 @@ class OrdersRepository:
     def set_reconciled_until(self, provider: str, moment: datetime) -> None:
         CounterModel(f"cursor#reconcile#{provider}", value=epoch(moment)).save()
 
+    def reconciled_offset(self, provider: str) -> int:
+        """How many of a provider's listed records (Star transactions) were applied."""
+        try:
+            cursor = CounterModel.get(f"cursor#reconcile-offset#{provider}", consistent_read=True)
+        except DoesNotExist:
+            return 0
+        return int(cursor.value)
+
+    def set_reconciled_offset(self, provider: str, offset: int) -> None:
+        CounterModel(f"cursor#reconcile-offset#{provider}", value=offset).save()
+
     # --- alerts -------------------------------------------------------------------------
 
     def record_alert(

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from billing.clock import Clock
 from billing.domain import renewal
-from billing.domain.profile import PaymentMethod, tax_profile
+from billing.domain.profile import PaymentMethod, card_for, tax_profile
 from billing.domain.renewal import Action, Reminder
 from billing.domain.subscription import Subscription
 from billing.errors import BillingError, ConcurrentModification, InsufficientFunds
@@ -201,7 +201,8 @@ class RenewalWorker:
             settlement = charge.settlement
             if settlement is not None and settlement.purchase is not None:
                 bought = settlement.purchase
-                self._notices.renewed(bought.subscription, bought, PaymentMethod.STRIPE_CARD)
+                paid_by = charge.order.method if charge.order is not None else None
+                self._notices.renewed(bought.subscription, bought, paid_by)
             return
         if charge.outcome in (CardOutcome.IN_PROGRESS, CardOutcome.MOVED_ON):
             return
@@ -267,7 +268,7 @@ class RenewalWorker:
             return ReminderFacts(kind, 0, Source.NOTHING)
         if self._ledger.wallet(sub.payer_id, sub.currency).can_pay(total):
             source = Source.WALLET
-        elif profile.saved_card is not None:
+        elif card_for(profile, sub.currency) is not None:
             source = Source.CARD
         else:
             source = Source.NOTHING
