@@ -6,6 +6,10 @@ found by scripts/ensure-chromium). Screenshots go to build/e2e/.
   page (localstripe behind it); the clock moves 6 months minus 6 days: the reminder; then
   three days more: the automatic renewal charged to the saved card.
 - Bob tops up by crypto and by PayPal on the fake providers' pages.
+- Pavel, a Payer in Russia, gives an e-mail for receipts, connects Gateway in RUB with the
+  card for Russia saved on the fake YooKassa page (3-D Secure code asked); the clock moves to
+  the renewal, which charges the saved card off-session. Then he tops up in Telegram Stars,
+  the Stars shown on the button and paid on the invoice.
 - Иван, a Russian-speaking Payer, connects Gateway for his colleague Ольга: the price needs
   his country, so he is asked for it and comes back to the same quote; PayPal needs his
   country confirmed, so he shares his phone and comes back to the payment; he pays on the
@@ -232,6 +236,66 @@ def test_top_ups_by_crypto_and_paypal_on_the_fake_pages(local: Running, browser:
     bob.sees("EUR: 35.00 EUR")
     bob.shot("3-balance")
     assert datetime.now(UTC) <= bob.clock() + timedelta(minutes=1)
+
+
+def test_a_payer_in_russia_pays_by_the_partner_card_then_in_telegram_stars(
+    local: Running, browser: Browser
+) -> None:
+    pavel = open_simulator(browser, local.base, 3003, "Pavel")
+    pavel.send("/start")
+    pavel.country("RU", "+7 912 345-67-89")
+    pavel.press("E-mail or phone for receipts")
+    pavel.send("pavel@example.com")
+    pavel.sees("Receipts to: pavel@example.com")
+
+    pavel.send("/subscriptions")
+    pavel.press("Gateway")
+    pavel.press("Connect", exact=True)
+    pavel.press("RUB")
+    pavel.press("Show the price")
+    pavel.sees("Total:")
+    pavel.press("Pay ")
+    links = pavel.links()
+    pavel.press("Card for Russia, save for auto-renewal")
+    link = pavel.new_link(links)
+    pavel.shot("1-methods-and-link")
+
+    page = browser.new_page()
+    page.goto(link)
+    expect(page.locator(".save")).to_be_visible()
+    page.fill("input[name=card_number]", "5555 5555 5555 4477")  # asks for 3-D Secure
+    pavel.shot("2-yookassa-page", page)
+    page.get_by_role("button", name=re.compile("^Pay")).click()
+    page.fill("input[name=code]", "12345")
+    pavel.shot("3-yookassa-3ds", page)
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url(re.compile(re.escape(local.base) + ".*"), timeout=WAIT)
+    page.close()
+    pavel.sees("is active until")
+    pavel.send("/billing")
+    pavel.sees(re.compile(r"Saved card: MasterCard •••• 4477"))
+
+    started = pavel.clock()
+    expiry = add_months(started, 6)
+    pavel.advance_days((expiry - timedelta(days=2) - started).days)
+    pavel.sweep()
+    pavel.sees("was renewed until")
+    pavel.sees("paid by card for Russia")
+    pavel.shot("4-renewed-from-the-saved-card")
+
+    pavel.send("/balance")
+    pavel.press("Top up")
+    pavel.press("RUB")
+    pavel.press("1000.00 RUB")
+    pavel.press("Telegram Stars: 850 ⭐")
+    pavel.sees("that is 850 ⭐")
+    pavel.shot("5-stars-invoice")
+    with pavel._acting("/pay_invoice"):
+        pavel.page.locator("#transcript button.pay-invoice").last.click()
+    pavel.sees("Payment of 1000.00 RUB received")
+    pavel.send("/balance")
+    pavel.sees("RUB: 1000.00 RUB")
+    pavel.shot("6-paid-in-stars")
 
 
 def test_a_russian_payer_connects_for_a_colleague_through_two_detours_and_is_refunded(

@@ -287,3 +287,131 @@ def test_the_partner_card_needs_an_email_or_phone_for_receipts_asked_once_in_bil
     assert receipt["receipt"]["customer"] == {"phone": "79123456789"}
     chat.say(PAVEL, "/billing")
     assert "Receipts to: +79123456789" in chat.screen(PAVEL)
+
+
+def rub_subscription_with_saved_card(fake_yookassa: FakeYooKassa) -> tuple[str, str]:
+    """Pavel's Gateway in RUB, paid from the wallet, auto-renewing from a card saved at
+    YooKassa (as a "save card" payment leaves it). Returns (subscription id, method id)."""
+    from billing.domain.profile import SavedCard
+    from billing.domain.tax import TaxProfile
+
+    rub_payer()
+    rt = runtime()
+    method = fake_yookassa.add_saved_method(SUCCESS_CARD)
+    rt.profiles.save_card(
+        PAVEL.id,
+        SavedCard("MasterCard", "4444", 12, 2034, provider_ref=method, provider="yookassa"),
+    )
+    quote = rt.subscriptions.quote_connect(
+        product="gateway", options={"lines": 1}, months=6, currency=RUB, tax=TaxProfile.create("RU")
+    )
+    rt.ledger.top_up(PAVEL.id, RUB, quote.total, cause="seed", reason="seed")
+    sub = rt.subscriptions.connect(
+        request_id="gw-rub",
+        payer_id=PAVEL.id,
+        customer_id=PAVEL.id,
+        product="gateway",
+        options={"lines": 1},
+        months=6,
+        currency=RUB,
+        tax=TaxProfile.create("RU"),
+        has_saved_card=True,
+    ).subscription
+    assert sub.auto_renew
+    return sub.id, method
+
+
+def charges_of(fake_yookassa: FakeYooKassa, method: str) -> list[dict[str, Any]]:
+    return [
+        p for p in fake_yookassa.payments() if (p.get("payment_method") or {}).get("id") == method
+    ]
+
+
+def test_a_pending_renewal_charge_is_resolved_before_any_new_attempt(
+    chat: Chat, fake_yookassa: FakeYooKassa, sweeper: Sweeper, clock: ManualClock
+) -> None:
+    sub_id, method = rub_subscription_with_saved_card(fake_yookassa)
+    rt = runtime()
+    expires = rt.subscriptions.get_any(sub_id).expires_at
+    fake_yookassa.set_off_session_outcome(method, "pending")
+    clock.set(expires - timedelta(days=1))
+    # Pending is no answer yet: the message is left for the queue to deliver again.
+    assert sweeper.run() == 1
+    [charge] = charges_of(fake_yookassa, method)
+    assert charge["status"] == "pending"
+    assert rt.subscriptions.get_any(sub_id, fresh=True).expires_at == expires
+
+    # Later sweeps ask YooKassa about that very attempt; none starts another.
+    for _ in range(3):
+        clock.advance(timedelta(hours=1))
+        sweeper.run()
+    assert len(charges_of(fake_yookassa, method)) == 1
+
+    fake_yookassa.complete(charge["id"], "succeeded")
+    clock.advance(timedelta(hours=1))
+    assert sweeper.run() == 0
+    assert rt.subscriptions.get_any(sub_id, fresh=True).expires_at > expires
+    assert deliver(fake_yookassa.notify(charge["id"])) == 200  # its notification, late
+    assert len(charges_of(fake_yookassa, method)) == 1
+    assert credits() == [charge_amount(charge)]
+
+
+def charge_amount(payment: dict[str, Any]) -> int:
+    return int(payment["amount"]["value"].replace(".", ""))
+
+
+def test_a_renewal_charge_whose_answer_was_lost_is_found_not_sent_again(
+    chat: Chat, fake_yookassa: FakeYooKassa, sweeper: Sweeper, clock: ManualClock
+) -> None:
+    sub_id, method = rub_subscription_with_saved_card(fake_yookassa)
+    rt = runtime()
+    expires = rt.subscriptions.get_any(sub_id).expires_at
+    clock.set(expires - timedelta(days=2))
+    fake_yookassa.fail_next(500, processed=True)  # charged at YooKassa, the answer lost
+    sweeper.run()
+    [charge] = charges_of(fake_yookassa, method)
+    assert charge["status"] == "succeeded"
+    assert rt.subscriptions.get_any(sub_id, fresh=True).expires_at == expires
+
+    # After YooKassa forgot the Idempotence-Key (24 hours): resending it would charge
+    # again, so the attempt is looked up among the payments instead.
+    clock.advance(timedelta(hours=25))
+    assert sweeper.run() == 0
+    assert rt.subscriptions.get_any(sub_id, fresh=True).expires_at > expires
+    assert len(charges_of(fake_yookassa, method)) == 1
+    assert credits() == [charge_amount(charge)]
+
+
+def test_a_declined_renewal_charge_is_told_and_the_removed_card_is_never_charged(
+    chat: Chat, fake_yookassa: FakeYooKassa, sweeper: Sweeper, clock: ManualClock
+) -> None:
+    sub_id, method = rub_subscription_with_saved_card(fake_yookassa)
+    rt = runtime()
+    expires = rt.subscriptions.get_any(sub_id).expires_at
+    fake_yookassa.set_off_session_outcome(method, "canceled", reason="insufficient_funds")
+    clock.set(expires - timedelta(days=2))
+    assert sweeper.run() == 0
+    assert [c["status"] for c in charges_of(fake_yookassa, method)] == ["canceled"]
+    assert credits() == []
+
+    chat.say(PAVEL, "/billing")
+    assert "MasterCard •••• 4444" in chat.screen(PAVEL)
+    chat.press(PAVEL, "Remove saved card")
+    assert rt.profiles.profile(PAVEL.id).partner_card is None
+    assert "Saved card: none" in chat.screen(PAVEL)
+    clock.advance(timedelta(days=1))
+    assert sweeper.run() == 0
+    assert len(charges_of(fake_yookassa, method)) == 1  # nothing charged after removal
+
+
+def test_a_card_from_another_country_than_the_declared_one_flags_the_payer(
+    chat: Chat, fake_yookassa: FakeYooKassa
+) -> None:
+    payer(PAVEL.id, "KZ", phone="+7 701 123 4567")  # Kazakhstan; the test card is Russian
+    runtime().profiles.set_receipt_contact(PAVEL.id, EMAIL)
+    _, payment_id = top_up_order()
+    fake_yookassa.pay(payment_id, SUCCESS_CARD)
+    assert deliver(fake_yookassa.notify(payment_id)) == 200
+    assert credits() == [150_000]  # the money is real: kept, and support looks
+    flag = runtime().profiles.profile(PAVEL.id).flagged_for_support
+    assert flag == "card country RU contradicts billing country KZ"

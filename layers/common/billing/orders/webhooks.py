@@ -13,7 +13,7 @@ at work is 503 too (store/dedupe.py says why).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -281,26 +281,37 @@ class ProviderWebhooks:
         per Payer, and only a Payer whose tax status needed the country verification (no
         valid EU VAT id). Once flagged, or verified by support by hand, nothing more: support
         has (or had) it in front of them. Stripe is asked only when the answer matters."""
+        if method is None:
+            return
+
+        def country() -> str | None:
+            try:
+                return self._providers.stripe.card_details(method).country
+            except ProviderRejected as rejected:
+                logger.warning("card not readable", extra={"error": str(rejected)})
+                return None
+
+        self._flag_contradicting_card(settlement, country, "stripe")
+
+    def _flag_contradicting_card(
+        self, settlement: Settlement | None, card_country: Callable[[], str | None], provider: str
+    ) -> None:
         from billing.domain.profile import Verification, verification_for
 
         order = settlement.order if settlement is not None else None
-        if order is None or method is None or not settlement or not settlement.credited_now:
+        if order is None or not settlement or not settlement.credited_now:
             return
         profile = self._profiles.profile(order.payer_id)
         if profile.flagged_for_support is not None or profile.verified_by_support:
             return
         if verification_for(profile, order.method) is Verification.NOT_NEEDED:
             return
-        try:
-            country = self._providers.stripe.card_details(method).country
-        except ProviderRejected as rejected:
-            logger.warning("card not readable", extra={"error": str(rejected)})
-            return
+        country = card_country()
         declared = profile.country
         if country and declared and country != declared:
             reason = f"card country {country} contradicts billing country {declared}"
             self._profiles.flag(order.payer_id, reason)
-            self._payments.alert(reason, "stripe", {"order": order.id, "payer": order.payer_id})
+            self._payments.alert(reason, provider, {"order": order.id, "payer": order.payer_id})
             self._notices.alert(f"{reason} (order {order.id}, payer {order.payer_id})")
 
     # --- PayPal ---------------------------------------------------------------------------
@@ -494,17 +505,17 @@ class ProviderWebhooks:
         return OK
 
     def apply_yookassa_payment(self, payment: YooKassaPayment) -> None:
-        """A payment as YooKassa's API has it now: succeeded -> settled (and its card kept
-        if the Payer asked); canceled -> the order it was for told of the failure."""
+        """A payment as YooKassa's API has it now: succeeded -> settled (its card kept
+        first, if the Payer asked, so that what the Payer is told next is all true);
+        canceled -> the order it was for told of the failure."""
         order_id = payment.metadata.get("order_id", "")
         if payment.status == "succeeded" and payment.paid:
-            from billing.orders.service import Outcome
-
+            self._keep_partner_card(order_id, payment)
             settlement = self._settle(
                 order_id, payment.amount, payment.currency, "yookassa", payment.id
             )
-            if settlement.credited_now or settlement.outcome is Outcome.ALREADY:
-                self._keep_partner_card(settlement, payment)
+            issuer = payment.payment_method.issuer_country if payment.payment_method else None
+            self._flag_contradicting_card(settlement, lambda: issuer, "yookassa")
         elif payment.status == "canceled":
             order = self._payments.order(order_id)
             # Only the payment the order waits on: a canceled earlier page changes nothing.
@@ -519,29 +530,27 @@ class ProviderWebhooks:
         if refund.status == "succeeded":
             self._refund("yookassa", refund.payment_id, refund.id, refund.amount, refund.currency)
 
-    def _keep_partner_card(self, settlement: Settlement, payment: YooKassaPayment) -> None:
-        """The Payer ticked "save card" and YooKassa saved the method: keep its reference
-        for off-session renewals of RUB subscriptions."""
-        order = settlement.order
+    def _keep_partner_card(self, order_id: str, payment: YooKassaPayment) -> None:
+        """The Payer ticked "save card" and YooKassa saved the method of this very payment:
+        keep its reference for off-session renewals of RUB subscriptions."""
         method = payment.payment_method
-        if order is None or not order.details.get("save_card") or method is None:
+        if method is None or not method.saved or method.last4 is None:
+            return  # not saved, or saved without a card (SBP): not chargeable by our renewal
+        order = self._payments.order(order_id)
+        if order is None or order.provider_ref != payment.id or not order.details.get("save_card"):
             return
-        if not method.saved or method.last4 is None:
-            return  # saved without a card (SBP): not chargeable by our renewal
         from billing.domain.profile import SavedCard
 
+        card = SavedCard(
+            brand=method.card_type or method.type,
+            last4=method.last4,
+            exp_month=method.expiry_month or 12,
+            exp_year=method.expiry_year or 2099,
+            provider_ref=method.id,
+            provider="yookassa",
+        )
         try:
-            self._profiles.save_card(
-                order.payer_id,
-                SavedCard(
-                    brand=method.card_type or method.type,
-                    last4=method.last4,
-                    exp_month=method.expiry_month or 12,
-                    exp_year=method.expiry_year or 2099,
-                    provider_ref=method.id,
-                    provider="yookassa",
-                ),
-            )
+            self._profiles.save_card(order.payer_id, card)  # a redelivery writes nothing
         except BillingError as refused:
             logger.warning("card not saved", extra={"reason": str(refused)})
 
