@@ -109,6 +109,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from billing.clock import Clock, SystemClock
+from billing.config import Settings
 from local.http_peer import LoopbackServer, Reply, WebhookDelivery, WebhookOutbox
 
 DEFAULT_SHOP_ID = "123456"
@@ -117,18 +118,10 @@ DEFAULT_GATEWAY_ID = "100700"
 FALLBACK_BASE = "https://api.yookassa.ru"  # in confirmation URLs while not serving
 SOURCE_IP_HEADER = "X-Fake-Source-Ip"
 DEFAULT_SOURCE_IP = "185.71.76.1"
-# Where YooKassa's notifications come from (yookassa.ru/developers/using-api/webhooks).
+# Where YooKassa's notifications come from (yookassa.ru/developers/using-api/webhooks): the
+# same published list the billing code checks against by default (billing.config).
 YOOKASSA_NETWORKS: tuple[IPv4Network | IPv6Network, ...] = tuple(
-    ip_network(network)
-    for network in (
-        "185.71.76.0/27",
-        "185.71.77.0/27",
-        "77.75.153.0/25",
-        "77.75.156.11/32",
-        "77.75.156.35/32",
-        "77.75.154.128/25",
-        "2a02:5180::/32",
-    )
+    ip_network(network) for network in Settings().yookassa_networks
 )
 
 IDEMPOTENCE_HEADER = "Idempotence-Key"

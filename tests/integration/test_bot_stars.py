@@ -165,6 +165,7 @@ def test_support_refunds_a_stars_payment_whole_through_telegram_once(
     chat.say(ADMIN, "EUR 321.30")
     assert "321.30 EUR refunded" in chat.screen(ADMIN)
 
+    assert "the 26990 ⭐ you paid were refunded to your Telegram Stars" in chat.screen(ANN)
     charge = fake_telegram.star_transactions()[0]["id"]
     assert [
         (c["user_id"], c["telegram_payment_charge_id"])

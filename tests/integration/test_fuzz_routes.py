@@ -831,6 +831,79 @@ def test_fuzzed_payment_webhooks(provider: Provider) -> None:
     assert seen.get(200) and seen.get(401), seen
 
 
+# --- YooKassa: unsigned, so authenticated by path secret, source network and re-fetch --------
+
+RUB_PAYER = 7017
+RUB_AMOUNT = 15_000
+INSIDE, OUTSIDE = "185.71.77.3", "198.51.100.20"
+
+
+def test_fuzzed_yookassa_notifications(no_stripe_api: None, fake_yookassa: Any) -> None:
+    """A notification is refused unless it comes to the secret path from YooKassa's
+    networks; one that does credits only what YooKassa's API says was paid, whatever the
+    body claims: the paid order once, never the one still waiting on its page."""
+    from tests.integration.conftest import YOOKASSA_PATH_SECRET
+
+    payer(RUB_PAYER, "RU", phone="+7 912 345-67-89")
+    rt = runtime()
+    rt.profiles.set_receipt_contact(RUB_PAYER, "fuzz@example.com")
+    started = []
+    for _ in range(2):
+        order = rt.payments.open(
+            payer_id=RUB_PAYER,
+            purpose=Purpose.TOP_UP,
+            amount=RUB_AMOUNT,
+            currency=Currency.RUB,
+            method=PaymentMethod.PARTNER_CARD,
+            chat_id=RUB_PAYER,
+        )
+        link = rt.bot.deps.checkout.start(order, title="Top-up")
+        assert isinstance(link, PaymentLink) and link.order.provider_ref
+        started.append(link.order)
+    paid, waiting = started
+    fake_yookassa.pay(paid.provider_ref)
+    bases = [
+        json.loads(fake_yookassa.notify(paid.provider_ref)[1]),
+        json.loads(fake_yookassa.forged_notification(waiting.provider_ref)[1]),
+    ]
+
+    def rub_credits() -> dict[str, int]:
+        entries = runtime().ledger.entries(RUB_PAYER, Currency.RUB)
+        return {e.cause.removeprefix("order:"): e.amount for e in entries}
+
+    seen: dict[int, int] = {}
+
+    @FUZZ
+    @given(
+        body=bodies(bases),
+        auth=st.sampled_from(["genuine", "genuine", "outside", "secret", "no-secret"]),
+        headers=extra_headers,
+        encode=st.booleans(),
+    )
+    def check(body: bytes, auth: str, headers: dict[str, str], encode: bool) -> None:
+        secret = {"secret": "guessed", "no-secret": ""}.get(auth, YOOKASSA_PATH_SECRET)
+        path = f"/payments/yookassa/{secret}" if secret else "/payments/yookassa"
+        event = event_for("POST", path, headers, body, encode=encode)
+        event["requestContext"]["http"]["sourceIp"] = OUTSIDE if auth == "outside" else INSIDE
+        before, credited_before = snapshot(), rub_credits()
+        status = response_of(payment_app.lambda_handler, event)["statusCode"]
+        seen[status] = seen.get(status, 0) + 1
+        writes, credited = changed(before, snapshot()), rub_credits()
+        if oversized(event) and secret:  # a path without its secret is no route: 404
+            assert status == 413
+        if auth != "genuine" or status == 413:
+            assert status in (401, 404, 413), status
+            assert writes == {}, f"{auth} notification answered {status} changed {writes}"
+            return
+        assert status == 200, status
+        new = {o: a for o, a in credited.items() if o not in credited_before}
+        assert set(new) <= {paid.id} and all(a == RUB_AMOUNT for a in new.values()), new
+
+    check()
+    assert rub_credits().get(waiting.id) is None
+    assert seen.get(200) and seen.get(401), seen
+
+
 # --- routes ---------------------------------------------------------------------------------
 
 

@@ -106,6 +106,8 @@ class ChatNotices:
             EntryKind.REFUND: "refund_debited",
             EntryKind.CHARGEBACK: "chargeback_debited",
         }.get(entry.kind, "refund_reversed")
+        if key == "refund_debited" and order.method is PaymentMethod.STARS:
+            key = "refund_debited_stars"  # the Stars go back, not money to a card
         self._send(
             order.chat_id or order.payer_id,
             t(
@@ -114,6 +116,7 @@ class ChatNotices:
                 amount=format_minor(abs(entry.amount), order.currency),
                 order=order.id,
                 balance=format_minor(entry.balance_after, order.currency),
+                stars=order.details.get("stars", ""),
             ),
         )
 

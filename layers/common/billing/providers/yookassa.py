@@ -624,14 +624,16 @@ class YooKassaClient:
 
     def payment(self, payment_id: str) -> YooKassaPayment | None:
         """The payment as YooKassa has it now; None if YooKassa does not know it (404)."""
-        path = f"/v3/payments/{_segment(payment_id)}"
+        return self._get_one(f"/v3/payments/{_segment(payment_id)}", _payment_of)
+
+    def _get_one[T](self, path: str, parse: Callable[[Any], T]) -> T | None:
         try:
             answer = self._call("GET", path)
         except ProviderRejected as error:
             if error.status == 404:
                 return None
             raise
-        return self._parsed(_payment_of, answer, f"GET {path}")
+        return self._parsed(parse, answer, f"GET {path}")
 
     def payments_since(
         self, created_gte: datetime, *, status: str | None = None, limit: int = PAGE_LIMIT
@@ -679,14 +681,7 @@ class YooKassaClient:
 
     def refund(self, refund_id: str) -> YooKassaRefund | None:
         """The refund as YooKassa has it now; None if YooKassa does not know it (404)."""
-        path = f"/v3/refunds/{_segment(refund_id)}"
-        try:
-            answer = self._call("GET", path)
-        except ProviderRejected as error:
-            if error.status == 404:
-                return None
-            raise
-        return self._parsed(_refund_of, answer, f"GET {path}")
+        return self._get_one(f"/v3/refunds/{_segment(refund_id)}", _refund_of)
 
     def refunds_since(
         self,
