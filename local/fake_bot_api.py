@@ -72,6 +72,8 @@ import httpx
 from local.bot_api_contract import BotApiContract, ContractViolation, html_plain_text
 from local.http_peer import LoopbackServer, Reply
 
+# The most Stars one invoice may ask (Telegram's currencies.json, XTR max_amount).
+STARS_MAX_AMOUNT = 10_000
 DEFAULT_TOKEN = "123456789:TEST-fake-bot-token"  # noqa: S105 - a test fixture, not a secret
 BOT_USER: dict[str, Any] = {
     "id": 999000,
@@ -902,6 +904,8 @@ class FakeBotApi:
                 raise ContractViolation(
                     "Bad Request: provider_token must be empty for payments in Telegram Stars"
                 )
+            if total > STARS_MAX_AMOUNT:  # currencies.json: XTR max_amount
+                raise ContractViolation("Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID")
         if total <= 0:
             raise ContractViolation("Bad Request: CURRENCY_TOTAL_AMOUNT_INVALID")
         invoice = {

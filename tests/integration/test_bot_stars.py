@@ -52,12 +52,15 @@ def reconcile() -> dict[str, Any]:
 
 
 def connect_paid_in_stars(chat: Chat, user: TgUser) -> dict[str, Any]:
+    """Softphone, one account, six months: 18.00 EUR outside the EU."""
     chat.say(user, "/start")
-    set_country(chat, user, "DE")
-    connect_softphone_5_with_recording_12_months(chat, user)
-    chat.press(user, "Pay 321.30 EUR by card")
-    # 321.30 EUR at 84 Stars per euro is 26 989.2 Stars: rounded up, on the button.
-    assert "Telegram Stars: 26990 ⭐" in chat.buttons(user)
+    set_country(chat, user, "US")
+    chat.say(user, "/subscriptions")
+    for label in ("Softphone", "Connect", "EUR", "Show the price"):
+        chat.press(user, label)
+    chat.press(user, "Pay 18.00 EUR by card")
+    # 18.00 EUR at 84 Stars per euro: 1 512 Stars (rounding up: tests/unit/test_stars.py).
+    assert "Telegram Stars: 1512 ⭐" in chat.buttons(user)
     chat.press(user, "Telegram Stars")
     invoice = chat.invoices(user)[-1]
     return invoice
@@ -69,14 +72,14 @@ def test_a_connect_paid_in_stars_shows_the_stars_first_and_credits_the_euro_amou
     invoice = connect_paid_in_stars(chat, ANN)
 
     # No country verification for Stars (no card here), and the exact Stars asked.
-    assert "Order " in chat.screen(ANN) and "321.30 EUR, that is 26990 ⭐" in chat.screen(ANN)
+    assert "Order " in chat.screen(ANN) and "18.00 EUR, that is 1512 ⭐" in chat.screen(ANN)
     sent = fake_telegram.calls_of("sendInvoice")[-1]
     assert (sent["currency"], sent["provider_token"], sent["prices"]) == (
         "XTR",
         "",
-        [{"label": sent["title"], "amount": 26_990}],
+        [{"label": sent["title"], "amount": 1_512}],
     )
-    assert invoice["invoice"]["total_amount"] == 26_990
+    assert invoice["invoice"]["total_amount"] == 1_512
     pay_invoice(chat, ANN, invoice)
 
     rt = runtime()
@@ -84,8 +87,8 @@ def test_a_connect_paid_in_stars_shows_the_stars_first_and_credits_the_euro_amou
     assert [(s.product, s.status) for s in subs] == [("softphone", Status.ACTIVE)]
     assert rt.ledger.wallet(ANN.id, EUR).balance == 0
     credited = [e for e in rt.ledger.entries(ANN.id, EUR) if e.cause.startswith("order:")]
-    assert [e.amount for e in credited] == [32_130]  # the order's amount, in euros
-    assert "Payment of 321.30 EUR received" in chat.screen(ANN)
+    assert [e.amount for e in credited] == [1_800]  # the order's amount, in euros
+    assert "Payment of 18.00 EUR received" in chat.screen(ANN)
     order = rt.payments.order(str(sent["payload"]))
     assert order is not None and order.provider_ref == fake_telegram.star_transactions()[0]["id"]
 
@@ -127,7 +130,7 @@ def test_a_stars_payment_whose_update_was_lost_is_credited_once_by_reconciliatio
     chat.deliver(lost)  # delivered late after all: nothing more
     reconcile()
     credited = [e for e in rt.ledger.entries(ANN.id, EUR) if e.cause.startswith("order:")]
-    assert [e.amount for e in credited] == [32_130]
+    assert [e.amount for e in credited] == [1_800]
 
 
 def test_stars_that_differ_from_the_invoice_are_refused_and_credit_nothing(
@@ -159,25 +162,38 @@ def test_support_refunds_a_stars_payment_whole_through_telegram_once(
 
     chat.say(ADMIN, f"/admin {order_id}")
     chat.press(ADMIN, "Refund")
-    chat.say(ADMIN, "EUR 100.00")  # Telegram refunds no part of a Stars payment
+    chat.say(ADMIN, "EUR 10.00")  # Telegram refunds no part of a Stars payment
     assert "Not done: Telegram refunds a Stars payment whole" in chat.screen(ADMIN)
     assert fake_telegram.calls_of("refundStarPayment") == []
-    chat.say(ADMIN, "EUR 321.30")
-    assert "321.30 EUR refunded" in chat.screen(ADMIN)
+    chat.say(ADMIN, "EUR 18.00")
+    assert "18.00 EUR refunded" in chat.screen(ADMIN)
 
-    assert "the 26990 ⭐ you paid were refunded to your Telegram Stars" in chat.screen(ANN)
+    assert "the 1512 ⭐ you paid were refunded to your Telegram Stars" in chat.screen(ANN)
     charge = fake_telegram.star_transactions()[0]["id"]
     assert [
         (c["user_id"], c["telegram_payment_charge_id"])
         for c in fake_telegram.calls_of("refundStarPayment")
     ] == [(ANN.id, charge)]
     refunds = [e for e in rt.ledger.entries(ANN.id, EUR) if e.kind.value == "refund"]
-    assert [e.amount for e in refunds] == [-32_130]
+    assert [e.amount for e in refunds] == [-1_800]
     stored = rt.payments.order(order_id)
     assert stored is not None and stored.status is OrderStatus.REFUNDED
 
     # The refund is in Telegram's list too: reconciliation finds it recorded already.
     reconcile()
     refunds = [e for e in rt.ledger.entries(ANN.id, EUR) if e.kind.value == "refund"]
-    assert [e.amount for e in refunds] == [-32_130]
+    assert [e.amount for e in refunds] == [-1_800]
     assert "Refund" not in chat.buttons(ADMIN)
+
+
+def test_a_purchase_above_one_invoices_stars_is_not_offered_stars(
+    chat: Chat, fake_telegram: FakeBotApi
+) -> None:
+    chat.say(ANN, "/start")
+    set_country(chat, ANN, "DE")
+    connect_softphone_5_with_recording_12_months(chat, ANN)
+    chat.press(ANN, "Pay 321.30 EUR by card")
+    # 321.30 EUR would be 26 990 Stars, more than one invoice may ask.
+    assert not any(b.startswith("Telegram Stars") for b in chat.buttons(ANN))
+    assert "Telegram Stars take up to 10000 ⭐ per payment" in chat.screen(ANN)
+    assert fake_telegram.calls_of("sendInvoice") == []

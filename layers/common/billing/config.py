@@ -101,6 +101,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         name="STARS_RATES",
     )
 
+    # The most Stars one invoice may ask: the XTR max_amount of Telegram's currencies.json
+    # (core.telegram.org/bots/payments/currencies.json); larger payments are not offered Stars.
+    stars_max_per_invoice: _Positive = field(default=10_000, name="STARS_MAX_PER_INVOICE")
+
     # ADMIN_IDS="1, 2": comma-separated Telegram user ids.
     admin_ids: frozenset[int] = field(default=frozenset(), name="ADMIN_IDS")
 

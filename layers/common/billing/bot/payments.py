@@ -75,21 +75,8 @@ def methods_screen(
     """The methods that take the payment's currency; after a refusal, its reason on top
     (and the way to fix it), so the Payer can fix it or pick another method."""
     currency = Currency(pay["currency"])
-    preferred = deps.profiles.profile(turn.user_id).payment_method
     amount = pay.get("amount") or amount_to_pay(pay["missing"], PaymentMethod.CRYPTO, currency)
-    keyboard = []
-    above_maximum = False
-    for code, (method, _save) in METHOD_CODES.items():
-        if not method.supports(currency):
-            continue
-        maximum = maximum_for(method, currency)
-        if maximum is not None and amount > maximum:
-            above_maximum = True  # offering it would only end in a refusal
-            continue
-        label = _method_label(turn, deps, code, amount, currency)
-        if method is preferred and code not in SAVING:
-            label = "★ " + label
-        keyboard.append([button(label, encode("pk", pay["nonce"], code))])
+    keyboard, above_maximum, above_stars = _method_buttons(turn, deps, pay, amount, currency)
     if above_maximum and pay["purpose"] != Purpose.TOP_UP.value:
         # SPEC §4: what works above a method's maximum, bank transfer or top-ups in parts.
         keyboard.append([button(turn.text("btn_top_up"), encode("bt"))])
@@ -104,6 +91,8 @@ def methods_screen(
         text += "\n\n" + turn.text(
             "pay_above_maximum", maximum=format_minor(MAXIMUM[currency], currency)
         )
+    elif above_stars:
+        text += "\n\n" + turn.text("pay_above_stars", stars=deps.checkout.stars_maximum)
     if refusal is not None:
         text = f"⚠ {turn.error(refusal)}\n\n{text}"
         # The way to fix it, coming back here after (billing.bot.detours).
@@ -117,6 +106,31 @@ def methods_screen(
             fix = encode("bd", ",".join(refusal.missing))
             keyboard.insert(0, [button(turn.text("btn_fix_billing"), fix)])
     return Screen(text, keyboard)
+
+
+def _method_buttons(
+    turn: Turn, deps: BotDeps, pay: dict[str, Any], amount: int, currency: Currency
+) -> tuple[list[list[dict[str, Any]]], bool, bool]:
+    """A button per method that can take this payment, and whether any was left out for
+    its maximum per payment, or for the Stars one invoice may ask."""
+    preferred = deps.profiles.profile(turn.user_id).payment_method
+    keyboard = []
+    above_maximum = above_stars = False
+    for code, (method, _save) in METHOD_CODES.items():
+        if not method.supports(currency):
+            continue
+        maximum = maximum_for(method, currency)
+        if maximum is not None and amount > maximum:
+            above_maximum = True  # offering it would only end in a refusal
+            continue
+        if method is PaymentMethod.STARS and not deps.checkout.stars_payable(amount, currency):
+            above_stars = True
+            continue
+        label = _method_label(turn, deps, code, amount, currency)
+        if method is preferred and code not in SAVING:
+            label = "★ " + label
+        keyboard.append([button(label, encode("pk", pay["nonce"], code))])
+    return keyboard, above_maximum, above_stars
 
 
 def _method_label(turn: Turn, deps: BotDeps, code: str, amount: int, currency: Currency) -> str:

@@ -22,7 +22,7 @@ from billing.documents.model import BankDetails, Party, PaymentOrderDocument
 from billing.domain.money import Currency
 from billing.domain.periods import whole_seconds
 from billing.domain.profile import PaymentMethod
-from billing.errors import InvalidState
+from billing.errors import InvalidAmount, InvalidState
 from billing.i18n import DEFAULT_LANGUAGE, message
 from billing.orders.model import Order, minimum_for
 from billing.orders.receipts import FiscalReceipts
@@ -135,6 +135,14 @@ class Checkout:
 
         return stars_for(amount, currency, self._settings.stars_rate(currency.value))
 
+    @property
+    def stars_maximum(self) -> int:
+        return self._settings.stars_max_per_invoice
+
+    def stars_payable(self, amount: int, currency: Currency) -> bool:
+        """Whether one Stars invoice may ask what `amount` costs in Stars."""
+        return self.stars_for(amount, currency) <= self.stars_maximum
+
     def _stars_invoice(self, order: Order, title: str) -> TelegramInvoice:
         """The Stars are fixed on the order before the invoice goes out: the pre-checkout
         and the payment are checked against them, whatever the rate is by then."""
@@ -142,10 +150,14 @@ class Checkout:
 
         stars = order.details.get("stars")
         if not isinstance(stars, int):
-            order = self._payments.with_details(
-                order, stars=self.stars_for(order.amount, order.currency)
-            )
-            stars = order.details["stars"]
+            stars = self.stars_for(order.amount, order.currency)
+            if stars > self.stars_maximum:
+                raise InvalidAmount(
+                    f"{stars} Stars is more than one invoice may ask ({self.stars_maximum})",
+                    reason="stars_maximum",
+                    stars=self.stars_maximum,
+                )
+            order = self._payments.with_details(order, stars=stars)
         lang = self._language(order)
         description = message(
             lang,
