@@ -333,6 +333,7 @@ class _Refund:
     created_at: datetime
     receipt: Json | None
     status: str = "succeeded"
+    cancellation_reason: str | None = None
 
 
 @dataclass
@@ -391,6 +392,7 @@ class FakeYooKassa:
         self._refunds: dict[str, _Refund] = {}
         self._methods: dict[str, _Method] = {}  # saved cards by payment_method.id
         self._outcomes: dict[str, _Outcome] = {}  # next off-session charge, by method id
+        self._refund_outcome: tuple[str, str | None] | None = None  # the next refund's
         self._receipts: dict[str, list[Json]] = {}
         self._idempotence: dict[tuple[str, str], _Stored] = {}
         self._faults: deque[tuple[int, bool]] = deque()
@@ -617,6 +619,32 @@ class FakeYooKassa:
                 self.webhook_deliveries,
             )
         return headers, body
+
+    def next_refund(self, status: str, reason: str | None = None) -> None:
+        """The next refund created answers `status`: "pending" (until finish_refund) or
+        "canceled" with cancellation_details {party: "yoo_money", reason} (YooKassa cancels
+        a refund when the shop's balance cannot cover it), nothing given back."""
+        if status not in ("pending", "canceled"):
+            raise ValueError("status is 'pending' or 'canceled'")
+        with self._lock:
+            self._refund_outcome = (status, reason or "insufficient_funds")
+
+    def finish_refund(self, refund_id: str, status: str) -> Json:
+        """A pending refund ends "succeeded" or "canceled" (the money given back then)."""
+        if status not in ("succeeded", "canceled"):
+            raise ValueError("status is 'succeeded' or 'canceled'")
+        with self._lock:
+            refund = self._refunds[refund_id]
+            if refund.status != "pending":
+                raise ValueError(f"refund {refund_id} is {refund.status}")
+            refund.status = status
+            if status == "canceled":
+                self._payments[refund.payment_id].refunded -= refund.amount
+                refund.cancellation_reason = refund.cancellation_reason or "insufficient_funds"
+            answer = self._refund_json(refund)
+        if status == "succeeded":
+            self._deliver(_notification(REFUND_EVENT, answer))
+        return answer
 
     def fail_next(self, status: int = 500, count: int = 1, *, processed: bool = False) -> None:
         """The next `count` API calls answer `status` (500 internal_server_error, 503 with
@@ -1162,6 +1190,8 @@ class FakeYooKassa:
                 )
             receipt = self._receipt(body.get("receipt"), amount, currency)
             self._seq += 1
+            status, reason = self._refund_outcome or ("succeeded", None)
+            self._refund_outcome = None
             refund = _Refund(
                 id=_object_id("0015"),
                 seq=self._seq,
@@ -1171,9 +1201,12 @@ class FakeYooKassa:
                 description=description,
                 created_at=self._clock.now(),
                 receipt=receipt,
+                status=status,
+                cancellation_reason=reason,
             )
             self._refunds[refund.id] = refund
-            payment.refunded += amount
+            if status != "canceled":
+                payment.refunded += amount
             self._record_receipt(
                 payment.id,
                 refund.id,
@@ -1183,7 +1216,8 @@ class FakeYooKassa:
                 receipt=receipt,
             )
             answer = self._refund_json(refund)
-            events.append(_notification(REFUND_EVENT, answer))
+            if refund.status == "succeeded":  # YooKassa notifies of succeeded refunds only
+                events.append(_notification(REFUND_EVENT, answer))
             return answer
 
     def _refund_json(self, refund: _Refund) -> Json:
@@ -1198,6 +1232,11 @@ class FakeYooKassa:
             answer["receipt_registration"] = "succeeded"
         if refund.description is not None:
             answer["description"] = refund.description
+        if refund.status == "canceled":
+            answer["cancellation_details"] = {
+                "party": "yoo_money",
+                "reason": refund.cancellation_reason or "insufficient_funds",
+            }
         return answer
 
     # -- the payer's pages ----------------------------------------------------------------

@@ -63,9 +63,9 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 def _provider(path: str) -> tuple[str, str | None]:
     """("stripe", None) for /payments/stripe; ("yookassa", secret) for
     /payments/yookassa/<secret>, YooKassa's notification URL with our secret segment."""
-    parts = path.strip("/").split("/")
-    if len(parts) == 3 and parts[:2] == ["payments", "yookassa"]:
-        return "yookassa", parts[2]
-    if len(parts) == 2 and parts[0] == "payments" and parts[1] != "yookassa":
-        return parts[1], None
+    parts = path.split("/")  # exactly the routes: "/payments/stripe/" is none of them
+    if len(parts) == 4 and parts[:3] == ["", "payments", "yookassa"] and parts[3]:
+        return "yookassa", parts[3]
+    if len(parts) == 3 and parts[:2] == ["", "payments"] and parts[2] != "yookassa":
+        return parts[2], None
     return "", None

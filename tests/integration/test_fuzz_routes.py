@@ -895,7 +895,8 @@ def test_fuzzed_yookassa_notifications(no_stripe_api: None, fake_yookassa: Any) 
             assert status in (401, 404, 413), status
             assert writes == {}, f"{auth} notification answered {status} changed {writes}"
             return
-        assert status == 200, status
+        # 503: the body says what YooKassa's API does not (yet): it is delivered again.
+        assert status in (200, 503), status
         new = {o: a for o, a in credited.items() if o not in credited_before}
         assert set(new) <= {paid.id} and all(a == RUB_AMOUNT for a in new.values()), new
 

@@ -190,9 +190,10 @@ def test_notifications_from_outside_the_networks_or_forged_credit_nothing_and_a_
     rub_payer()
     _, payment_id = top_up_order()
 
-    # Forged: says succeeded while the payment waits on its page. The re-fetch disagrees.
+    # Forged: says succeeded while the payment waits on its page. The re-fetch disagrees:
+    # nothing done, and 503 (a genuine one ahead of the API is delivered again).
     forged = fake_yookassa.forged_notification(payment_id, "payment.succeeded")
-    assert deliver(forged) == 200
+    assert deliver(forged) == 503
     assert credits() == []
 
     fake_yookassa.pay(payment_id, SUCCESS_CARD)
@@ -415,3 +416,102 @@ def test_a_card_from_another_country_than_the_declared_one_flags_the_payer(
     assert credits() == [150_000]  # the money is real: kept, and support looks
     flag = runtime().profiles.profile(PAVEL.id).flagged_for_support
     assert flag == "card country RU contradicts billing country KZ"
+
+
+def test_a_removed_card_is_not_brought_back_by_a_redelivery_or_reconciliation(
+    chat: Chat, fake_yookassa: FakeYooKassa
+) -> None:
+    rub_payer()
+    rt = runtime()
+    order = rt.payments.open(
+        payer_id=PAVEL.id,
+        purpose=Purpose.TOP_UP,
+        amount=150_000,
+        currency=RUB,
+        method=PaymentMethod.PARTNER_CARD,
+        chat_id=PAVEL.id,
+    )
+    link = rt.bot.deps.checkout.start(order, title="Top-up", save_card=True)
+    assert isinstance(link, PaymentLink) and link.order.provider_ref
+    fake_yookassa.pay(link.order.provider_ref, SUCCESS_CARD)
+    assert deliver(fake_yookassa.notify(link.order.provider_ref)) == 200
+    assert rt.profiles.profile(PAVEL.id).partner_card is not None
+
+    rt.saved_cards.forget(PAVEL.id, "yookassa")
+    assert deliver(fake_yookassa.notify(link.order.provider_ref)) == 200  # YooKassa repeats
+    reconcile()  # the payment is in the window, its method still "saved" at YooKassa
+    assert rt.profiles.profile(PAVEL.id).partner_card is None
+    assert credits() == [150_000]
+
+
+def test_a_refund_yookassa_cancels_debits_nothing_and_a_later_cancel_gives_it_back(
+    chat: Chat, fake_yookassa: FakeYooKassa
+) -> None:
+    rub_payer()
+    order, payment_id = top_up_order(150_000)
+    fake_yookassa.pay(payment_id, SUCCESS_CARD)
+    assert deliver(fake_yookassa.notify(payment_id)) == 200
+    rt = runtime()
+
+    fake_yookassa.next_refund("canceled", "insufficient_funds")
+    chat.say(ADMIN, f"/admin {order.id}")
+    chat.press(ADMIN, "Refund")
+    chat.say(ADMIN, "RUB 500.00")
+    assert "canceled refund" in chat.screen(ADMIN) and "nothing was debited" in chat.screen(ADMIN)
+    assert rt.ledger.wallet(PAVEL.id, RUB).balance == 150_000
+
+    # Pending: debited now; YooKassa cancels it later and reconciliation gives it back.
+    fake_yookassa.next_refund("pending")
+    chat.say(ADMIN, "RUB 400.00")
+    assert "400.00 RUB refunded" in chat.screen(ADMIN)
+    assert rt.ledger.wallet(PAVEL.id, RUB).balance == 110_000
+    pending = [r for r in fake_yookassa.refunds() if r["status"] == "pending"]
+    fake_yookassa.finish_refund(pending[0]["id"], "canceled")
+    reconcile()
+    reconcile()
+    assert rt.ledger.wallet(PAVEL.id, RUB).balance == 150_000
+
+
+def test_a_refund_whose_answer_was_lost_is_asked_again_under_the_same_key(
+    chat: Chat, fake_yookassa: FakeYooKassa
+) -> None:
+    rub_payer()
+    order, payment_id = top_up_order(150_000)
+    fake_yookassa.pay(payment_id, SUCCESS_CARD)
+    assert deliver(fake_yookassa.notify(payment_id)) == 200
+    chat.say(ADMIN, f"/admin {order.id}")
+    chat.press(ADMIN, "Refund")
+
+    fake_yookassa.fail_next(500, processed=True)  # refunded at YooKassa, the answer lost
+    chat.say(ADMIN, "RUB 500.00")
+    assert "Not done" in chat.screen(ADMIN)
+    [refund] = fake_yookassa.refunds()
+    assert deliver(fake_yookassa.notify(refund["id"])) == 200  # recorded by its notification
+    chat.say(ADMIN, "RUB 500.00")  # support tries again: the same refund, not a second
+    assert "500.00 RUB refunded" in chat.screen(ADMIN)
+    assert len(fake_yookassa.refunds()) == 1
+    rt = runtime()
+    assert [e.amount for e in rt.ledger.entries(PAVEL.id, RUB) if e.kind.value == "refund"] == [
+        -50_000
+    ]
+
+
+def test_payments_of_the_shop_that_are_not_ours_raise_no_alert_on_every_run(
+    chat: Chat, fake_yookassa: FakeYooKassa
+) -> None:
+    """The partner's shop sells other things too: reconciliation leaves those alone."""
+    rt = runtime()
+    foreign = rt.providers.yookassa.create_payment(
+        idempotence_key="partner-own-sale-1",
+        amount=99_900,
+        currency="RUB",
+        description="Something the partner sells",
+        metadata={},
+        receipt=rt.receipts.for_contact("buyer@example.com", "Something", 99_900, "RUB"),
+        return_url="https://partner.example/",
+    )
+    fake_yookassa.pay(foreign.id, SUCCESS_CARD)
+    before = len(rt.orders.alerts())
+    reconcile()
+    reconcile()
+    assert len(rt.orders.alerts()) == before

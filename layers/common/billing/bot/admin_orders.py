@@ -6,6 +6,7 @@ order, is written to the audit trail, and moves money only through the ledger.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from billing.bot.callbacks import Pressed, encode
@@ -78,7 +79,11 @@ def _ask(turn: Turn, deps: BotDeps, pressed: Pressed, kind: str) -> None:
         return
     example = f"{order.currency.value} {format_minor(order.amount, order.currency).split()[0]}"
     deps.conversations.put(
-        turn.user_id, {"ask": {"admin": kind, "order": order.id}}, deps.clock.now()
+        turn.user_id,
+        # The request names the refund at the provider: typing the amount again after a
+        # lost answer asks for the same refund, not a second one.
+        {"ask": {"admin": kind, "order": order.id, "request": secrets.token_hex(4)}},
+        deps.clock.now(),
     )
     if kind == "bank":
         text = t(turn.lang, "ask_received", id=order.id, example=example)
@@ -120,7 +125,7 @@ def on_text(turn: Turn, deps: BotDeps, ask: dict[str, Any], text: str) -> bool:
         if kind == "bank":
             _mark_paid(turn, deps, order, amount)
         else:
-            _refund(turn, deps, order, amount)
+            _refund(turn, deps, order, amount, str(ask.get("request") or ""))
     except (BadMoney, BillingError) as error:
         turn.send(Screen(t(turn.lang, "not_done", error=error.message)))
         return True
@@ -167,8 +172,9 @@ def _mark_paid(turn: Turn, deps: BotDeps, order: Order, amount: int) -> None:
     )
 
 
-def _refund(turn: Turn, deps: BotDeps, order: Order, amount: int) -> None:
-    record = deps.refunds.refund(order.id, amount)  # raises when nothing was debited
+def _refund(turn: Turn, deps: BotDeps, order: Order, amount: int, request: str) -> None:
+    # Raises when nothing was debited.
+    record = deps.refunds.refund(order.id, amount, request=request or None)
     if record.moved_now:
         deps.notices.refunded(record)
     entry = record.movement.entry if record.movement is not None else None

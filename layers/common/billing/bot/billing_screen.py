@@ -191,8 +191,12 @@ def on_remove_card(turn: Turn, deps: BotDeps, provider: str | None) -> None:
     if provider not in (None, "stripe", "yookassa"):
         turn.answer(turn.text("stale"), alert=True)
         return
+    if provider is None:
+        cards = saved_cards(deps.profiles.profile(turn.user_id))
+        provider = cards[0].provider if len(cards) == 1 else "stripe"
+    chosen = provider
     try:
-        _change(turn, deps, lambda: deps.saved_cards.forget(turn.user_id, provider or "stripe"))
+        _change(turn, deps, lambda: deps.saved_cards.forget(turn.user_id, chosen))
     except ProviderError:
         turn.answer(turn.text("pay_provider_down"), alert=True)
 

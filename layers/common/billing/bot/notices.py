@@ -106,7 +106,7 @@ class ChatNotices:
             EntryKind.REFUND: "refund_debited",
             EntryKind.CHARGEBACK: "chargeback_debited",
         }.get(entry.kind, "refund_reversed")
-        if key == "refund_debited" and order.method is PaymentMethod.STARS:
+        if key == "refund_debited" and order.details.get("stars"):
             key = "refund_debited_stars"  # the Stars go back, not money to a card
         self._send(
             order.chat_id or order.payer_id,

@@ -104,23 +104,32 @@ class YooKassaCards:
 
     def charge(self, order: Order, subscription_id: str) -> OffSessionResult:
         description = f"Renewal, order {order.id}"
+        contact = order.details.get("receipt_contact")
+        amount, currency = order.amount, order.currency.value
+        receipt = (
+            self._receipts.for_contact(str(contact), description, amount, currency)
+            if contact
+            else self._receipts.receipt(order.payer_id, description, amount, currency)
+        )
         try:
             payment = self._providers.yookassa.create_payment(
                 idempotence_key=attempt_key(order),
-                amount=order.amount,
-                currency=order.currency.value,
+                amount=amount,
+                currency=currency,
                 description=description,
                 metadata={
                     "order_id": order.id,
                     "subscription_id": subscription_id,
                     "attempt": str(order.details["attempt"]),
                 },
-                receipt=self._receipts.receipt(
-                    order.payer_id, description, order.amount, order.currency.value
-                ),
+                receipt=receipt,
                 payment_method_id=str(order.details["payment_method"]),
             )
         except ProviderRejected as refused:
+            if "idempotence" in refused.message.lower():
+                # The key was used for another body: whatever happened under it is
+                # unknown, never a decline (resolve looks the attempt up).
+                raise ProviderUnavailable("yookassa", refused.message) from None
             # An unknown or no longer saved method: nothing was charged.
             return OffSessionResult("declined", None, refused.message, None)
         return _result(payment)

@@ -192,7 +192,9 @@ class Checkout:
             return_url=self._settings.payment_return_url,
             save_payment_method=save_card,
         )
-        order = self._payments.attach_provider_ref(order, payment.id, save_card=save_card)
+        order = self._payments.attach_provider_ref(
+            order, payment.id, save_card=save_card, title=title[:128]
+        )
         if payment.confirmation_url is None:  # that payment went on: paid or declined
             raise InvalidState(f"order {order.id} is being paid already", reason="being_paid")
         return PaymentLink(payment.confirmation_url, order)

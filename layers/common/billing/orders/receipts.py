@@ -19,15 +19,25 @@ class FiscalReceipts:
         self._accounts = accounts
         self._settings = settings
 
-    def receipt(
-        self, payer_id: int, description: str, amount: int, currency: str
-    ) -> dict[str, Any]:
-        from billing.providers.yookassa import receipt
-
+    def contact(self, payer_id: int) -> str:
         account = self._accounts.get(payer_id)
         contact = account.profile.receipt_contact if account is not None else None
         if contact is None:
             raise InvalidState(
                 "the payer has no e-mail or phone for receipts", reason="no_receipt_contact"
             )
+        return contact
+
+    def receipt(
+        self, payer_id: int, description: str, amount: int, currency: str
+    ) -> dict[str, Any]:
+        return self.for_contact(self.contact(payer_id), description, amount, currency)
+
+    def for_contact(
+        self, contact: str, description: str, amount: int, currency: str
+    ) -> dict[str, Any]:
+        """The receipt to `contact`: a resend of a payment must send the very body the
+        first try did (same Idempotence-Key), so callers fix the contact on the order."""
+        from billing.providers.yookassa import receipt
+
         return receipt(contact, description, amount, currency, self._settings.yookassa_vat_code)

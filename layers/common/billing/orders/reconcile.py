@@ -24,8 +24,10 @@ callback's would be.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from billing.clock import Clock
 from billing.domain.profile import PaymentMethod
@@ -154,26 +156,61 @@ class Reconciler:
         self._orders.set_reconciled_until("cryptopay", began)
 
     def _yookassa(self, report: ReconcileReport) -> None:
+        """The shop's payments and refunds of the window. The shop may be the partner's and
+        sell other things: payments no order of ours names, and their refunds, are not ours
+        to judge (a callback for them alerts support once; a run every 30 minutes would
+        alert again and again)."""
         began = self._clock.now()
         since = self._since("yookassa")
         yookassa = self._providers.yookassa
+        applied = True
         # Payments before refunds: a refund of a payment settled in this very run is kept.
         for payment in sorted(yookassa.payments_since(since), key=lambda p: p.created_at):
-            if payment.status in ("succeeded", "canceled"):
-                report.seen["yookassa"] += 1
-                self._webhooks.apply_yookassa_payment(payment)
-        for refund in sorted(yookassa.refunds_since(since), key=lambda r: r.created_at):
+            order_id = payment.metadata.get("order_id")
+            if payment.status not in ("succeeded", "canceled") or not order_id:
+                continue
+            if self._payments.order(order_id) is None:
+                continue
             report.seen["yookassa"] += 1
-            self._webhooks.apply_yookassa_refund(refund)
-        self._orders.set_reconciled_until("yookassa", began)
+            applied = (
+                self._each(partial(self._webhooks.apply_yookassa_payment, payment)) and applied
+            )
+        for refund in sorted(yookassa.refunds_since(since), key=lambda r: r.created_at):
+            if self._payments.order_of_provider(refund.payment_id) is None:
+                continue
+            report.seen["yookassa"] += 1
+            applied = self._each(partial(self._webhooks.apply_yookassa_refund, refund)) and applied
+        if applied:  # else the next run reads the same window again
+            self._orders.set_reconciled_until("yookassa", began)
 
     def _stars(self, report: ReconcileReport) -> None:
         start = max(0, self._orders.reconciled_offset("stars") - STARS_OVERLAP)
         transactions, end = self._providers.stars.transactions(start)
+        applied = True
         for transaction in transactions:
+            if transaction.incoming and (
+                transaction.payload is None or self._payments.order(transaction.payload) is None
+            ):
+                continue  # no order of ours: its successful_payment alerted support already
             report.seen["stars"] += 1
-            self._webhooks.apply_star_transaction(transaction)
-        self._orders.set_reconciled_offset("stars", end)
+            applied = (
+                self._each(partial(self._webhooks.apply_star_transaction, transaction)) and applied
+            )
+        if applied:
+            self._orders.set_reconciled_offset("stars", end)
+
+    @staticmethod
+    def _each(apply: Callable[[], None]) -> bool:
+        """One provider record applied: a fault on it (a lost race, a throttled write) is
+        logged and leaves the cursor where it was, without stopping the others."""
+        try:
+            apply()
+        except ProviderError:
+            raise  # the provider itself: reported as unreachable for this run
+        except Exception:
+            logger.exception("reconciliation: a record could not be applied; the next run retries")
+            return False
+        return True
 
     def _expire_overdue(self, report: ReconcileReport) -> None:
         """After the providers were asked (so nothing they hold is lost), what is still open

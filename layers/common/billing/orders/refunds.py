@@ -38,7 +38,10 @@ class Refunds:
         self._providers = providers
         self._receipts = receipts
 
-    def refund(self, order_id: str, amount: int) -> RefundRecord:
+    def refund(self, order_id: str, amount: int, *, request: str | None = None) -> RefundRecord:
+        """`request` names support's refund action (one question in the admin screen): the
+        provider's idempotency key is made from it, so repeating the request after a lost
+        answer finds the same refund even when its webhook was recorded meanwhile."""
         order = self._payments.order(order_id)
         if order is None:
             raise NotFound(f"order {order_id} not found")
@@ -54,7 +57,8 @@ class Refunds:
             raise InvalidAmount(
                 f"a refund of order {order.id} is from 0.01 to {format_minor(left, order.currency)}"
             )
-        key = f"refund-{order.id}-{order.refunded_amount}-{amount}"
+        made = f"r{request}" if request else str(order.refunded_amount)
+        key = f"refund-{order.id}-{made}-{amount}"
         provider_ref = order.provider_ref
         match order.method:
             case PaymentMethod.STRIPE_CARD:
@@ -69,15 +73,7 @@ class Refunds:
                 )
             case PaymentMethod.PARTNER_CARD:
                 provider = "yookassa"
-                refund_id = self._providers.yookassa.create_refund(
-                    idempotence_key=key,
-                    payment_id=provider_ref,
-                    amount=amount,
-                    currency=order.currency.value,
-                    receipt=self._receipts.receipt(
-                        order.payer_id, f"Refund of order {order.id}", amount, order.currency.value
-                    ),
-                ).id
+                refund_id = self._yookassa_refund(order, provider_ref, amount, key)
             case _:
                 provider = "stars"
                 refund_id = self._stars_refund(order.payer_id, provider_ref, amount, order)
@@ -91,6 +87,27 @@ class Refunds:
         if record.movement is None:  # the order changed meanwhile: support was alerted
             raise InvalidState(f"refund {refund_id} was made but not debited ({record.outcome})")
         return record
+
+    def _yookassa_refund(self, order: Order, payment_id: str, amount: int, key: str) -> str:
+        """YooKassa may cancel a refund (its balance too low, some SBP refunds): then
+        nothing is debited. A pending one is debited now; if YooKassa cancels it later,
+        reconciliation gives it back (ProviderWebhooks.apply_yookassa_refund)."""
+        # 54-FZ: the refund receipt repeats the item the payment's receipt named.
+        title = str(order.details.get("title") or f"Order {order.id}")
+        refund = self._providers.yookassa.create_refund(
+            idempotence_key=key,
+            payment_id=payment_id,
+            amount=amount,
+            currency=order.currency.value,
+            receipt=self._receipts.receipt(order.payer_id, title, amount, order.currency.value),
+        )
+        if refund.status == "canceled":
+            raise InvalidState(
+                f"YooKassa canceled refund {refund.id}"
+                f" ({refund.cancellation_reason or 'no reason given'}); nothing was debited",
+                reason="refund_canceled",
+            )
+        return refund.id
 
     def _stars_refund(self, payer_id: int, charge_id: str, amount: int, order: Order) -> str:
         from billing.providers.stars import refund_id

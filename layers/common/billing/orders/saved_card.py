@@ -143,6 +143,8 @@ class SavedCardCharger:
                 "attempt": attempt,
                 # A retry with the attempt's key must send exactly what the first try did.
                 "card_provider": card.provider,
+                # The 54-FZ receipt's contact as it is now: a resend sends the same body.
+                "receipt_contact": profile.receipt_contact,
                 "customer": card.customer_ref,
                 "payment_method": card.provider_ref,
             },

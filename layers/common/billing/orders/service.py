@@ -133,6 +133,10 @@ class PaymentService:
     def order_of_provider(self, provider_ref: str) -> Order | None:
         return self._orders.by_provider_ref(provider_ref)
 
+    def ledger_entry(self, order: Order, cause: str) -> Any:
+        """The Payer's ledger entry of `cause` in the order's currency, or None."""
+        return self._ledger.entry(order.payer_id, order.currency, cause)
+
     def wallet(self, payer_id: int, currency: Currency) -> Wallet:
         """What a payment would be added to (a renewal charge covers its debt too)."""
         return self._ledger.wallet(payer_id, currency)

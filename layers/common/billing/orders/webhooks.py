@@ -490,17 +490,24 @@ class ProviderWebhooks:
         except (YooKassaNotificationError, *UNREADABLE) as error:
             logger.info("yookassa notification not used", extra={"reason": str(error)[:200]})
             return OK
+        found: YooKassaPayment | YooKassaRefund | None
         try:
             if notification.event.startswith("refund."):
-                refund = self._providers.yookassa.refund(notification.object_id)
+                found = refund = self._providers.yookassa.refund(notification.object_id)
                 if refund is not None:
                     self.apply_yookassa_refund(refund)
             else:
-                payment = self._providers.yookassa.payment(notification.payment_id)
+                found = payment = self._providers.yookassa.payment(notification.payment_id)
                 if payment is not None:
                     self.apply_yookassa_payment(payment)
         except Exception:
             logger.exception("yookassa notification failed; YooKassa will retry")
+            return RETRY
+        if found is not None and found.status != _NOTIFIED_STATUS.get(notification.event):
+            # The API does not say (yet) what the notification says: nothing was done, and
+            # YooKassa delivers it again (a forged body from inside its networks can only
+            # make us ask again).
+            logger.info("yookassa notification ahead of its object", extra={"status": found.status})
             return RETRY
         return OK
 
@@ -523,12 +530,20 @@ class ProviderWebhooks:
                 return
             reason = payment.cancellation_reason or "declined"
             failed = self._payments.fail(order.id, reason)
-            if failed is not None:
+            # A page the Payer left unpaid ends so: nothing failed that they tried.
+            if failed is not None and reason != "expired_on_confirmation":
                 self._notices.payment_failed(failed, reason)
 
     def apply_yookassa_refund(self, refund: YooKassaRefund) -> None:
+        """Debited once when it succeeds (or when support made it pending); a refund
+        YooKassa canceled gives back what it debited, if anything."""
         if refund.status == "succeeded":
             self._refund("yookassa", refund.payment_id, refund.id, refund.amount, refund.currency)
+        elif refund.status == "canceled":
+            order = self._payments.order_of_provider(refund.payment_id)
+            cause = f"refund:{refund.id}"
+            if order is not None and self._payments.ledger_entry(order, cause) is not None:
+                self._reverse("yookassa", refund.payment_id, refund.id, chargeback=False)
 
     def _keep_partner_card(self, order_id: str, payment: YooKassaPayment) -> None:
         """The Payer ticked "save card" and YooKassa saved the method of this very payment:
@@ -538,6 +553,10 @@ class ProviderWebhooks:
             return  # not saved, or saved without a card (SBP): not chargeable by our renewal
         order = self._payments.order(order_id)
         if order is None or order.provider_ref != payment.id or not order.details.get("save_card"):
+            return
+        if not order.is_open:
+            # Kept when the payment is first applied only: a redelivery or reconciliation
+            # must not bring back a card the Payer has removed since.
             return
         from billing.domain.profile import SavedCard
 
@@ -571,7 +590,11 @@ class ProviderWebhooks:
                 self._notices.settled(settlement)
             return
         order = self._payments.order_of_provider(transaction.id)
-        if order is not None:
+        if order is None:
+            self._payments.alert(
+                "Stars refunded for no payment we know", "stars", {"charge": transaction.id}
+            )
+        else:
             self._refund(
                 "stars",
                 transaction.id,
@@ -686,7 +709,18 @@ def _from_networks(source_ip: str | None, networks: tuple[str, ...]) -> bool:
         address = ipaddress.ip_address(source_ip or "")
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:185.71.76.1 is 185.71.76.1
     return any(address in ipaddress.ip_network(network, strict=False) for network in networks)
+
+
+# The status a notification's object has when YooKassa's API agrees with it.
+_NOTIFIED_STATUS = {
+    "payment.succeeded": "succeeded",
+    "payment.canceled": "canceled",
+    "payment.waiting_for_capture": "waiting_for_capture",
+    "refund.succeeded": "succeeded",
+}
 
 
 def _storable(key: str) -> bool:
