@@ -51,11 +51,14 @@ def main(argv: list[str] | None = None) -> int:
 def summary(result: Result, seconds: float) -> str:
     faults = ", ".join(f"{kind} {n}" for kind, n in sorted(result.faults.items())) or "none"
     checked = ", ".join(f"{kind} {n}" for kind, n in sorted(result.checked.items()))
+    credited = ", ".join(f"{kind} {n}" for kind, n in sorted(result.credited.items()))
+    wallets = ", ".join(f"{currency} {n}" for currency, n in sorted(result.wallets.items()))
     lines = [
         f"seed {result.seed}: {result.steps_run} steps in {seconds:.1f} s,"
         f" {result.refused} refused by the system,"
         f" violations: {len(result.violations)}",
         f"  invariants checked: {checked}",
+        f"  payments credited: {credited or 'none'}; wallets checked: {wallets or 'none'}",
         f"  faults injected: {faults}",
     ]
     if result.failed_step is not None:

@@ -6,7 +6,10 @@
   in the code under test sees it, so nothing tidies up after it (a claim stays, a second
   write never happens), as on Lambda.
 - Around every outside call that moves money: refused before anything happened, or done at
-  the provider and the answer lost (a timeout).
+  the provider and the answer lost (a timeout); the reads that decide money (YooKassa's
+  payment and refund re-fetches and lists, Telegram's Star transactions) may be refused too.
+- An off-session charge at YooKassa may answer `pending` and be decided minutes or hours
+  later (succeeded or canceled), told by notification.
 - Provider callbacks: lost, repeated, delayed (hence reordered).
 """
 
@@ -38,10 +41,11 @@ class FaultRates:
     callback_lost: float = 0.08
     callback_repeated: float = 0.25
     callback_delayed: float = 0.5
+    charge_pending: float = 0.2
 
     @classmethod
     def none(cls) -> FaultRates:
-        return cls(0, 0, 0, 0, 0, 0, 0)
+        return cls(0, 0, 0, 0, 0, 0, 0, 0)
 
 
 class Faults:
@@ -64,6 +68,10 @@ class Faults:
 
     def outside_call_lost(self, call: str) -> bool:
         return self.armed and self._chance(f"{call}: answer lost", self.rates.call_answer_lost)
+
+    def charge_pending(self, call: str) -> bool:
+        """The provider took the request but has no outcome yet (YooKassa's `pending`)."""
+        return self.armed and self._chance(f"{call}: pending", self.rates.charge_pending)
 
     # --- callbacks --------------------------------------------------------------------
 

@@ -1,13 +1,19 @@
 """What must hold of the money, checked against the providers' own records (the model).
 
-After every step (safety):
+After every step (safety), for every wallet of every Payer in every currency it holds:
 - each wallet's balance equals the sum of its entries, each entry's balance_after follows;
-- every credit names a payment a provider really took, once, for what it took;
+- every credit names a payment a provider really took, once, for what it took, in its
+  currency (a Stars payment: what its order is worth in the order's currency), and not
+  before the provider took it (a pending charge is no payment yet);
 - refunds and disputes never took back more of a payment than its provider did;
-- no renewal period was charged twice at a provider;
+- no renewal period was charged twice at a provider (Stripe's or YooKassa's saved cards);
 - every renewal charge has its extension and every extension its charge; every
   subscription its one connect charge;
-- invoice numbers have no gaps.
+- invoice numbers have no gaps;
+- no provider saw our code misuse it (a YooKassa payment or refund without its 54-FZ
+  receipt or in another currency, a charge of a method it never saved, a refund of someone
+  else's Stars, a Stars invoice asking other Stars than its order is worth), and no forged
+  YooKassa notification was accepted or changed anything.
 At a checkpoint, once every callback that could arrive has and reconciliation has run
 (liveness): every payment is credited and every refund debited, or an open alert names
 it; no order is still open past its expiry.
@@ -20,15 +26,18 @@ from typing import Any
 
 from billing.domain.money import Currency
 from billing.domain.subscription import ChangeKind
-from billing.ledger.model import EntryKind, LedgerEntry
+from billing.ledger.model import EntryKind, LedgerEntry, Wallet
 from billing.store.balances import BalancesRepository
 from billing.store.orders import invoice_number
 from simulation.actions import PAYERS
 from simulation.providers import Payment
 from simulation.world import World
 
-EUR = Currency.EUR
 TAKEN_BACK = (EntryKind.REFUND, EntryKind.CHARGEBACK, EntryKind.REVERSAL)
+# The providers whose saved cards the renewal sweep charges off-session.
+CARD_PROVIDERS = ("stripe", "yookassa")
+
+Wallets = dict[tuple[int, Currency], list[LedgerEntry]]
 
 
 class Checker:
@@ -37,7 +46,9 @@ class Checker:
         self.checked: Counter[str] = Counter()
         self._periods: dict[str, str | None] = {}  # order id -> renewal period it buys
         self._invoices_seen = 0
-        self._known: dict[int, list[LedgerEntry]] = {}
+        self._misuse_seen = 0
+        self._known: Wallets = {}
+        self._wallets_now: dict[tuple[int, Currency], Wallet] = {}
         self._balances = BalancesRepository()
 
     def _payments(self) -> dict[str, Payment]:
@@ -46,15 +57,39 @@ class Checker:
             **world.stripe.payments,
             **world.cryptopay.payments,
             **world.telegram_payments,
+            **world.yookassa.payments,
+            **world.stars.payments,
         }
 
-    def _entries(self) -> dict[int, list[LedgerEntry]]:
-        """Every entry of every wallet; read once each (entries are immutable)."""
+    def _entries(self, *, every: bool = False) -> Wallets:
+        """Every entry of every wallet, whatever its currency; read once each (entries are
+        immutable). Keyed by (payer, currency), in the order the wallets were first seen.
+        A wallet's new entries are read when its seq moved past the last entry known (every
+        entry is written with its wallet, in one transaction), or with `every`."""
         for payer in PAYERS:
-            known = self._known.setdefault(payer, [])
-            after = known[-1].seq if known else 0
-            known += self._balances.entries(payer, EUR, after_seq=after)
+            for wallet in sorted(self._balances.wallets(payer), key=lambda w: w.currency.value):
+                key = (payer, wallet.currency)
+                self._wallets_now[key] = wallet
+                known = self._known.setdefault(key, [])
+                after = known[-1].seq if known else 0
+                if every or wallet.seq != after:
+                    known += self._balances.entries(payer, wallet.currency, after_seq=after)
         return self._known
+
+    def wallets_checked(self) -> Counter[str]:
+        """How many wallets of each currency the run touched."""
+        return Counter(currency.value for _payer, currency in self._known)
+
+    def credited_by_provider(self) -> Counter[str]:
+        """How many provider payments were credited, by provider (a saved card's
+        off-session renewal charges apart)."""
+        payments = self._payments()
+        return Counter(
+            payments[ref].provider
+            + (" saved card" if "subscription_id" in payments[ref].metadata else "")
+            for ref in self._credited(self._known)
+            if ref in payments
+        )
 
     # --- after every step -----------------------------------------------------------------
 
@@ -68,26 +103,31 @@ class Checker:
         found += self._periods_charged_once(payments)
         found += self._extensions(entries)
         found += self._invoices()
+        found += self._misuse()
         return found
 
-    def _wallets(self, entries: dict[int, list[LedgerEntry]]) -> list[str]:
+    def _wallets(self, entries: Wallets) -> list[str]:
         found = []
-        for payer, items in entries.items():
+        for (payer, currency), items in entries.items():
             self.checked["balance equals its entries"] += 1
-            wallet = self.world.ledger.wallet(payer, EUR)
+            wallet = self._wallets_now[payer, currency]
             total = sum(entry.amount for entry in items)
+            name = f"wallet {payer} {currency}"
             if wallet.balance != total:
-                found.append(f"wallet {payer}: balance {wallet.balance} but entries sum {total}")
+                found.append(f"{name}: balance {wallet.balance} but entries sum {total}")
+            last = items[-1].seq if items else 0
+            if wallet.seq != last:
+                found.append(f"{name}: at seq {wallet.seq} but its last entry is {last}")
             running = 0
             for entry in items:
                 running += entry.amount
-                if entry.balance_after != running:
-                    found.append(f"wallet {payer}: entry {entry.cause} breaks the running sum")
+                if entry.balance_after != running or entry.currency is not currency:
+                    found.append(f"{name}: entry {entry.cause} breaks the running sum")
                     break
         return found
 
     @staticmethod
-    def _credited(entries: dict[int, list[LedgerEntry]]) -> dict[str, list[LedgerEntry]]:
+    def _credited(entries: Wallets) -> dict[str, list[LedgerEntry]]:
         credits: dict[str, list[LedgerEntry]] = defaultdict(list)
         for items in entries.values():
             for entry in items:
@@ -95,21 +135,32 @@ class Checker:
                     credits[entry.reference or "-"].append(entry)
         return credits
 
-    def _credits(
-        self, entries: dict[int, list[LedgerEntry]], payments: dict[str, Payment]
-    ) -> list[str]:
+    def _credits(self, entries: Wallets, payments: dict[str, Payment]) -> list[str]:
         found = []
         for reference, credits in self._credited(entries).items():
             self.checked["credit names a payment taken once"] += 1
             payment = payments.get(reference)
             if payment is None:
                 found.append(f"credit {credits[0].cause} names no payment a provider took")
-            elif len(credits) > 1 or credits[0].amount != payment.amount:
-                amounts = [c.amount for c in credits]
-                found.append(f"payment {reference} of {payment.amount} credited as {amounts}")
+            elif (
+                len(credits) > 1
+                or credits[0].amount != payment.amount
+                or credits[0].currency.value != payment.currency
+            ):
+                amounts = [f"{c.amount} {c.currency}" for c in credits]
+                found.append(
+                    f"{payment.provider} payment {reference} of {payment.amount}"
+                    f" {payment.currency} credited as {amounts}"
+                )
+            elif payment.taken_at is not None and credits[0].created_at < payment.taken_at:
+                found.append(
+                    f"{payment.provider} payment {reference} credited at"
+                    f" {credits[0].created_at:%Y-%m-%d %H:%M}, before the provider took it"
+                    f" at {payment.taken_at:%Y-%m-%d %H:%M}"
+                )
         return found
 
-    def _taken(self, entries: dict[int, list[LedgerEntry]]) -> dict[str | None, int]:
+    def _taken(self, entries: Wallets) -> dict[str | None, int]:
         """What the ledger took back of each payment, by the payment's id."""
         paid_by: dict[str, str | None] = {}
         for items in entries.values():
@@ -123,9 +174,7 @@ class Checker:
                     taken[paid_by.get(entry.reference or "")] -= entry.amount
         return taken
 
-    def _taken_back(
-        self, entries: dict[int, list[LedgerEntry]], payments: dict[str, Payment]
-    ) -> list[str]:
+    def _taken_back(self, entries: Wallets, payments: dict[str, Payment]) -> list[str]:
         found = []
         for payment_id, taken in self._taken(entries).items():
             self.checked["refunds within what the provider gave back"] += 1
@@ -142,7 +191,7 @@ class Checker:
     def _periods_charged_once(self, payments: dict[str, Payment]) -> list[str]:
         charged: Counter[str] = Counter()
         for payment in payments.values():
-            if payment.provider != "stripe" or "subscription_id" not in payment.metadata:
+            if payment.provider not in CARD_PROVIDERS or "subscription_id" not in payment.metadata:
                 continue
             order_id = payment.metadata.get("order_id", "")
             if order_id not in self._periods:
@@ -156,10 +205,10 @@ class Checker:
         for period, times in charged.items():
             self.checked["period charged once at the provider"] += 1
             if times > 1:
-                found.append(f"period {period} charged {times} times at Stripe")
+                found.append(f"period {period} charged {times} times by saved cards")
         return found
 
-    def _extensions(self, entries: dict[int, list[LedgerEntry]]) -> list[str]:
+    def _extensions(self, entries: Wallets) -> list[str]:
         charges: Counter[str] = Counter()
         connects: Counter[str] = Counter()
         for items in entries.values():
@@ -194,16 +243,24 @@ class Checker:
         self._invoices_seen = last
         return found
 
+    def _misuse(self) -> list[str]:
+        """What the providers saw our code do that they refuse (or a forgery achieved)."""
+        misuse = self.world.misuse
+        self.checked["no provider misused, no forgery accepted"] += 1
+        found = misuse[self._misuse_seen :]
+        self._misuse_seen = len(misuse)
+        return list(found)
+
     # --- at a checkpoint --------------------------------------------------------------------
 
     def liveness(self) -> list[str]:
         world = self.world
-        entries = self._entries()
+        entries = self._entries(every=True)
+        found = self._wallets(entries)
         payments = self._payments()
         alerted = _alerted(world.orders.alerts())
         credits = self._credited(entries)
         taken = self._taken(entries)
-        found = []
         for payment in payments.values():
             self.checked["payment credited or alerted"] += 1
             named = payment.id in alerted or payment.order_id in alerted
@@ -219,7 +276,7 @@ class Checker:
         self.checked["no order open past its expiry"] += 1
         if overdue:
             found.append(f"{len(overdue)} orders still open past their expiry")
-        return found
+        return found + self._misuse()
 
 
 def _alerted(alerts: list[Any]) -> set[str]:

@@ -42,6 +42,8 @@ class Result:
     checked: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     actions: Counter[str] = field(default_factory=Counter)
+    credited: Counter[str] = field(default_factory=Counter)  # provider -> payments credited
+    wallets: Counter[str] = field(default_factory=Counter)  # currency -> wallets checked
     refused: int = 0
 
     @property
@@ -86,17 +88,23 @@ def execute(seed: int, steps: list[Step], rates: FaultRates | None = None) -> Re
             result.violations += settle(world, checker)
         result.checked = checker.checked
         result.faults = world.faults.injected
+        result.credited = checker.credited_by_provider()
+        result.wallets = checker.wallets_checked()
     return result
 
 
 def settle(world: World, checker: Checker) -> list[str]:
-    """Faults off; every callback still owed is delivered (providers retry for days), the
-    sweep and reconciliation run; then what must have happened has."""
+    """Faults off; what a provider still had pending is decided, every callback still owed
+    is delivered (providers retry for days), reconciliation runs; then what must have
+    happened has. The clock only moves forward."""
     rng = random.Random(0)
     for _ in range(20):
-        if not world.outbox.pending:
+        world.yookassa.advance()
+        due = [d.due for d in world.outbox.pending] + world.yookassa.scheduled()
+        if not due:
             break
-        world.clock.set(max(d.due for d in world.outbox.pending))
+        world.clock.set(max(world.clock.now(), *due))
+        world.yookassa.advance()
         actions.deliver_callbacks(world, rng)
     world.clock.advance(timedelta(minutes=1))
     actions.reconcile(world, rng)

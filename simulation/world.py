@@ -7,6 +7,7 @@ run's seed, so a run replays exactly.
 
 from __future__ import annotations
 
+import logging
 import random
 import secrets
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from billing.config import Settings
 from billing.domain.catalog import default_catalog
 from billing.ledger.service import Ledger
 from billing.observability import logger
+from billing.orders.checkout import Checkout
 from billing.orders.invoices import InvoiceIssuer
 from billing.orders.receipts import FiscalReceipts
 from billing.orders.reconcile import Reconciler
@@ -30,6 +32,7 @@ from billing.orders.refunds import Refunds
 from billing.orders.saved_card import SavedCardCharger
 from billing.orders.service import PaymentService
 from billing.orders.webhooks import ProviderWebhooks
+from billing.providers.errors import ProviderError
 from billing.store import connection
 from billing.store.accounts import AccountsRepository
 from billing.store.balances import BalancesRepository
@@ -40,7 +43,14 @@ from billing.subscriptions.service import SubscriptionService
 from billing.subscriptions.sweep import RenewalWorker
 from local.template_tables import create_tables
 from simulation.faults import FaultRates, Faults
-from simulation.providers import Outbox, SimCryptoPay, SimProviders, SimStripe
+from simulation.providers import (
+    Outbox,
+    SimCryptoPay,
+    SimProviders,
+    SimStars,
+    SimStripe,
+    SimYooKassa,
+)
 
 START = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 REGION = "eu-central-1"
@@ -72,8 +82,14 @@ class World:
         self.outbox = Outbox(self.faults, self.clock)
         self.stripe = SimStripe(self.faults, self.clock, self.outbox)
         self.cryptopay = SimCryptoPay(self.clock, self.outbox)
+        # What a provider saw our code do that it must never do (a payment without its
+        # receipt, a refund of someone else's Stars), and what a forged notification got
+        # through: each one is a violation (invariants.Checker).
+        self.misuse: list[str] = []
+        self.yookassa = SimYooKassa(self.faults, self.clock, self.outbox, self.misuse)
+        self.stars = SimStars(self.faults, self.clock, self.outbox, self.misuse)
         self.telegram_payments: dict[str, Any] = {}  # charge id -> Payment (Telegram's record)
-        self.providers = SimProviders(self.stripe, self.cryptopay)
+        self.providers = SimProviders(self.stripe, self.cryptopay, self.yookassa, self.stars)
         self._ids = random.Random(self.rng.getrandbits(64))
         self.told = Told()
 
@@ -83,14 +99,17 @@ class World:
         real_token_hex = secrets.token_hex
         secrets.token_hex = lambda nbytes=None: self._ids.randbytes(nbytes or 16).hex()
         try:
-            # The code's own logs would drown the report; warnings and errors still show.
+            # The code's own logs would drown the report; errors still show, but for those
+            # that only tell of a fault the simulation injected.
             logger.setLevel("ERROR")
+            logger.addFilter(_not_simulated)
             with mock_aws(), self.faults.around_writes():
                 create_tables(boto3.client("dynamodb", region_name=REGION))
                 connection.bind(Settings(region=REGION, admin_ids=frozenset({ADMIN})))
                 self._wire()
                 yield self
         finally:
+            logger.removeFilter(_not_simulated)
             secrets.token_hex = real_token_hex
 
     def _wire(self) -> None:
@@ -140,6 +159,15 @@ class World:
             receipts=self.receipts,
             clock=clock,
         )
+        # The Payer's way to a payment page (YooKassa) or a Stars invoice, as the bot starts
+        # it; the sweep gets none (3-D Secure is not simulated).
+        self.checkout = Checkout(
+            payments=self.payments,
+            providers=providers,
+            accounts=self.accounts,
+            settings=settings,
+            clock=clock,
+        )
         checkout: Any = _NoCheckout()
         self.worker = RenewalWorker(
             subscriptions=self.subscriptions,
@@ -158,6 +186,12 @@ class World:
             providers=providers,
             clock=clock,
         )
+
+
+def _not_simulated(record: logging.LogRecord) -> bool:
+    """False for a log line about a provider fault the simulation injected (expected)."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not (isinstance(error, ProviderError) and "simulated:" in str(error))
 
 
 class _NoCheckout:

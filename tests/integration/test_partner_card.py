@@ -95,6 +95,15 @@ def top_up_order(amount: int = 150_000) -> tuple[Order, str]:
     return link.order, link.order.provider_ref
 
 
+def paid_top_up(fake_yookassa: FakeYooKassa) -> tuple[Order, str]:
+    """A 1 500 RUB top-up paid on YooKassa's page, its notification delivered."""
+    rub_payer()
+    order, payment_id = top_up_order(150_000)
+    fake_yookassa.pay(payment_id, SUCCESS_CARD)
+    assert deliver(fake_yookassa.notify(payment_id)) == 200
+    return order, payment_id
+
+
 def credits() -> list[int]:
     return [
         e.amount for e in runtime().ledger.entries(PAVEL.id, RUB) if e.cause.startswith("order:")
@@ -227,10 +236,7 @@ def test_a_forged_amount_is_not_believed_the_api_answer_is(
 def test_support_refunds_through_yookassa_with_a_receipt_and_the_wallet_is_debited_once(
     chat: Chat, fake_yookassa: FakeYooKassa
 ) -> None:
-    rub_payer()
-    order, payment_id = top_up_order(150_000)
-    fake_yookassa.pay(payment_id, SUCCESS_CARD)
-    assert deliver(fake_yookassa.notify(payment_id)) == 200
+    order, payment_id = paid_top_up(fake_yookassa)
 
     chat.say(ADMIN, f"/admin {order.id}")
     chat.press(ADMIN, "Refund")
@@ -447,10 +453,7 @@ def test_a_removed_card_is_not_brought_back_by_a_redelivery_or_reconciliation(
 def test_a_refund_yookassa_cancels_debits_nothing_and_a_later_cancel_gives_it_back(
     chat: Chat, fake_yookassa: FakeYooKassa
 ) -> None:
-    rub_payer()
-    order, payment_id = top_up_order(150_000)
-    fake_yookassa.pay(payment_id, SUCCESS_CARD)
-    assert deliver(fake_yookassa.notify(payment_id)) == 200
+    order, _ = paid_top_up(fake_yookassa)
     rt = runtime()
 
     fake_yookassa.next_refund("canceled", "insufficient_funds")
@@ -475,10 +478,7 @@ def test_a_refund_yookassa_cancels_debits_nothing_and_a_later_cancel_gives_it_ba
 def test_a_refund_whose_answer_was_lost_is_asked_again_under_the_same_key(
     chat: Chat, fake_yookassa: FakeYooKassa
 ) -> None:
-    rub_payer()
-    order, payment_id = top_up_order(150_000)
-    fake_yookassa.pay(payment_id, SUCCESS_CARD)
-    assert deliver(fake_yookassa.notify(payment_id)) == 200
+    order, _ = paid_top_up(fake_yookassa)
     chat.say(ADMIN, f"/admin {order.id}")
     chat.press(ADMIN, "Refund")
 

@@ -1,7 +1,11 @@
 """The money system under the seed-replayable simulation (simulation/): random Payers,
 providers and faults, every invariant checked after every step. CI runs a few seeds; `make
-simulate` runs as long as asked. A planted bug of the kind issue 11 found is caught and
-shrunk to a short replayable step list, so the simulation is known to see such bugs."""
+simulate` runs as long as asked. The run pays by every method it simulates, in EUR, USD and
+RUB: Stripe cards (saved and charged off-session), crypto, cards in Telegram, cards for
+Russia through YooKassa (its page, and the saved card the renewal sweep charges) and
+Telegram Stars, refunded by support and at the providers, with forged YooKassa
+notifications. A planted bug of the kind issue 11 found is caught and shrunk to a short
+replayable step list, so the simulation is known to see such bugs."""
 
 from __future__ import annotations
 
@@ -18,6 +22,15 @@ from simulation.run import execute, plan, shrink
 
 SEEDS = (11, 12, 13)
 STEPS = 300
+NEW_METHODS = (
+    "top_up_by_partner_card",
+    "top_up_by_stars",
+    "renew_by_payment",
+    "refund_partner_card_by_support",
+    "refund_stars_by_support",
+    "refund_at_yookassa",
+    "forge_yookassa_notification",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -27,17 +40,34 @@ def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_invariant_holds_for_a_few_seeds_under_faults(report: Callable[[str], None]) -> None:
     steps, checks, faults = 0, Counter[str](), Counter[str]()
+    done, credited, wallets = Counter[str](), Counter[str](), Counter[str]()
     for seed in SEEDS:
         result = execute(seed, plan(seed, STEPS))
         assert result.ok, f"seed {seed}, step {result.failed_step}: {result.violations}"
         steps += result.steps_run
         checks.update(result.checked)
         faults.update(result.faults)
+        done.update(result.actions)
+        credited.update(result.credited)
+        wallets.update(result.wallets)
     assert steps == STEPS * len(SEEDS)
     assert sum(faults.values()) > 0 and checks["balance equals its entries"] >= steps
+    # Both new methods are exercised, with their faults: YooKassa's page and the saved card
+    # the sweep charges, Telegram Stars; wallets in every currency; forgeries sent.
+    assert all(done[action] > 0 for action in NEW_METHODS), done
+    assert credited["yookassa"] and credited["yookassa saved card"] and credited["stars"], credited
+    assert set(wallets) == {"EUR", "USD", "RUB"}, wallets
+    assert any(kind.startswith("yookassa.charge") for kind in faults), faults
+    assert any(kind.startswith("stars.refund") for kind in faults), faults
+    assert any(kind.startswith("yookassa forged") for kind in faults), faults
+    assert checks["no provider misused, no forgery accepted"] >= steps
     report(
         f"simulation: {len(SEEDS)} seeds, {steps} steps, {sum(checks.values())} invariant"
-        f" checks, violations 0; faults injected: "
+        f" checks, violations 0; payments credited: "
+        + ", ".join(f"{provider} {n}" for provider, n in sorted(credited.items()))
+        + "; wallets: "
+        + ", ".join(f"{currency} {n}" for currency, n in sorted(wallets.items()))
+        + "; faults injected: "
         + ", ".join(f"{kind} {n}" for kind, n in sorted(faults.items()))
     )
 
