@@ -90,18 +90,31 @@ def test_packaged_catalog_has_the_spec_periods_rates_and_products(catalog: Catal
     assert [p.key for p in catalog.sellable()] == ["softphone", "gateway"]
 
 
-def test_free_is_not_sellable_and_lists_its_fixed_limits(catalog: Catalog) -> None:
+def test_free_is_not_sellable_and_its_fixed_limits_are_each_products_free_values(
+    catalog: Catalog,
+) -> None:
     free = catalog.product("free")
     assert free.sellable is False
     assert free.options == ()
     assert free.lines == ()
-    assert dict(free.limits) == {
-        "gateway_lines": 1,
+    # SPEC §2: 1 Gateway line, 1 SIP account, 30 call minutes a month, 2 minutes a call,
+    # 10 failed calls an hour, no call recording.
+    softphone = {key: limit.free for key, limit in catalog.product("softphone").limits.items()}
+    gateway = {key: limit.free for key, limit in catalog.product("gateway").limits.items()}
+    calls = {"call_minutes_per_month": 30, "minutes_per_call": 2, "failed_calls_per_hour": 10}
+    assert softphone == {
         "sip_accounts": 1,
-        "call_minutes_per_month": 30,
-        "minutes_per_call": 2,
-        "failed_calls_per_hour": 10,
         "call_recording": False,
+        "recording_minutes_per_call": 0,
+        "api_access": False,
+        **calls,
+    }
+    assert gateway == {
+        "gateway_lines": 1,
+        "extra_sessions": 0,
+        "call_recording": False,
+        "api_access": False,
+        **calls,
     }
 
 

@@ -33,6 +33,9 @@ from billing.errors import (
 # Canonical option values: ints for numeric and choice options, bool for on/off ones.
 OptionValue = int | bool
 OptionKind = Literal["int", "bool", "choice"]
+LimitKind = Literal["count", "switch"]
+# What a limit allows: a count, None for "no limit" (counts only), or on/off.
+LimitValue = int | bool | None
 Op = Literal["eq", "ne", "gt", "ge", "lt", "le"]
 
 LANGUAGES = ("en", "ru")
@@ -145,6 +148,39 @@ class PriceLine:
 
 
 @dataclass(frozen=True)
+class LimitRule:
+    """How an active subscription's options set a limit: exactly one of `option` (its value,
+    `otherwise` when the option is left out), `value`, `unlimited` or `any` (on when any
+    condition holds)."""
+
+    option: str | None = None
+    otherwise: OptionValue | None = None
+    value: OptionValue | None = None
+    unlimited: bool = False
+    any: tuple[Condition, ...] = ()
+
+    def apply(self, options: Mapping[str, OptionValue]) -> LimitValue:
+        if self.option is not None:
+            return options.get(self.option, self.otherwise)
+        if self.unlimited:
+            return None
+        if self.any:
+            return any(condition.holds(options) for condition in self.any)
+        return self.value
+
+
+@dataclass(frozen=True)
+class Limit:
+    """One thing a product lets its Customer use (SPEC §11), on Free and when paid."""
+
+    key: str
+    kind: LimitKind
+    free: OptionValue
+    paid: LimitRule
+    titles: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class Product:
     key: str
     titles: Mapping[str, str]
@@ -152,7 +188,7 @@ class Product:
     options: tuple[OptionSpec, ...]
     lines: tuple[PriceLine, ...]
     sellable: bool
-    limits: Mapping[str, OptionValue] = field(default_factory=dict)
+    limits: Mapping[str, Limit] = field(default_factory=dict)
 
     def option(self, key: str) -> OptionSpec:
         for spec in self.options:
@@ -250,6 +286,21 @@ class _OptionFile(_Model, frozen=True, kw_only=True):
     requires: _RequiresFile | None = None
 
 
+class _LimitRuleFile(_Model, frozen=True, kw_only=True):
+    option: str | None = None
+    otherwise: int | bool | None = None
+    value: int | bool | None = None
+    unlimited: bool = False
+    any: list[_ConditionFile] | None = None
+
+
+class _LimitFile(_Model, frozen=True, kw_only=True):
+    kind: LimitKind
+    free: int | bool
+    paid: _LimitRuleFile
+    titles: _Texts
+
+
 class _LineFile(_Model, frozen=True, kw_only=True):
     id: _Key
     unit_price: _Decimal
@@ -264,7 +315,7 @@ class _ProductFile(_Model, frozen=True, kw_only=True):
     descriptions: _Texts
     options: list[_OptionFile] = msgspec.field(default_factory=list)
     lines: list[_LineFile] = msgspec.field(default_factory=list)
-    limits: dict[str, int | bool] = msgspec.field(default_factory=dict)
+    limits: dict[str, _LimitFile] = msgspec.field(default_factory=dict)
 
 
 class _PeriodFile(_Model, frozen=True, kw_only=True):
@@ -361,9 +412,70 @@ def _build_product(key: str, raw: _ProductFile) -> Product:
         )
     if raw.sellable and not lines:
         raise CatalogError(f"{where}: a sellable product needs at least one price line")
+    limits = {
+        name: _build_limit(name, limit, known, f"{where}.limits.{name}")
+        for name, limit in raw.limits.items()
+    }
     return Product(
-        key, raw.titles, raw.descriptions, options, tuple(lines), raw.sellable, raw.limits
+        key,
+        raw.titles,
+        raw.descriptions,
+        options,
+        tuple(lines),
+        raw.sellable,
+        MappingProxyType(limits),
     )
+
+
+def _fits_kind(kind: LimitKind, value: object) -> bool:
+    return isinstance(value, bool) == (kind == "switch") and isinstance(value, int)
+
+
+def _build_limit(
+    name: str, raw: _LimitFile, known: Callable[[str, str], OptionSpec], where: str
+) -> Limit:
+    _require_texts(raw.titles, f"{where}.titles")
+    if not _fits_kind(raw.kind, raw.free):
+        raise CatalogError(f"{where}.free: {raw.free!r} is not a {raw.kind}")
+    rule = raw.paid
+    given = [
+        rule.option is not None,
+        rule.value is not None,
+        rule.unlimited,
+        rule.any is not None,
+    ]
+    if sum(given) != 1:
+        raise CatalogError(f"{where}.paid: give exactly one of option, value, unlimited, any")
+    at = f"{where}.paid"
+    if rule.otherwise is not None and rule.option is None:
+        raise CatalogError(f"{at}: otherwise goes only with option")
+    if rule.option is not None:
+        spec = known(rule.option, at)
+        if (spec.kind == "bool") != (raw.kind == "switch"):
+            raise CatalogError(f"{at}: option {spec.key} cannot set a {raw.kind}")
+        if spec.requires is not None and rule.otherwise is None:
+            raise CatalogError(f"{at}: option {spec.key} may be left out; say `otherwise`")
+        if rule.otherwise is not None and not _fits_kind(raw.kind, rule.otherwise):
+            raise CatalogError(f"{at}.otherwise: {rule.otherwise!r} is not a {raw.kind}")
+    if rule.value is not None and not _fits_kind(raw.kind, rule.value):
+        raise CatalogError(f"{at}.value: {rule.value!r} is not a {raw.kind}")
+    if rule.unlimited and raw.kind != "count":
+        raise CatalogError(f"{at}: only a count can be unlimited")
+    conditions: list[Condition] = []
+    if rule.any is not None:
+        if raw.kind != "switch" or not rule.any:
+            raise CatalogError(f"{at}.any: a switch needs at least one condition")
+        for condition in rule.any:
+            _check_value(known(condition.option, f"{at}.any"), condition.value, f"{at}.any")
+            conditions.append(Condition(condition.option, condition.op, condition.value))
+    paid = LimitRule(
+        option=rule.option,
+        otherwise=rule.otherwise,
+        value=rule.value,
+        unlimited=rule.unlimited,
+        any=tuple(conditions),
+    )
+    return Limit(name, raw.kind, raw.free, paid, raw.titles)
 
 
 def _build(raw: _CatalogFile) -> Catalog:
