@@ -169,6 +169,7 @@ class BenchStack:
                 "BALANCES_TABLE": settings.balances_table,
                 "ORDERS_TABLE": settings.orders_table,
                 "IDEMPOTENCY_TABLE": settings.idempotency_table,
+                "ENTITLEMENTS_TABLE": settings.entitlements_table,
                 "DUE_SHARDS": str(settings.due_shards),
                 "ADMIN_IDS": ",".join(str(i) for i in sorted(settings.admin_ids)),
                 "TELEGRAM_API_BASE": self.telegram.base_url,  # type: ignore[attr-defined]

@@ -59,6 +59,7 @@ _TABLE_ENV = {
     "BalancesTable": "BALANCES_TABLE",
     "OrdersTable": "ORDERS_TABLE",
     "IdempotencyTable": "IDEMPOTENCY_TABLE",
+    "EntitlementsTable": "ENTITLEMENTS_TABLE",
 }
 
 RENEWAL_QUEUE = "RenewalQueue"

@@ -22,6 +22,7 @@ LOCAL_TABLE_NAMES: Mapping[str, str] = {
     "BalancesTable": "Balances",
     "OrdersTable": "Orders",
     "IdempotencyTable": "Idempotency",
+    "EntitlementsTable": "Entitlements",
 }
 
 # The parts of an index that create_table takes; CloudFormation-only settings (contributor
@@ -96,6 +97,12 @@ def _table_spec(logical_id: str, properties: Mapping[str, Any]) -> TableSpec:
                 {key: index[key] for key in _INDEX_KEYS if key in index}
                 for index in properties[indexes]
             ]
+    stream = properties.get("StreamSpecification")
+    if stream:
+        args["StreamSpecification"] = {
+            "StreamEnabled": True,
+            "StreamViewType": stream["StreamViewType"],
+        }
     ttl = properties.get("TimeToLiveSpecification") or {}
     return TableSpec(
         logical_id=logical_id,

@@ -73,6 +73,7 @@ def _table_env() -> dict[str, str]:
         "BalancesTable": "BALANCES_TABLE",
         "OrdersTable": "ORDERS_TABLE",
         "IdempotencyTable": "IDEMPOTENCY_TABLE",
+        "EntitlementsTable": "ENTITLEMENTS_TABLE",
     }
     return {by_logical[logical]: name for logical, name in LOCAL_TABLE_NAMES.items()}
 

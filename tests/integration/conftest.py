@@ -66,6 +66,7 @@ def lambda_env(
         "BALANCES_TABLE": tables.balances_table,
         "ORDERS_TABLE": tables.orders_table,
         "IDEMPOTENCY_TABLE": tables.idempotency_table,
+        "ENTITLEMENTS_TABLE": tables.entitlements_table,
         "DUE_SHARDS": str(tables.due_shards),
         "ADMIN_IDS": ",".join(str(i) for i in sorted(tables.admin_ids)),
         "TELEGRAM_API_BASE": fake_telegram.base_url,  # type: ignore[attr-defined]

@@ -128,6 +128,7 @@ def snapshot() -> dict[str, set[str]]:
             config.balances_table,
             config.orders_table,
             config.idempotency_table,
+            config.entitlements_table,
         )
     }
 

@@ -275,9 +275,7 @@ def test_a_manual_renewal_is_refused_while_a_card_payment_holds_the_period(
     sub_id = connect_gateway(service)
     repository = SubscriptionsRepository(tables.due_shards)
     sub = service.get(sub_id, viewer=PAYER)
-    repository.save(
-        renewal.with_claim(sub, order_id="R-CARD", now=clock.now()), expected_version=sub.version
-    )
+    repository.save(renewal.with_claim(sub, order_id="R-CARD", now=clock.now()), before=sub)
 
     with pytest.raises(RenewalInProgress, match="a card payment for this renewal is in progress"):
         service.renew(sub_id, by=PAYER, tax=US)
@@ -309,7 +307,7 @@ def test_a_renewal_priced_before_a_card_claim_fails_its_condition_and_is_refused
             current = repository.get(sub_id)
             assert current is not None
             claim = renewal.with_claim(current, order_id="R-CARD", now=clock.now())
-            repository.save(claim, expected_version=current.version)
+            repository.save(claim, before=current)
             claimed.append(claim)
         return price(sub, tax)
 

@@ -16,7 +16,14 @@ FUNCTIONS = (
     "RenewalCronFunction",
     "ReconcileFunction",
 )
-TABLES = ("AccountsTable", "SubscriptionsTable", "BalancesTable", "OrdersTable", "IdempotencyTable")
+TABLES = (
+    "AccountsTable",
+    "SubscriptionsTable",
+    "BalancesTable",
+    "OrdersTable",
+    "IdempotencyTable",
+    "EntitlementsTable",
+)
 
 
 def of_type(kind: str) -> dict[str, dict[str, Any]]:
@@ -95,6 +102,7 @@ def test_every_function_gets_the_settings_config_reads() -> None:
         "BALANCES_TABLE",
         "ORDERS_TABLE",
         "IDEMPOTENCY_TABLE",
+        "ENTITLEMENTS_TABLE",
         "RENEWAL_QUEUE_URL",
         "BOT_TOKEN_PARAM",
         "WEBHOOK_SECRET_PARAM",
@@ -117,7 +125,7 @@ def test_every_table_is_on_demand_with_point_in_time_recovery(table: str) -> Non
     assert "TableName" not in properties
 
 
-def test_the_template_declares_exactly_the_five_tables() -> None:
+def test_the_template_declares_exactly_these_tables() -> None:
     assert [spec.logical_id for spec in load_table_specs()] == list(TABLES)
 
 

@@ -40,6 +40,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     balances_table: str = field(default="Balances", name="BALANCES_TABLE")
     orders_table: str = field(default="Orders", name="ORDERS_TABLE")
     idempotency_table: str = field(default="Idempotency", name="IDEMPOTENCY_TABLE")
+    entitlements_table: str = field(default="Entitlements", name="ENTITLEMENTS_TABLE")
     renewal_queue_url: str | None = field(default=None, name="RENEWAL_QUEUE_URL")
     # Partitions of the sparse "due" index: writes spread, the sweep queries each one.
     due_shards: _Positive = field(default=8, name="DUE_SHARDS")

@@ -24,6 +24,7 @@ def bind(settings: Settings) -> None:
         "balances": settings.balances_table,
         "orders": settings.orders_table,
         "idempotency": settings.idempotency_table,
+        "entitlements": settings.entitlements_table,
     }
     for group, models in ALL_MODELS.items():
         for model in models:

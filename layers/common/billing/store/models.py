@@ -345,10 +345,28 @@ class IdempotencyRecordModel(Model):
     status = UnicodeAttribute()
 
 
+# --- Entitlements: pk = "customer#<telegram id>" ------------------------------------------
+
+
+class EntitlementsModel(Model):
+    """What a Customer may use: `version` counts the committed changes, and one attribute
+    per product (`grant#<product>`, JSON; billing/store/entitlements.py writes and reads
+    them) holds the grant of its active subscription. Product keys are catalog data, so
+    those attributes are not declared here."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    version = NumberAttribute()
+    updated_at = UnicodeAttribute()
+
+
 ALL_MODELS: dict[str, tuple[type[Model], ...]] = {
     "accounts": (AccountModel, ConversationModel),
     "subscriptions": (SubscriptionModel, SlotModel),
     "balances": (WalletModel, LedgerEntryModel),
     "orders": (OrderModel, InvoiceModel, CounterModel, AlertModel),
     "idempotency": (IdempotencyRecordModel,),
+    "entitlements": (EntitlementsModel,),
 }

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Any
 
+from billing.domain.entitlements import grant_of
 from billing.domain.money import Currency
 from billing.domain.renewal import CardClaim, Reminder, SweepMarks, next_action_at
 from billing.domain.subscription import (
@@ -15,6 +17,7 @@ from billing.domain.subscription import (
 )
 from billing.store import reads
 from billing.store.codec import epoch, iso, parse_iso
+from billing.store.entitlements import grant_change_part
 from billing.store.models import SlotModel, SubscriptionModel
 from billing.store.transactions import (
     StaleWrite,
@@ -31,6 +34,20 @@ def _sub_pk(subscription_id: str) -> str:
 
 def _slot_pk(customer_id: int, product: str) -> str:
     return f"slot#{customer_id}#{product}"
+
+
+def _changed_at(sub: Subscription) -> datetime:
+    return sub.history[-1].at if sub.history else sub.created_at
+
+
+def _entitlement_parts(sub: Subscription, before: Subscription | None) -> list[TxnPart]:
+    """The Customer's entitlements change with the write only when the subscription's
+    grant does (connect, options, expiry date, status): a reminder mark or an auto-renewal
+    switch changes nothing the telephony side reads, so it is no new version."""
+    grant = grant_of(sub)
+    if before is not None and grant_of(before) == grant:
+        return []
+    return [grant_change_part(sub.customer_id, sub.product, grant, now=_changed_at(sub))]
 
 
 def due_shard(subscription_id: str, shards: int) -> str:
@@ -183,12 +200,13 @@ class SubscriptionsRepository:
     # --- transaction parts ------------------------------------------------------------
 
     def create_parts(self, sub: Subscription) -> list[TxnPart]:
-        """Put the new subscription and take the Customer's slot for its product."""
+        """Put the new subscription, take the Customer's slot for its product and give the
+        Customer its entitlements."""
 
         def put_subscription(txn: TxnWriter) -> None:
             txn.save(self._to_model(sub), condition=SubscriptionModel.pk.does_not_exist())
 
-        return [put_subscription, self._take_slot(sub)]
+        return [put_subscription, self._take_slot(sub), *_entitlement_parts(sub, None)]
 
     @staticmethod
     def _take_slot(sub: Subscription) -> TxnPart:
@@ -203,16 +221,16 @@ class SubscriptionsRepository:
         return take_slot
 
     def update_parts(
-        self, sub: Subscription, *, expected_version: int, take_slot: bool = False
+        self, sub: Subscription, *, before: Subscription, take_slot: bool = False
     ) -> list[TxnPart]:
-        """Replace the subscription if nobody changed it since `expected_version`;
-        release the slot when it has ended, take it back when it is active again
-        (`take_slot`: a renewal after expiry)."""
+        """Replace `before` (as read) with `sub` if nobody changed it since; release the
+        slot when it has ended, take it back when it is active again (`take_slot`: a
+        renewal after expiry); change the Customer's entitlements when its grant changed."""
 
         def put_subscription(txn: TxnWriter) -> None:
-            txn.save(self._to_model(sub), condition=SubscriptionModel.version == expected_version)
+            txn.save(self._to_model(sub), condition=SubscriptionModel.version == before.version)
 
-        parts: list[TxnPart] = [put_subscription]
+        parts: list[TxnPart] = [put_subscription, *_entitlement_parts(sub, before)]
         if take_slot:
             parts.append(self._take_slot(sub))
         if not sub.is_active:
@@ -224,9 +242,9 @@ class SubscriptionsRepository:
             parts.append(release_slot)
         return parts
 
-    def save(self, sub: Subscription, *, expected_version: int) -> None:
+    def save(self, sub: Subscription, *, before: Subscription) -> None:
         """A change that moves no money, still conditional on the version read."""
         try:
-            run_transaction(self.update_parts(sub, expected_version=expected_version))
+            run_transaction(self.update_parts(sub, before=before))
         except TransactionCancelled as cancelled:
             raise StaleWrite(f"subscription {sub.id} changed since it was read") from cancelled

@@ -398,9 +398,7 @@ class SubscriptionService:
             period_start = max(sub.expires_at, now)
 
             related = self._purchase_parts(
-                self._subscriptions.update_parts(
-                    renewed, expected_version=sub.version, take_slot=not sub.is_active
-                ),
+                self._subscriptions.update_parts(renewed, before=sub, take_slot=not sub.is_active),
                 renewed,
                 quote,
                 period_start=period_start,
@@ -472,7 +470,7 @@ class SubscriptionService:
                 now=self._clock.now(),
             )
             try:
-                self._subscriptions.save(changed, expected_version=sub.version)
+                self._subscriptions.save(changed, before=sub)
             except StaleWrite:
                 continue
             return changed, plan
@@ -508,7 +506,7 @@ class SubscriptionService:
             if updated is sub:
                 return sub
             try:
-                self._subscriptions.save(updated, expected_version=sub.version)
+                self._subscriptions.save(updated, before=sub)
             except StaleWrite:
                 continue
             return updated
@@ -520,14 +518,14 @@ class SubscriptionService:
         """Hold the period for a card charge of `order_id` before the provider is called;
         StaleWrite when `sub` changed since it was read (then nothing is charged)."""
         claimed = renewal.with_claim(sub, order_id=order_id, now=self._clock.now())
-        self._subscriptions.save(claimed, expected_version=sub.version)
+        self._subscriptions.save(claimed, before=sub)
         return claimed
 
     def record_failed_attempt(self, sub: Subscription) -> Subscription:
         """A renewal attempt of the period failed (ending any card claim); the next one is
         due tomorrow. StaleWrite when `sub` changed since it was read."""
         failed = renewal.with_attempt(sub, self._clock.now())
-        self._subscriptions.save(failed, expected_version=sub.version)
+        self._subscriptions.save(failed, before=sub)
         return failed
 
     # --- ending -----------------------------------------------------------------------
@@ -545,7 +543,7 @@ class SubscriptionService:
                 return None  # a card charge of the period may have bought it: resolved first
             ended = rules.expire(sub, now=now)
             try:
-                self._subscriptions.save(ended, expected_version=sub.version)
+                self._subscriptions.save(ended, before=sub)
             except StaleWrite:
                 continue
             return ended
@@ -562,10 +560,10 @@ class SubscriptionService:
             if sub is None:
                 raise NotFound(f"subscription {subscription_id} not found")
             ended, credit = rules.terminate(sub, by=admin_id, now=self._clock.now())
-            parts = self._subscriptions.update_parts(ended, expected_version=sub.version)
+            parts = self._subscriptions.update_parts(ended, before=sub)
             if credit == 0:
                 try:
-                    self._subscriptions.save(ended, expected_version=sub.version)
+                    self._subscriptions.save(ended, before=sub)
                 except StaleWrite:
                     continue
                 return ended, None

@@ -235,9 +235,7 @@ class RenewalWorker:
         refusal: BillingError | None = None,
     ) -> None:
         # Marked first: one attempt, and one message, per day however often it is retried.
-        self._repository.save(
-            renewal.with_attempt(sub, self._clock.now()), expected_version=sub.version
-        )
+        self._repository.save(renewal.with_attempt(sub, self._clock.now()), before=sub)
         self._tell_failure(sub, failure, total, None, refusal)
 
     def _tell_failure(
@@ -255,7 +253,7 @@ class RenewalWorker:
     # --- reminders ---------------------------------------------------------------------------
 
     def _remind(self, sub: Subscription, kind: Reminder) -> None:
-        self._repository.save(renewal.with_reminder(sub, kind), expected_version=sub.version)
+        self._repository.save(renewal.with_reminder(sub, kind), before=sub)
         self._notices.reminder(sub, self._facts(sub, kind))
 
     def _facts(self, sub: Subscription, kind: Reminder) -> ReminderFacts:
