@@ -12,6 +12,11 @@ import pytest
 from billing import runtime as runtime_module
 from billing.clock import ManualClock
 from billing.config import Settings
+from billing.domain.catalog import default_catalog
+from billing.ledger.service import Ledger
+from billing.store.balances import BalancesRepository
+from billing.store.subscriptions import SubscriptionsRepository
+from billing.subscriptions.service import SubscriptionService
 from local.fake_bot_api import FakeBotApi
 from local.localstripe_peer import LocalStripe
 from tests.integration.chat import WEBHOOK_SECRET
@@ -38,6 +43,22 @@ def dynamodb_client(moto_server: str) -> Any:
         aws_access_key_id="testing",
         aws_secret_access_key="testing",
         aws_session_token="testing",
+    )
+
+
+@pytest.fixture
+def ledger(tables: Settings, clock: ManualClock) -> Ledger:
+    return Ledger(BalancesRepository(), clock)
+
+
+@pytest.fixture
+def service(tables: Settings, clock: ManualClock, ledger: Ledger) -> SubscriptionService:
+    return SubscriptionService(
+        catalog=default_catalog(),
+        subscriptions=SubscriptionsRepository(tables.due_shards),
+        ledger=ledger,
+        clock=clock,
+        admin_ids=tables.admin_ids,
     )
 
 

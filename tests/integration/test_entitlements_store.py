@@ -18,30 +18,12 @@ from billing.domain.money import Currency
 from billing.domain.tax import TaxProfile
 from billing.errors import InsufficientFunds
 from billing.ledger.service import Ledger
-from billing.store.balances import BalancesRepository
 from billing.store.entitlements import StoredEntitlements, customer_pk, stored_from_item
-from billing.store.subscriptions import SubscriptionsRepository
 from billing.subscriptions.service import SubscriptionService
 
 EUR = Currency.EUR
 US = TaxProfile.create("US")
 PAYER, CUSTOMER, ADMIN = 11, 22, 900
-
-
-@pytest.fixture
-def ledger(tables: Settings, clock: ManualClock) -> Ledger:
-    return Ledger(BalancesRepository(), clock)
-
-
-@pytest.fixture
-def service(tables: Settings, clock: ManualClock, ledger: Ledger) -> SubscriptionService:
-    return SubscriptionService(
-        catalog=default_catalog(),
-        subscriptions=SubscriptionsRepository(tables.due_shards),
-        ledger=ledger,
-        clock=clock,
-        admin_ids=tables.admin_ids,
-    )
 
 
 def client(settings: Settings) -> Any:

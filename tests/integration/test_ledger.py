@@ -7,20 +7,13 @@ import threading
 import pytest
 
 from billing.clock import ManualClock
-from billing.config import Settings
 from billing.domain.money import Currency
 from billing.errors import InsufficientFunds, InvalidAmount
 from billing.ledger.model import EntryKind
 from billing.ledger.service import Ledger
-from billing.store.balances import BalancesRepository
 
 EUR = Currency.EUR
 PAYER = 501
-
-
-@pytest.fixture
-def ledger(tables: Settings, clock: ManualClock) -> Ledger:
-    return Ledger(BalancesRepository(), clock)
 
 
 def balance_equals_entries(ledger: Ledger, payer: int, currency: Currency) -> int:

@@ -10,7 +10,6 @@ import pytest
 from billing.clock import ManualClock
 from billing.config import Settings
 from billing.domain import renewal
-from billing.domain.catalog import default_catalog
 from billing.domain.money import Currency
 from billing.domain.pricing import Quote
 from billing.domain.subscription import ChangeKind, Status, Subscription
@@ -26,7 +25,6 @@ from billing.errors import (
     UnknownOption,
 )
 from billing.ledger.service import Ledger
-from billing.store.balances import BalancesRepository
 from billing.store.subscriptions import SubscriptionsRepository
 from billing.subscriptions.service import (
     QuoteChanged,
@@ -42,22 +40,6 @@ US = TaxProfile.create("US")
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 SOFTPHONE_5_REC = {"sip_accounts": 5, "recording": "on"}
-
-
-@pytest.fixture
-def ledger(tables: Settings, clock: ManualClock) -> Ledger:
-    return Ledger(BalancesRepository(), clock)
-
-
-@pytest.fixture
-def service(tables: Settings, clock: ManualClock, ledger: Ledger) -> SubscriptionService:
-    return SubscriptionService(
-        catalog=default_catalog(),
-        subscriptions=SubscriptionsRepository(tables.due_shards),
-        ledger=ledger,
-        clock=clock,
-        admin_ids=tables.admin_ids,
-    )
 
 
 def item_count(settings: Settings) -> int:

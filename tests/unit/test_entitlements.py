@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from billing.domain.entitlements import (
 from billing.domain.money import Currency
 from billing.domain.subscription import Subscription, connect, expire, terminate
 from billing.errors import CatalogError
+from tests.unit.test_catalog import MINIMAL as CATALOG_MINIMAL
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 CUSTOMER = 1001
@@ -276,12 +278,7 @@ def test_of_two_grants_for_one_product_the_one_valid_longer_counts(catalog: Cata
     )
     grant_small, grant_later = grant_of(small), grant_of(later)
     assert grant_small is not None and grant_later is not None
-    longer = type(grant_later)(
-        grant_later.subscription_id,
-        grant_later.product,
-        grant_later.options,
-        grant_later.valid_until.replace(year=2030),
-    )
+    longer = replace(grant_later, valid_until=grant_later.valid_until.replace(year=2030))
     for order in ([grant_small, longer], [longer, grant_small]):
         found = from_grants(catalog, CUSTOMER, order)
         assert found.products["gateway"].subscription_id == "later"
@@ -321,33 +318,10 @@ paid = { option = "seats" }
 titles = { en = "Seats", ru = "Места" }
 """
 
-MINIMAL = """
-periods = [{ months = 6, discount_percent = "0" }]
-
-[currency_rates]
-EUR = "1"
-USD = "1.10"
-RUB = "100"
-
-[products.team]
-sellable = true
-titles = { en = "Team", ru = "Команда" }
-descriptions = { en = "Seats", ru = "Места" }
-
-[[products.team.options]]
-key = "seats"
-kind = "int"
-min = 1
-max = 10
-default = 1
-titles = { en = "Seats", ru = "Места" }
-
-[[products.team.options]]
-key = "extras"
-kind = "bool"
-default = false
-titles = { en = "Extras", ru = "Дополнительно" }
-
+# test_catalog.py's small catalog with one more option, which a requirement may leave out.
+MINIMAL = (
+    CATALOG_MINIMAL
+    + """
 [[products.team.options]]
 key = "level"
 kind = "choice"
@@ -355,13 +329,8 @@ choices = [1, 2]
 default = 1
 requires = { option = "extras", value = true }
 titles = { en = "Level", ru = "Уровень" }
-
-[[products.team.lines]]
-id = "seats"
-unit_price = "3"
-quantity = "seats"
-titles = { en = "Seats", ru = "Места" }
 """
+)
 
 
 def test_a_well_formed_limit_loads(tmp_path: Path) -> None:
