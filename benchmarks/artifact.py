@@ -38,6 +38,7 @@ FUNCTIONS = {
     "payment_webhook": "PaymentWebhookFunction",
     "renewal_cron": "RenewalCronFunction",
     "reconcile": "ReconcileFunction",
+    "entitlements_api": "EntitlementsApiFunction",
 }
 
 

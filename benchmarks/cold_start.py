@@ -37,6 +37,7 @@ CASES = {
     "renewal": "renewal_cron",
     "sweep": "renewal_cron",
     "reconcile": "reconcile",
+    "entitlements": "entitlements_api",
 }
 TARGETED = ("telegram", "payment", "renewal")  # the handlers the target names
 

@@ -34,7 +34,7 @@ from botocore.awsrequest import AWSResponse
 
 WEBHOOK_SECRET = "probe-webhook-secret"
 STRIPE_WEBHOOK_SECRET = "whsec_probe"
-CASES = ("floor", "telegram", "payment", "renewal", "sweep", "reconcile")
+CASES = ("floor", "telegram", "payment", "renewal", "sweep", "reconcile", "entitlements")
 
 
 def _report(reached: str) -> None:
@@ -143,12 +143,32 @@ def sqs_event() -> dict[str, Any]:
     return {"Records": [record]}
 
 
+def entitlements_event() -> dict[str, Any]:
+    """GET /entitlements/{telegram_id} as the AWS_IAM authorizer passes it on."""
+    path = "/entitlements/1001"
+    return {
+        "version": "2.0",
+        "routeKey": "GET /entitlements/{telegram_id}",
+        "rawPath": path,
+        "headers": {},
+        "pathParameters": {"telegram_id": "1001"},
+        "requestContext": {
+            "http": {"method": "GET", "path": path},
+            "authorizer": {
+                "iam": {"userArn": "arn:aws:sts::123456789012:assumed-role/Reader/probe"}
+            },
+        },
+        "isBase64Encoded": False,
+    }
+
+
 HANDLERS = {
     "telegram": ("telegram_webhook", telegram_event),
     "payment": ("payment_webhook", stripe_event),
     "renewal": ("renewal_cron", sqs_event),
     "sweep": ("renewal_cron", lambda: {"source": "scheduler", "detail-type": "Scheduled Event"}),
     "reconcile": ("reconcile", lambda: {"source": "scheduler"}),
+    "entitlements": ("entitlements_api", entitlements_event),
 }
 
 

@@ -306,6 +306,48 @@ class Scenarios:
         event = sqs_event([(str(uuid.uuid4()), body)])
         return cron_app.lambda_handler(event, FakeContext("renewal-cron", timeout_seconds=60))
 
+    # -- entitlements read API (the telephony side) -------------------------------------
+
+    def entitlements_setup(self) -> Any:
+        """The regular user (one Gateway subscription, so a paid answer)."""
+        self.bench.clock.set(START)
+        return self.regular.id
+
+    @staticmethod
+    def entitlements_one_act(telegram_id: int) -> Any:
+        from functions.entitlements_api import app as entitlements_app
+        from local.events import FakeContext, http_api_event
+
+        event = http_api_event(
+            "GET",
+            f"/entitlements/{telegram_id}",
+            headers={},
+            body=b"",
+            route_key="GET /entitlements/{telegram_id}",
+            path_parameters={"telegram_id": str(telegram_id)},
+            iam_caller=READER_ARN,
+        )
+        return entitlements_app.lambda_handler(event, FakeContext("entitlements-api"))
+
+    @staticmethod
+    def entitlements_batch_act(telegram_id: int) -> Any:
+        """A batch of the most ids allowed: the regular user and 99 others."""
+        from functions.entitlements_api import app as entitlements_app
+        from local.events import FakeContext, http_api_event
+
+        ids = [telegram_id, *range(20_001, 20_100)]
+        event = http_api_event(
+            "POST",
+            "/entitlements/batch",
+            headers={"content-type": "application/json"},
+            body=json.dumps({"telegram_ids": ids}).encode(),
+            iam_caller=READER_ARN,
+        )
+        return entitlements_app.lambda_handler(event, FakeContext("entitlements-api"))
+
+
+READER_ARN = "arn:aws:sts::123456789012:assumed-role/EntitlementsReaderRole/bench"
+
 
 def _ok_http(_ctx: Any, sample: Sample) -> None:
     if sample.status != 200:
@@ -355,6 +397,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
         "account: tax profile for the price, the language of the notice",
         "wallet: whether the balance covers the renewal",
     ),
+    "entitlements_one": ("entitlements: the user's item (GetItem)",),
+    "entitlements_batch": ("entitlements: the 100 users' items (one BatchGetItem)",),
 }
 
 
@@ -399,6 +443,22 @@ def operations(s: Scenarios) -> list[Operation]:
         Operation(
             "reminder", "reminder (week ahead)", False, s.reminder_setup, s.worker_act, _worker_ok
         ),
+        Operation(
+            "entitlements_one",
+            "entitlements read API: one user",
+            False,
+            s.entitlements_setup,
+            s.entitlements_one_act,
+            _ok_http,
+        ),
+        Operation(
+            "entitlements_batch",
+            "entitlements read API: batch of 100",
+            False,
+            s.entitlements_setup,
+            s.entitlements_batch_act,
+            _ok_http,
+        ),
     ]
     for op in ops:
         op.needs = NEEDS[op.name]
@@ -417,6 +477,7 @@ _STATE = _State()
 
 def samples(runs: int) -> tuple[list[Operation], dict[str, list[Sample]]]:
     """At least `runs` samples of every operation (after one unmeasured warm-up each)."""
+    from functions.entitlements_api import app as entitlements_app
     from functions.payment_webhook import app as payment_app
     from functions.renewal_cron import app as cron_app
     from functions.telegram_webhook import app as telegram_app
@@ -431,7 +492,7 @@ def samples(runs: int) -> tuple[list[Operation], dict[str, list[Sample]]]:
         for op in _STATE.ops:  # warm-up: lazy imports, caches, first clients
             op.act(op.setup())
     probe = Probe(bench)
-    with probe.wrapping(telegram_app, payment_app, cron_app):
+    with probe.wrapping(telegram_app, payment_app, cron_app, entitlements_app):
         rounds = 0
         while min(len(taken) for taken in _STATE.samples.values()) < runs:
             rounds += 1

@@ -63,6 +63,8 @@ def http_api_event(
     query: str = "",
     source_ip: str = "127.0.0.1",
     route_key: str | None = None,
+    path_parameters: Mapping[str, str] | None = None,
+    iam_caller: str | None = None,
     protocol: str = "HTTP/1.1",
 ) -> dict[str, Any]:
     """An API Gateway HTTP API (payload format 2.0) event for one request.
@@ -70,6 +72,8 @@ def http_api_event(
     `headers` may be a mapping or (name, value) pairs; repeated names are joined with ","
     and names lower-cased, as HTTP API does. The Cookie header moves to `cookies`.
     `route_key` defaults to "METHOD /path", the key of a plain (parameterless) route.
+    `iam_caller`, the ARN of a principal, is what the AWS_IAM authorizer adds once it has
+    verified the request's SigV4 signature (requestContext.authorizer.iam).
     """
     method = method.upper()
     now = time.time()
@@ -102,6 +106,8 @@ def http_api_event(
     if cookies:
         event["cookies"] = cookies
     event["headers"] = merged
+    if path_parameters:
+        event["pathParameters"] = dict(path_parameters)
     if query:
         params: dict[str, str] = {}
         for name, value in parse_qsl(query, keep_blank_values=True):
@@ -121,6 +127,7 @@ def http_api_event(
         },
         "requestId": str(uuid.uuid4()),
         "routeKey": key,
+        **({"authorizer": {"iam": iam_identity(iam_caller)}} if iam_caller else {}),
         "stage": "$default",
         "time": datetime.fromtimestamp(now, UTC).strftime("%d/%b/%Y:%H:%M:%S +0000"),
         "timeEpoch": int(now * 1000),
@@ -140,6 +147,20 @@ def http_api_event(
             event["body"] = text
     event["isBase64Encoded"] = encoded
     return event
+
+
+def iam_identity(caller_arn: str) -> dict[str, Any]:
+    """requestContext.authorizer.iam of a SigV4-signed request, as HTTP API passes it."""
+    session = caller_arn.rsplit("/", 1)[-1]
+    return {
+        "accessKey": "ASIA" + hashlib.sha256(caller_arn.encode()).hexdigest()[:16].upper(),
+        "accountId": ACCOUNT_ID,
+        "callerId": f"AROALOCALREADER:{session}",
+        "cognitoIdentity": None,
+        "principalOrgId": None,
+        "userArn": caller_arn,
+        "userId": f"AROALOCALREADER:{session}",
+    }
 
 
 def scheduled_event(now: datetime, *, rule: str = "sip-billing-renewal-sweep") -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """The local API Gateway: HTTP requests in, HTTP API (payload 2.0) events to the real
 handlers, their Lambda proxy responses back out as HTTP.
 
-Routes are template.yaml's (POST /telegram, POST /payments/{stripe,paypal,cryptopay}) plus
-the local stack's own (LOCAL_ROUTES, LOCAL_PATTERN_ROUTES; the logic is local/simulator.py):
+Routes are template.yaml's (POST /telegram, POST /payments/{stripe,paypal,cryptopay},
+POST /payments/yookassa/{secret}, and the entitlements read API, GET
+/entitlements/{telegram_id} and POST /entitlements/batch, whose AWS IAM check is replaced by
+the local key in the X-Local-Key header: 403 {"message": "Forbidden"} without it) plus the
+local stack's own (LOCAL_ROUTES, LOCAL_PATTERN_ROUTES; the logic is local/simulator.py):
 
     GET  /                                  the bot simulator page (and this route list)
     GET  /_local/health                     readiness
@@ -32,6 +35,7 @@ traceback logged (API Gateway answers 500 {"message": "Internal Server Error"}).
 from __future__ import annotations
 
 import base64
+import hmac
 import html
 import ipaddress
 import json
@@ -45,7 +49,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from local.events import http_api_event
+from local.events import ACCOUNT_ID, http_api_event
 from local.simulator import Outcome, Simulator, SimulatorError, content_disposition, render_page
 from local.stack import LocalStack
 
@@ -65,6 +69,13 @@ LAMBDA_ROUTES: Mapping[tuple[str, str], str] = {
 }
 # YooKassa's notification URL ends in a secret segment: /payments/yookassa/{secret}.
 YOOKASSA_ROUTE = "/payments/yookassa/"
+# The entitlements routes take AWS IAM (SigV4) callers in AWS. Here the local key in this
+# header stands in for the signature: without it the answer is API Gateway's own 403, and
+# with it the function sees the caller the authorizer would name.
+LOCAL_KEY_HEADER = "X-Local-Key"
+LOCAL_READER_ARN = f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/EntitlementsReaderRole/local"
+ENTITLEMENTS_ONE = re.compile(r"/entitlements/([^/]+)")
+ENTITLEMENTS_BATCH = "/entitlements/batch"
 
 
 class Reply:
@@ -156,6 +167,12 @@ and the bot's Bot API calls answered by {bot_api}.</p>
 <h3>Routes</h3><ul>{routes}</ul>
 <p>Telegram updates need the header
 <code>{SECRET_HEADER}: {html.escape(stack.webhook_secret)}</code>.</p>
+<h3>Entitlements (the telephony side's read API)</h3><ul>
+<li><code>GET {html.escape(base.rstrip("/"))}/entitlements/{{telegram_id}}</code></li>
+<li><code>POST {html.escape(base.rstrip("/"))}/entitlements/batch</code>
+<code>{{"telegram_ids": [...]}}</code></li></ul>
+<p>AWS IAM (SigV4) in AWS; here the header
+<code>{LOCAL_KEY_HEADER}: {html.escape(stack.entitlements_key)}</code> stands in for it.</p>
 <h3>Local endpoints</h3><ul>{local}</ul>"""
     return render_page(routes_html=routes_html, available=simulator.available)
 
@@ -263,10 +280,17 @@ class LocalHandler(BaseHTTPRequestHandler):
             function = "payment_webhook"
         if function is not None:
             return self._lambda(function, path, query)
+        entitlements = self._entitlements_route(method, path)
+        if entitlements is not None:
+            return self._entitlements(path, query, *entitlements)
         local = LOCAL_ROUTES.get((method, path))
         if local is not None:
             return local(self)
         allowed = {m for (m, p) in (*LAMBDA_ROUTES, *LOCAL_ROUTES) if p == path}
+        if path == ENTITLEMENTS_BATCH:
+            allowed.add("POST")
+        elif ENTITLEMENTS_ONE.fullmatch(path):
+            allowed.add("GET")
         for route_method, pattern, route in LOCAL_PATTERN_ROUTES:
             match = pattern.fullmatch(path)
             if match is None:
@@ -297,17 +321,56 @@ class LocalHandler(BaseHTTPRequestHandler):
     def _discard_body(self) -> None:
         self.read_body()
 
-    def _lambda(self, function: str, path: str, query: str) -> Reply:
+    @staticmethod
+    def _entitlements_route(method: str, path: str) -> tuple[str, dict[str, str]] | None:
+        """(route key, path parameters) of an entitlements route, as template.yaml has them."""
+        if method == "POST" and path == ENTITLEMENTS_BATCH:
+            return f"POST {ENTITLEMENTS_BATCH}", {}
+        one = ENTITLEMENTS_ONE.fullmatch(path)
+        if method == "GET" and one is not None and path != ENTITLEMENTS_BATCH:
+            return "GET /entitlements/{telegram_id}", {"telegram_id": unquote(one.group(1))}
+        return None
+
+    def _entitlements(
+        self, path: str, query: str, route_key: str, parameters: dict[str, str]
+    ) -> Reply:
+        given = self.headers.get(LOCAL_KEY_HEADER) or ""
+        if not hmac.compare_digest(given.encode(), self.server.stack.entitlements_key.encode()):
+            self._discard_body()
+            return Reply.json(403, {"message": "Forbidden"})  # what API Gateway answers
+        return self._lambda(
+            "entitlements_api",
+            path,
+            query,
+            route_key=route_key,
+            path_parameters=parameters,
+            iam_caller=LOCAL_READER_ARN,
+        )
+
+    def _lambda(
+        self,
+        function: str,
+        path: str,
+        query: str,
+        *,
+        route_key: str | None = None,
+        path_parameters: dict[str, str] | None = None,
+        iam_caller: str | None = None,
+    ) -> Reply:
         body = self.read_body()
         if isinstance(body, Reply):
             return body
+        headers = [(k, v) for k, v in self.headers.items() if k.lower() != LOCAL_KEY_HEADER.lower()]
         event = http_api_event(
             self.command,
             path,
-            headers=list(self.headers.items()),
+            headers=headers,
             body=body,
             query=query,
             source_ip=self._source_ip(),
+            route_key=route_key,
+            path_parameters=path_parameters,
+            iam_caller=iam_caller,
             protocol=self.request_version,
         )
         try:

@@ -43,6 +43,9 @@ IMPORT_PATHS = (ROOT, ROOT / "layers" / "common")
 
 DEFAULT_BOT_TOKEN = "000000:local-bot-token"  # noqa: S105 - a local placeholder
 DEFAULT_WEBHOOK_SECRET = "local-webhook-secret"  # noqa: S105 - a local placeholder
+# Stands in for AWS IAM on the entitlements routes (header X-Local-Key): SigV4 cannot be
+# verified without AWS.
+DEFAULT_ENTITLEMENTS_KEY = "local-entitlements-key"
 TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header name
 
 # Never real credentials: whatever the shell holds, nothing may reach an AWS account.
@@ -84,6 +87,9 @@ FUNCTIONS: Mapping[str, Function] = {
     ),
     "renewal_cron": Function("functions.renewal_cron.app", "sip-billing-RenewalCronFunction", 60),
     "reconcile": Function("functions.reconcile.app", "sip-billing-ReconcileFunction", 300),
+    "entitlements_api": Function(
+        "functions.entitlements_api.app", "sip-billing-EntitlementsApiFunction", 10
+    ),
 }
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -111,6 +117,9 @@ class LocalStack:
             DEFAULT_WEBHOOK_SECRET
         )
         self.bot_token = self._environ.get("TELEGRAM_BOT_TOKEN") or DEFAULT_BOT_TOKEN
+        self.entitlements_key = (
+            self._environ.get("LOCAL_ENTITLEMENTS_KEY") or DEFAULT_ENTITLEMENTS_KEY
+        )
         self.renewal_queue_url = ""
         self.dead_letter_queue_url = ""
         # Real time, moved forward on request (/_local/clock) to watch the sweep at work.

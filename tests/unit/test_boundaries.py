@@ -95,6 +95,8 @@ AT_FIRST_REQUEST = {
     "renewal": {"app", "billing", "aws_lambda_powertools", "pynamodb", "botocore", "msgspec"},
     "sweep": {"app", "billing", "aws_lambda_powertools", "pynamodb", "botocore", "msgspec"},
     "reconcile": {"app", "billing", "aws_lambda_powertools", "pynamodb", "botocore", "msgspec"},
+    # The read API reads raw with botocore: no pynamodb (billing/store/entitlements.py).
+    "entitlements": {"app", "billing", "aws_lambda_powertools", "botocore", "msgspec"},
 }
 # Come with botocore (or Powertools) whoever imports it.
 WITH_BOTOCORE = frozenset(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+from functools import cache
 from typing import Any
 
 import pytest
@@ -15,6 +17,7 @@ FUNCTIONS = (
     "PaymentWebhookFunction",
     "RenewalCronFunction",
     "ReconcileFunction",
+    "EntitlementsApiFunction",
 )
 TABLES = (
     "AccountsTable",
@@ -48,7 +51,7 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def test_the_five_webhook_routes_are_posts_on_the_http_api() -> None:
+def test_the_webhook_and_entitlements_routes_are_on_the_http_api() -> None:
     routes = {
         (event["Properties"]["Method"], event["Properties"]["Path"]): name
         for name in FUNCTIONS
@@ -61,6 +64,8 @@ def test_the_five_webhook_routes_are_posts_on_the_http_api() -> None:
         ("POST", "/payments/paypal"): "PaymentWebhookFunction",
         ("POST", "/payments/cryptopay"): "PaymentWebhookFunction",
         ("POST", "/payments/yookassa/{secret}"): "PaymentWebhookFunction",
+        ("GET", "/entitlements/{telegram_id}"): "EntitlementsApiFunction",
+        ("POST", "/entitlements/batch"): "EntitlementsApiFunction",
     }
     for name in FUNCTIONS:
         for event in RESOURCES[name]["Properties"].get("Events", {}).values():
@@ -226,6 +231,7 @@ def test_no_policy_grants_scan_or_every_resource(function: str) -> None:
                 "YooKassaCredentialsParameter",
             },
         ),
+        ("EntitlementsApiFunction", set()),
     ],
 )
 def test_each_function_reads_only_the_secrets_it_needs(function: str, parameters: set[str]) -> None:
@@ -274,3 +280,78 @@ def test_reconciliation_runs_on_its_own_schedule_within_its_timeout() -> None:
     assert schedule["ScheduleExpression"] == {"Ref": "ReconcileSchedule"}
     assert schedule["State"] == "ENABLED"
     assert reconcile["Timeout"] >= 60
+
+
+# --- the entitlements read API (SPEC §11) -------------------------------------------------
+
+
+@cache
+def transformed() -> dict[str, Any]:
+    """The template as CloudFormation receives it: SAM's own transform, run offline (the
+    code locations replaced by S3 URIs, as `sam deploy` uploads them)."""
+    import boto3
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
+
+    template = copy.deepcopy(TEMPLATE)
+    for resource in template["Resources"].values():
+        for key in ("CodeUri", "ContentUri"):
+            if key in resource.get("Properties", {}):
+                resource["Properties"][key] = "s3://bucket/key"
+    pseudo = {"AWS::Region": "eu-central-1", "AWS::AccountId": "123456789012"}
+    translator = Translator(
+        managed_policy_map={},
+        sam_parser=Parser(),
+        boto_session=boto3.session.Session(region_name=pseudo["AWS::Region"]),
+    )
+    result: dict[str, Any] = translator.translate(
+        sam_template=template,
+        parameter_values={**pseudo, "AWS::Partition": "aws", "AWS::StackName": "billing"},
+        get_managed_policy_map=dict,
+    )
+    return result
+
+
+def test_the_entitlements_routes_take_only_aws_iam_callers_and_the_webhooks_none() -> None:
+    body = transformed()["Resources"]["HttpApi"]["Properties"]["Body"]
+    security = {
+        (method.upper(), path): operation.get("security")
+        for path, operations in body["paths"].items()
+        for method, operation in operations.items()
+    }
+    iam = [{"AWS_IAM": []}]
+    assert security.pop(("GET", "/entitlements/{telegram_id}")) == iam
+    assert security.pop(("POST", "/entitlements/batch")) == iam
+    # The webhooks' callers are Telegram and the providers, who sign their own way.
+    assert set(security.values()) == {None}
+    scheme = body["components"]["securitySchemes"]["AWS_IAM"]
+    assert scheme["x-amazon-apigateway-authtype"] == "awsSigv4"
+
+
+def test_the_read_api_function_may_only_read_the_entitlements_table() -> None:
+    assert statements("EntitlementsApiFunction") == [
+        {
+            "Sid": "ReadEntitlements",
+            "Effect": "Allow",
+            "Action": ["dynamodb:GetItem", "dynamodb:BatchGetItem"],
+            "Resource": {"Fn::GetAtt": "EntitlementsTable.Arn"},
+        }
+    ]
+
+
+def test_the_reader_role_may_invoke_the_two_entitlements_routes_and_nothing_else() -> None:
+    role = RESOURCES["EntitlementsReaderRole"]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Action"] == "sts:AssumeRole"
+    assert trust["Principal"]["AWS"]["Fn::If"][:2] == [
+        "HasEntitlementsConsumer",
+        {"Ref": "EntitlementsConsumerRoleArn"},
+    ]
+    (policy,) = role["Policies"]
+    (grant,) = policy["PolicyDocument"]["Statement"]
+    assert grant["Action"] == "execute-api:Invoke"
+    prefix = "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${HttpApi}/*/"
+    assert [resource["Fn::Sub"].removeprefix(prefix) for resource in grant["Resource"]] == [
+        "GET/entitlements/*",
+        "POST/entitlements/batch",
+    ]

@@ -41,6 +41,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     orders_table: str = field(default="Orders", name="ORDERS_TABLE")
     idempotency_table: str = field(default="Idempotency", name="IDEMPOTENCY_TABLE")
     entitlements_table: str = field(default="Entitlements", name="ENTITLEMENTS_TABLE")
+    # The EventBridge bus the `entitlements.changed` events go to (the stream function's).
+    entitlements_bus: str = field(default="", name="ENTITLEMENTS_BUS_NAME")
     renewal_queue_url: str | None = field(default=None, name="RENEWAL_QUEUE_URL")
     # Partitions of the sparse "due" index: writes spread, the sweep queries each one.
     due_shards: _Positive = field(default=8, name="DUE_SHARDS")

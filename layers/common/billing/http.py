@@ -60,9 +60,9 @@ def route(event: Event) -> tuple[str, str]:
     return str(http.get("method", "")).upper(), str(event.get("rawPath") or http.get("path", ""))
 
 
-def json_response(status: int, payload: Any) -> Response:
+def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
     return {
         "statusCode": status,
-        "headers": {"content-type": "application/json"},
+        "headers": {"content-type": "application/json", **(headers or {})},
         "body": json.dumps(payload, ensure_ascii=False),
     }

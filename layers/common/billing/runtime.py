@@ -4,9 +4,10 @@ first use.
 Every part is a cached property that imports its own modules, so a handler builds (and
 imports) only the graph under the part it asks for: the Telegram webhook `bot`, the
 payment webhook `provider_webhooks`, the renewal function `renewal_worker` and
-`renewal_queue`, the reconciliation `reconciler`. Those four are the handlers' composition
-roots; tests/unit/test_boundaries.py checks what each handler imports before its first
-DynamoDB request, and `make bench` what that costs. The notices (which need the bot's
+`renewal_queue`, the reconciliation `reconciler`, the entitlements read API
+`entitlements_api` and its change events `entitlement_events`. Those are the handlers'
+composition roots; tests/unit/test_boundaries.py checks what each handler imports before
+its first DynamoDB request, and `make bench` what that costs. The notices (which need the bot's
 texts) and the provider clients (SDKs, httpx) are built when first used.
 
 Handlers call `runtime()`; tests and the local stack may call `reset_runtime()` after
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from billing.orders.webhooks import ProviderWebhooks
     from billing.providers.registry import Providers
     from billing.store.accounts import AccountsRepository
+    from billing.store.conversations import ConversationRepository
     from billing.store.dedupe import UpdateDeduplicator
     from billing.store.orders import OrdersRepository
     from billing.store.queue import RenewalQueue
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
     from billing.subscriptions.service import SubscriptionService
     from billing.subscriptions.sweep import RenewalWorker
     from billing.telegram.client import BotApi
+    from billing.telephony.events import ChangePublisher
+    from billing.telephony.read_api import EntitlementsReadApi
 
 _clock: Clock = SystemClock()
 
@@ -79,13 +83,20 @@ class _Deferred:
 
 class Runtime:
     def __init__(self, config: Settings, clock: Clock) -> None:
-        from billing.store import connection
-
         self.settings = config
         self.clock = clock
-        connection.bind(config)
+        self._models_bound = False
 
     # --- the data --------------------------------------------------------------------------
+
+    def _bind_models(self) -> None:
+        """Bind the pynamodb models to the configured tables before the first repository is
+        made: the entitlement functions read raw and so never import pynamodb."""
+        if not self._models_bound:
+            from billing.store import connection
+
+            connection.bind(self.settings)
+            self._models_bound = True
 
     @cached_property
     def catalog(self) -> Catalog:
@@ -98,25 +109,35 @@ class Runtime:
     def accounts(self) -> AccountsRepository:
         from billing.store.accounts import AccountsRepository
 
+        self._bind_models()
         return AccountsRepository()
 
     @cached_property
     def subscriptions_repo(self) -> SubscriptionsRepository:
         from billing.store.subscriptions import SubscriptionsRepository
 
+        self._bind_models()
         return SubscriptionsRepository(self.settings.due_shards)
 
     @cached_property
     def orders(self) -> OrdersRepository:
         from billing.store.orders import OrdersRepository
 
+        self._bind_models()
         return OrdersRepository()
 
     @cached_property
     def dedupe(self) -> UpdateDeduplicator:
         from billing.store.dedupe import UpdateDeduplicator
 
+        self._bind_models()
         return UpdateDeduplicator()
+
+    def _conversations(self) -> ConversationRepository:
+        from billing.store.conversations import ConversationRepository
+
+        self._bind_models()
+        return ConversationRepository()
 
     @cached_property
     def renewal_queue(self) -> RenewalQueue:
@@ -132,6 +153,7 @@ class Runtime:
         from billing.ledger.service import Ledger
         from billing.store.balances import BalancesRepository
 
+        self._bind_models()
         return Ledger(BalancesRepository(), self.clock)
 
     @cached_property
@@ -188,11 +210,10 @@ class Runtime:
 
         def build() -> ChatNotices:
             from billing.bot.notices import ChatNotices
-            from billing.store.conversations import ConversationRepository
 
             return ChatNotices(
                 accounts=self.accounts,
-                conversations=ConversationRepository(),
+                conversations=self._conversations(),
                 clock=self.clock,
                 orders=self.orders,
                 catalog=self.catalog,
@@ -240,7 +261,6 @@ class Runtime:
         from billing.bot.deps import BotDeps
         from billing.bot.router import Bot
         from billing.orders.refunds import Refunds
-        from billing.store.conversations import ConversationRepository
 
         return Bot(
             BotDeps(
@@ -248,7 +268,7 @@ class Runtime:
                 clock=self.clock,
                 accounts=self.accounts,
                 profiles=self.profiles,
-                conversations=ConversationRepository(),
+                conversations=self._conversations(),
                 subscriptions=self.subscriptions,
                 ledger=self.ledger,
                 admin_ids=self.settings.admin_ids,
@@ -301,6 +321,28 @@ class Runtime:
             orders=self.orders,
             providers=self.providers,
             clock=self.clock,
+        )
+
+    @cached_property
+    def entitlements_api(self) -> EntitlementsReadApi:
+        """The read API of the telephony side: the entitlements table read raw and the
+        catalog, nothing else (no pynamodb, no models)."""
+        from billing.store.entitlements import EntitlementsReader
+        from billing.telephony.read_api import EntitlementsReadApi
+
+        return EntitlementsReadApi(EntitlementsReader(self.settings), self.catalog)
+
+    @cached_property
+    def entitlement_events(self) -> ChangePublisher:
+        """The change events from the entitlements table's stream to the bus."""
+        from billing import aws
+        from billing.telephony.events import ChangePublisher
+
+        config = self.settings
+        return ChangePublisher(
+            self.catalog,
+            config.entitlements_bus,
+            lambda: aws.client("events", config.region, config.aws_endpoint_url),
         )
 
 

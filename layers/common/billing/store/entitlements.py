@@ -1,5 +1,6 @@
 """The Entitlements table: per Customer, the grant of each product's active subscription
-and a version that counts the committed changes (SPEC §11).
+and a version that counts the committed changes (SPEC §11). This module is the item's
+format and its reads; `entitlement_changes` writes it.
 
 The item is changed only as a part of the transaction that changes the subscription (see
 `SubscriptionsRepository`), and only when the subscription's grant changed: so each
@@ -8,31 +9,40 @@ table's stream (read by the change-event function) carries one record per change
 
 Grants are kept as one attribute per product, `grant#<product>`, so that changing one
 product's grant is a SET or REMOVE of its own attribute with `ADD version 1`, with no read
-of the other product's and no overlapping document paths. The item is read raw (DynamoDB
-JSON, as the stream delivers it too) by `stored_from_item`.
+of the other product's and no overlapping document paths.
+
+Reads are raw (DynamoDB JSON, as the stream delivers it too) through botocore, not
+pynamodb: the read API and the change-event function need nothing else of the store, and
+leaving pynamodb out of their imports keeps their cold start short.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from pynamodb.expressions.operand import Path
-
+from billing import aws
+from billing.config import Settings
 from billing.domain.entitlements import Grant
 from billing.store.codec import iso, parse_iso
-from billing.store.models import EntitlementsModel
-from billing.store.transactions import TxnPart, TxnWriter
 
 GRANT_PREFIX = "grant#"
 
 
+PK_PREFIX = "customer#"
+
+
 def customer_pk(customer_id: int) -> str:
-    return f"customer#{customer_id}"
+    return f"{PK_PREFIX}{customer_id}"
+
+
+def customer_of_pk(pk: str) -> int:
+    return int(pk.removeprefix(PK_PREFIX))
 
 
 def grant_to_json(grant: Grant) -> str:
@@ -87,22 +97,72 @@ def stored_from_item(customer_id: int, item: Mapping[str, Any] | None) -> Stored
     )
 
 
-def grant_change_part(
-    customer_id: int, product: str, grant: Grant | None, *, now: datetime
-) -> TxnPart:
-    """Set (or, when the subscription has ended, remove) the product's grant and count
-    the change, creating the item on the Customer's first one."""
+class EntitlementsUnavailable(Exception):
+    """DynamoDB did not give every item asked for, after retries; the caller may retry."""
 
-    def change(txn: TxnWriter) -> None:
-        attribute = Path(f"{GRANT_PREFIX}{product}")
-        grant_action = (
-            attribute.remove() if grant is None else attribute.set({"S": grant_to_json(grant)})
+
+# BatchGetItem takes at most 100 keys; what it leaves unprocessed (throttling, its 16 MB
+# answer limit) is asked again after a short, growing pause.
+BATCH_KEYS = 100
+BATCH_ATTEMPTS = 4
+BATCH_PAUSE_SECONDS = 0.05
+
+
+class EntitlementsReader:
+    """Strongly consistent reads: an answer never goes back behind a change event already
+    sent, so the telephony side can trust the version it holds."""
+
+    def __init__(self, settings: Settings, *, sleep: Callable[[float], None] = time.sleep):
+        self._settings = settings
+        self._sleep = sleep
+
+    @property
+    def _client(self) -> Any:
+        # aws.client keeps one per thread; fetched per call so a rebinding (tests) is seen.
+        return aws.client(
+            "dynamodb",
+            self._settings.region,
+            self._settings.aws_endpoint_url,
+            # A read answers in milliseconds: a stuck connection is retried, not waited on.
+            connect_timeout=2,
+            read_timeout=3,
         )
-        actions = [
-            grant_action,
-            EntitlementsModel.version.add(1),
-            EntitlementsModel.updated_at.set(iso(now)),
-        ]
-        txn.update(EntitlementsModel(customer_pk(customer_id)), actions, condition=None)
 
-    return change
+    def read(self, customer_id: int) -> StoredEntitlements:
+        answer = self._client.get_item(
+            TableName=self._settings.entitlements_table,
+            Key={"pk": {"S": customer_pk(customer_id)}},
+            ConsistentRead=True,
+        )
+        return stored_from_item(customer_id, answer.get("Item"))
+
+    def read_many(self, customer_ids: Sequence[int]) -> dict[int, StoredEntitlements]:
+        """Each distinct id's stored state, with one BatchGetItem per 100 ids (and a retry
+        of what DynamoDB leaves unprocessed)."""
+        wanted = list(dict.fromkeys(customer_ids))
+        found: dict[int, Mapping[str, Any]] = {}
+        for start in range(0, len(wanted), BATCH_KEYS):
+            found.update(self._batch(wanted[start : start + BATCH_KEYS]))
+        return {customer: stored_from_item(customer, found.get(customer)) for customer in wanted}
+
+    def _batch(self, customer_ids: Sequence[int]) -> dict[int, Mapping[str, Any]]:
+        table = self._settings.entitlements_table
+        request: dict[str, Any] = {
+            table: {
+                "Keys": [{"pk": {"S": customer_pk(customer)}} for customer in customer_ids],
+                "ConsistentRead": True,
+            }
+        }
+        found: dict[int, Mapping[str, Any]] = {}
+        for attempt in range(BATCH_ATTEMPTS):
+            if attempt:
+                self._sleep(BATCH_PAUSE_SECONDS * 2 ** (attempt - 1))
+            answer = self._client.batch_get_item(RequestItems=request)
+            for item in answer.get("Responses", {}).get(table, []):
+                found[customer_of_pk(item["pk"]["S"])] = item
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                return found
+        raise EntitlementsUnavailable(
+            f"{len(request[table]['Keys'])} of {len(customer_ids)} entitlements left unread"
+        )

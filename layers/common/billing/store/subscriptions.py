@@ -17,7 +17,7 @@ from billing.domain.subscription import (
 )
 from billing.store import reads
 from billing.store.codec import epoch, iso, parse_iso
-from billing.store.entitlements import grant_change_part
+from billing.store.entitlement_changes import grant_change_part
 from billing.store.models import SlotModel, SubscriptionModel
 from billing.store.transactions import (
     StaleWrite,
