@@ -39,6 +39,7 @@ FUNCTIONS = {
     "renewal_cron": "RenewalCronFunction",
     "reconcile": "ReconcileFunction",
     "entitlements_api": "EntitlementsApiFunction",
+    "entitlement_events": "EntitlementEventsFunction",
 }
 
 
@@ -193,6 +194,7 @@ def environment(function: str | None, extra: dict[str, str] | None = None) -> di
         "POWERTOOLS_METRICS_NAMESPACE": "SipBilling",
         "POWERTOOLS_LOG_LEVEL": "INFO",
         "RENEWAL_QUEUE_URL": "https://sqs.eu-central-1.amazonaws.com/123456789012/renewals",
+        "ENTITLEMENTS_BUS_NAME": "sip-billing-entitlements",
         # Unreachable on purpose: nothing in a probe may leave this machine.
         "TELEGRAM_API_BASE": "http://127.0.0.1:9",
         "STRIPE_API_BASE": "http://127.0.0.1:9",

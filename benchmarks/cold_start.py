@@ -38,6 +38,7 @@ CASES = {
     "sweep": "renewal_cron",
     "reconcile": "reconcile",
     "entitlements": "entitlements_api",
+    "entitlement_events": "entitlement_events",
 }
 TARGETED = ("telegram", "payment", "renewal")  # the handlers the target names
 

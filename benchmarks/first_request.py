@@ -34,7 +34,16 @@ from botocore.awsrequest import AWSResponse
 
 WEBHOOK_SECRET = "probe-webhook-secret"
 STRIPE_WEBHOOK_SECRET = "whsec_probe"
-CASES = ("floor", "telegram", "payment", "renewal", "sweep", "reconcile", "entitlements")
+CASES = (
+    "floor",
+    "telegram",
+    "payment",
+    "renewal",
+    "sweep",
+    "reconcile",
+    "entitlements",
+    "entitlement_events",
+)
 
 
 def _report(reached: str) -> None:
@@ -61,7 +70,8 @@ class _Body:
 def _send(self: Any, request: Any) -> AWSResponse:
     target = request.headers.get("X-Amz-Target", b"")
     target = target.decode() if isinstance(target, bytes) else str(target)
-    if target.startswith("DynamoDB_"):
+    # The first request to the store: DynamoDB, or for the stream function the bus.
+    if target.startswith("DynamoDB_") or target == "AWSEvents.PutEvents":
         _report(target)
     if target == "AmazonSSM.GetParameter":
         name = json.loads(request.body)["Name"]
@@ -162,6 +172,38 @@ def entitlements_event() -> dict[str, Any]:
     }
 
 
+def stream_event() -> dict[str, Any]:
+    """One Entitlements stream record (a connect: version 1, a Gateway grant)."""
+    grant = {
+        "subscription_id": "sub-1",
+        "options": {"lines": 2, "extra_sessions": 0, "api_access": False},
+        "valid_until": "2027-06-01T00:00:00.000000Z",
+    }
+    image = {
+        "pk": {"S": "customer#1001"},
+        "version": {"N": "1"},
+        "updated_at": {"S": "2026-12-01T00:00:00.000000Z"},
+        "grant#gateway": {"S": json.dumps(grant)},
+    }
+    record = {
+        "eventID": "1",
+        "eventName": "MODIFY",
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "eu-central-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": time.time(),
+            "Keys": {"pk": image["pk"]},
+            "NewImage": image,
+            "SequenceNumber": "100",
+            "SizeBytes": 300,
+            "StreamViewType": "NEW_IMAGE",
+        },
+        "eventSourceARN": "arn:aws:dynamodb:eu-central-1:123456789012:table/E/stream/x",
+    }
+    return {"Records": [record]}
+
+
 HANDLERS = {
     "telegram": ("telegram_webhook", telegram_event),
     "payment": ("payment_webhook", stripe_event),
@@ -169,6 +211,7 @@ HANDLERS = {
     "sweep": ("renewal_cron", lambda: {"source": "scheduler", "detail-type": "Scheduled Event"}),
     "reconcile": ("reconcile", lambda: {"source": "scheduler"}),
     "entitlements": ("entitlements_api", entitlements_event),
+    "entitlement_events": ("entitlement_events", stream_event),
 }
 
 

@@ -105,6 +105,7 @@ def main() -> int:
         base = server.url
         peers = stack.connect_peers(base.rstrip("/"))
         stack.start_ticker(_sweep_every())
+        stack.start_event_delivery()
         if mode == "polling":
             _start_polling(stack, stop)
         _print_urls(stack, peers, base)

@@ -23,6 +23,10 @@ local stack's own (LOCAL_ROUTES, LOCAL_PATTERN_ROUTES; the logic is local/simula
     POST /_local/chats/{user_id}/share_user {"user_id"}: via the request_users button
     POST /_local/chats/{user_id}/pay_invoice {"message_id"}: pre-checkout, then the payment
     GET  /_local/files/{file_id}            a file the bot sent (inline, with its type)
+    GET  /_local/entitlements/{user_id}     {"entitlements", "etag", "last_event"}: what the
+                                            read API answers, the sink's last event of theirs
+    GET  /_local/entitlement_events         {"events": [...]}: what the sink received, newest
+                                            first (EventBridge envelopes)
 
 The user and chat endpoints need the built-in fake Bot API and answer 503 when
 TELEGRAM_API_BASE points elsewhere; a bad request to any of them is a 400 JSON
@@ -144,6 +148,8 @@ LOCAL_ROUTE_LIST: tuple[tuple[str, str], ...] = (
     ("POST /_local/chats/{user_id}/share_user", '{"user_id"}: pick a user as asked'),
     ("POST /_local/chats/{user_id}/pay_invoice", '{"message_id"}: pay a Telegram invoice'),
     ("GET /_local/files/{file_id}", "a file the bot sent"),
+    ("GET /_local/entitlements/{user_id}", "a user's entitlements and their last change event"),
+    ("GET /_local/entitlement_events", "the entitlements.changed events the sink received"),
 )
 
 
@@ -423,6 +429,40 @@ class LocalHandler(BaseHTTPRequestHandler):
     def _add_user(self) -> Reply:
         return self._simulate(self.server.simulator.add_user)
 
+    def _user_entitlements(self, user_id: str) -> Reply:
+        """What the telephony side reads for the user (through the read API's function,
+        as the local reader) and the last change event the sink received for them."""
+        if not re.fullmatch(r"[1-9][0-9]{0,15}", user_id):
+            return Reply.json(400, {"error": "user_id must be a positive integer"})
+        stack = self.server.stack
+        event = http_api_event(
+            "GET",
+            f"/entitlements/{user_id}",
+            headers={},
+            body=b"",
+            route_key="GET /entitlements/{telegram_id}",
+            path_parameters={"telegram_id": user_id},
+            iam_caller=LOCAL_READER_ARN,
+        )
+        answer = stack.invoke("entitlements_api", event)
+        if answer["statusCode"] != 200:
+            return proxy_reply(answer)
+        latest = stack.event_sink.latest(int(user_id)) if stack.event_sink else None
+        return Reply.json(
+            200,
+            {
+                "entitlements": json.loads(answer["body"]),
+                "etag": answer["headers"]["etag"],
+                "last_event": latest,
+            },
+        )
+
+    def _entitlement_events(self) -> Reply:
+        """The change events the sink received, newest first."""
+        sink = self.server.stack.event_sink
+        events = list(reversed(sink.events)) if sink else []
+        return Reply.json(200, {"events": events})
+
     def _chat(self, user_id: str) -> Reply:
         return self._simulate(lambda _: self.server.simulator.chat(user_id))
 
@@ -465,6 +505,7 @@ LOCAL_ROUTES: dict[tuple[str, str], LocalRoute] = {
     ("POST", "/_local/clock"): LocalHandler._move_clock,
     ("GET", "/_local/users"): LocalHandler._users,
     ("POST", "/_local/users"): LocalHandler._add_user,
+    ("GET", "/_local/entitlement_events"): LocalHandler._entitlement_events,
 }
 
 # Routes with path parameters: the pattern's groups, URL-decoded, are the arguments.
@@ -479,6 +520,7 @@ LOCAL_PATTERN_ROUTES: list[tuple[str, re.Pattern[str], PatternRoute]] = [
         LocalHandler._chat_action,
     ),
     ("GET", re.compile(rf"/_local/files/{_SEGMENT}"), LocalHandler._file),
+    ("GET", re.compile(rf"/_local/entitlements/{_SEGMENT}"), LocalHandler._user_entitlements),
 ]
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from billing.clock import ShiftedClock, SystemClock
+from local.entitlement_sink import LOCAL_BUS, EventSink, create_bus
+from local.entitlement_stream import EntitlementStream
 from local.events import REGION, FakeContext, http_api_event, scheduled_event
 from local.fake_bot_api import FakeBotApi
 from local.moto_server import MotoServer
@@ -90,6 +92,9 @@ FUNCTIONS: Mapping[str, Function] = {
     "entitlements_api": Function(
         "functions.entitlements_api.app", "sip-billing-EntitlementsApiFunction", 10
     ),
+    "entitlement_events": Function(
+        "functions.entitlement_events.app", "sip-billing-EntitlementEventsFunction", 30
+    ),
 }
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -127,6 +132,11 @@ class LocalStack:
         self.payment_peers: PaymentPeers | None = None
         self._ticker: threading.Thread | None = None
         self._ticking = threading.Event()
+        # The entitlements stream, read as Lambda's event source mapping does, and the
+        # telephony side's end of the bus (local/entitlement_sink.py).
+        self.entitlement_stream: EntitlementStream | None = None
+        self.event_sink: EventSink | None = None
+        self._streaming: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -161,6 +171,15 @@ class LocalStack:
             self._sqs = session.client("sqs")
             self.renewal_queue_url, self.dead_letter_queue_url = create_renewal_queues(self._sqs)
             self._set_env({"RENEWAL_QUEUE_URL": self.renewal_queue_url})
+            sink_queue = create_bus(REGION, endpoint, LOCAL_BUS)
+            self.event_sink = EventSink(REGION, endpoint, sink_queue)
+            self._set_env({"ENTITLEMENTS_BUS_NAME": LOCAL_BUS})
+            self.entitlement_stream = EntitlementStream(
+                endpoint,
+                REGION,
+                LOCAL_TABLE_NAMES["EntitlementsTable"],
+                lambda event: self.invoke("entitlement_events", event),
+            )
             self._put_secrets(session.client("ssm"))
             # Only now: the handlers' modules read the environment when imported
             # (Powertools) and the runtime caches settings on first use.
@@ -214,11 +233,39 @@ class LocalStack:
         self._ticker = threading.Thread(target=tick, name="sweep-schedule", daemon=True)
         self._ticker.start()
 
+    def start_event_delivery(self, every_seconds: float = 1.0) -> None:
+        """Deliver the entitlements stream to its function every `every_seconds`, as the
+        event source mapping polls it (about once a second)."""
+
+        def deliver() -> None:
+            while not self._ticking.wait(every_seconds):
+                try:
+                    self.deliver_entitlement_events()
+                except Exception:  # the next poll tries again, as the mapping would
+                    log.exception("entitlement event delivery failed")
+
+        self._ticking.clear()
+        self._streaming = threading.Thread(target=deliver, name="entitlement-stream", daemon=True)
+        self._streaming.start()
+
+    def deliver_entitlement_events(self) -> list[dict[str, Any]]:
+        """The stream's new records through the function to the bus, and what reached the
+        sink since the last call."""
+        if self.entitlement_stream is None or self.event_sink is None:
+            raise RuntimeError("LocalStack.start() was not called")
+        self.entitlement_stream.drain()
+        return self.event_sink.receive()
+
     def stop(self) -> None:
         self._ticking.set()
         if self._ticker is not None:
             self._ticker.join(timeout=70)
             self._ticker = None
+        if self._streaming is not None:
+            self._streaming.join(timeout=35)
+            self._streaming = None
+        self.entitlement_stream = None
+        self.event_sink = None
         if self.payment_peers is not None:
             self.payment_peers.stop()
             self.payment_peers = None

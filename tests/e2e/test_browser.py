@@ -135,6 +135,20 @@ class Simulator:
         with self.page.expect_response(lambda r: r.url.endswith("/_local/sweep"), timeout=WAIT):
             self.page.click("#run-sweep")
 
+    def entitlements(self, product: str, plan: str, *, version: int) -> None:
+        panel = self.page.locator("#entitlements-panel")
+        expect(panel.locator("#entitlements-version")).to_have_attribute(
+            "data-version", str(version), timeout=WAIT
+        )
+        expect(panel.locator(f'.product[data-product="{product}"]')).to_have_attribute(
+            "data-plan", plan, timeout=WAIT
+        )
+
+    def event_received(self, event_id: str) -> None:
+        expect(self.page.locator(f'#events-list li[data-event-id="{event_id}"]')).to_be_visible(
+            timeout=WAIT
+        )
+
     def clock(self) -> datetime:
         now = self.page.locator("#clock-now").get_attribute("data-now")
         assert now
@@ -185,6 +199,9 @@ def test_connect_pay_by_saved_card_then_reminder_and_auto_renewal(
 
     ann.sees("is active until")
     expect(ann.page.locator("#transcript a.document").last).to_contain_text("INV-", timeout=WAIT)
+    # Next to the chat: what the telephony side reads now, and the change event it got.
+    ann.entitlements("softphone", "softphone", version=1)
+    ann.event_received("3001:1")
     ann.send("/billing")
     ann.sees("Saved card: visa •••• 4242")
     ann.shot("3-paid-and-card-saved")
@@ -200,6 +217,8 @@ def test_connect_pay_by_saved_card_then_reminder_and_auto_renewal(
     ann.sweep()
     ann.sees("was renewed until")
     ann.sees("paid by card (Stripe)")
+    ann.entitlements("softphone", "softphone", version=2)
+    ann.event_received("3001:2")
     ann.shot("5-auto-renewed")
 
 

@@ -9,17 +9,21 @@ from typing import Any
 import boto3
 import pytest
 
+from billing import aws
 from billing import runtime as runtime_module
 from billing.clock import ManualClock
 from billing.config import Settings
 from billing.domain.catalog import default_catalog
 from billing.ledger.service import Ledger
+from billing.runtime import reset_runtime
 from billing.store.balances import BalancesRepository
 from billing.store.subscriptions import SubscriptionsRepository
 from billing.subscriptions.service import SubscriptionService
+from local.entitlement_sink import LOCAL_BUS, EventSink, create_bus
 from local.fake_bot_api import FakeBotApi
 from local.localstripe_peer import LocalStripe
 from tests.integration.chat import WEBHOOK_SECRET
+from tests.integration.telephony import Delivery
 from tests.integration.webhook_receiver import WebhookReceiver
 
 
@@ -60,6 +64,31 @@ def service(tables: Settings, clock: ManualClock, ledger: Ledger) -> Subscriptio
         clock=clock,
         admin_ids=tables.admin_ids,
     )
+
+
+@pytest.fixture
+def requests_to_dynamodb(lambda_env: Settings) -> Iterator[list[str]]:
+    """The DynamoDB operations the handler sends, counted where botocore sends them."""
+    sent: list[str] = []
+    aws.forget_clients()
+
+    def count(request: Any, **_: Any) -> None:
+        target = request.headers.get("X-Amz-Target", b"")
+        sent.append((target.decode() if isinstance(target, bytes) else target).split(".")[-1])
+
+    aws.session().register("before-send.dynamodb", count)
+    yield sent
+    aws.session().unregister("before-send.dynamodb", count)
+    aws.forget_clients()
+
+
+@pytest.fixture
+def delivery(lambda_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Delivery:
+    endpoint = lambda_env.aws_endpoint_url or ""
+    queue = create_bus(lambda_env.region, endpoint)
+    monkeypatch.setenv("ENTITLEMENTS_BUS_NAME", LOCAL_BUS)
+    reset_runtime()
+    return Delivery(lambda_env, EventSink(lambda_env.region, endpoint, queue))
 
 
 @pytest.fixture

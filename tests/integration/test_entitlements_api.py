@@ -4,20 +4,18 @@ its ETag and 304, what it refuses, and how many DynamoDB requests each call cost
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from billing import aws
 from billing.config import Settings
 from billing.ledger.service import Ledger
 from billing.subscriptions.service import SubscriptionService
 from functions.entitlements_api import app
 from local.events import FakeContext, http_api_event
+from tests.integration.telephony import READER, get, post_batch
 from tests.integration.test_entitlements_store import CUSTOMER, EUR, PAYER, connect
 
-READER = "arn:aws:sts::123456789012:assumed-role/EntitlementsReaderRole/sip-gateway"
 FREE_GATEWAY = {
     "plan": "free",
     "subscription_id": None,
@@ -32,50 +30,6 @@ FREE_GATEWAY = {
         "failed_calls_per_hour": 10,
     },
 }
-
-
-@pytest.fixture
-def requests_to_dynamodb(lambda_env: Settings) -> Iterator[list[str]]:
-    """The DynamoDB operations the handler sends, counted where botocore sends them."""
-    sent: list[str] = []
-    aws.forget_clients()
-
-    def count(request: Any, **_: Any) -> None:
-        target = request.headers.get("X-Amz-Target", b"")
-        sent.append((target.decode() if isinstance(target, bytes) else target).split(".")[-1])
-
-    aws.session().register("before-send.dynamodb", count)
-    yield sent
-    aws.session().unregister("before-send.dynamodb", count)
-    aws.forget_clients()
-
-
-def get(
-    telegram_id: str, *, caller: str | None = READER, headers: dict[str, str] | None = None
-) -> dict[str, Any]:
-    event = http_api_event(
-        "GET",
-        f"/entitlements/{telegram_id}",
-        headers=headers or {},
-        body=b"",
-        route_key="GET /entitlements/{telegram_id}",
-        path_parameters={"telegram_id": telegram_id},
-        iam_caller=caller,
-    )
-    return app.lambda_handler(event, FakeContext("entitlements-api"))  # type: ignore[no-any-return]
-
-
-def post_batch(
-    body: bytes, *, caller: str | None = READER, headers: dict[str, str] | None = None
-) -> dict[str, Any]:
-    event = http_api_event(
-        "POST",
-        "/entitlements/batch",
-        headers={"content-type": "application/json", **(headers or {})},
-        body=body,
-        iam_caller=caller,
-    )
-    return app.lambda_handler(event, FakeContext("entitlements-api"))  # type: ignore[no-any-return]
 
 
 def body_of(answer: dict[str, Any]) -> Any:

@@ -146,6 +146,32 @@ def test_local_stack_serves_the_real_handlers(local: Running) -> None:
         menu = {c["command"]: c["description"] for c in json.loads(body)["commands"]}
         assert "paysupport" in menu and menu["privacy"].startswith(privacy), menu
 
+    # The entitlements read API: the local key stands in for AWS IAM (SigV4).
+    status, _, body = call(local, "GET", "/entitlements/1001")
+    assert (status, json.loads(body)) == (403, {"message": "Forbidden"})
+    status, _, body = call(local, "GET", "/entitlements/1001", None, {"X-Local-Key": "wrong"})
+    assert status == 403
+    key = {"X-Local-Key": "local-entitlements-key"}
+    status, headers, body = call(local, "GET", "/entitlements/1001", None, key)
+    assert status == 200, body
+    answer = json.loads(body)
+    assert (answer["telegram_id"], answer["version"]) == (1001, 0)
+    assert answer["products"]["gateway"]["plan"] == "free"
+    status, _, _ = call(
+        local, "GET", "/entitlements/1001", None, {**key, "If-None-Match": headers["etag"]}
+    )
+    assert status == 304
+    batch = json.dumps({"telegram_ids": [1001, 1002]}).encode()
+    status, _, body = call(local, "POST", "/entitlements/batch", batch, {**key, **json_headers})
+    assert status == 200, body
+    assert [d["telegram_id"] for d in json.loads(body)["entitlements"]] == [1001, 1002]
+    status, headers, _ = call(local, "PUT", "/entitlements/batch", b"", key)
+    assert (status, headers["allow"]) == (405, "POST")
+    status, _, body = call(local, "GET", "/_local/entitlements/1001")
+    assert status == 200 and json.loads(body)["entitlements"]["version"] == 0
+    status, _, body = call(local, "GET", "/_local/entitlement_events")
+    assert (status, json.loads(body)) == (200, {"events": []})
+
     assert stop_local(local) == 0
 
 

@@ -18,6 +18,7 @@ FUNCTIONS = (
     "RenewalCronFunction",
     "ReconcileFunction",
     "EntitlementsApiFunction",
+    "EntitlementEventsFunction",
 )
 TABLES = (
     "AccountsTable",
@@ -232,6 +233,7 @@ def test_no_policy_grants_scan_or_every_resource(function: str) -> None:
             },
         ),
         ("EntitlementsApiFunction", set()),
+        ("EntitlementEventsFunction", set()),
     ],
 )
 def test_each_function_reads_only_the_secrets_it_needs(function: str, parameters: set[str]) -> None:
@@ -354,4 +356,40 @@ def test_the_reader_role_may_invoke_the_two_entitlements_routes_and_nothing_else
     assert [resource["Fn::Sub"].removeprefix(prefix) for resource in grant["Resource"]] == [
         "GET/entitlements/*",
         "POST/entitlements/batch",
+    ]
+
+
+def test_change_events_come_from_the_table_stream_retried_until_it_expires() -> None:
+    function = RESOURCES["EntitlementEventsFunction"]["Properties"]
+    (source,) = [e["Properties"] for e in function["Events"].values()]
+    assert source["Stream"] == {"Fn::GetAtt": "EntitlementsTable.StreamArn"}
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert source["BisectBatchOnFunctionError"] is True
+    assert source["MaximumRetryAttempts"] == source["MaximumRecordAgeInSeconds"] == -1
+    assert source["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": "EntitlementEventsFailedQueue.Arn"
+    }
+    table = RESOURCES["EntitlementsTable"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    assert function["Environment"]["Variables"]["ENTITLEMENTS_BUS_NAME"] == {
+        "Ref": "EntitlementsBus"
+    }
+    # It may put events on its bus and nothing else of its own (SAM adds the stream read).
+    assert statements("EntitlementEventsFunction") == [
+        {
+            "Sid": "PutOnTheBus",
+            "Effect": "Allow",
+            "Action": "events:PutEvents",
+            "Resource": {"Fn::GetAtt": "EntitlementsBus.Arn"},
+        }
+    ]
+    assert RESOURCES["EntitlementsArchive"]["Properties"]["SourceArn"] == {
+        "Fn::GetAtt": "EntitlementsBus.Arn"
+    }
+    alarms = {
+        r["Properties"]["MetricName"]: r["Properties"]
+        for r in of_type("AWS::CloudWatch::Alarm").values()
+    }
+    assert alarms["IteratorAge"]["Dimensions"] == [
+        {"Name": "FunctionName", "Value": {"Ref": "EntitlementEventsFunction"}}
     ]

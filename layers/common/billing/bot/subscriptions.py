@@ -13,6 +13,8 @@ from billing.bot.turn import Turn
 from billing.bot.views import for_person, history_line, options_text, person, quote_text, title
 from billing.domain import profile as billing_profile
 from billing.domain import subscription as rules
+from billing.domain.catalog import LimitValue
+from billing.domain.entitlements import entitlements_of
 from billing.domain.money import format_minor
 from billing.domain.periods import add_months
 from billing.domain.pricing import Quote
@@ -29,13 +31,41 @@ def period_token(sub: Subscription) -> str:
     return sub.expires_at.strftime("%Y%m%dT%H%M%SZ")
 
 
+def entitlements_text(turn: Turn, deps: BotDeps, subs: list[Subscription]) -> list[str]:
+    """What the user may use now, in the telephony side's terms: the same function and
+    catalog limits the read API and the change events answer with (billing.telephony)."""
+    found = entitlements_of(deps.catalog, turn.user_id, subs)
+    lines = [turn.text("ent_title")]
+    for key, entitlement in found.products.items():
+        product = deps.catalog.product(key)
+        plan = (
+            turn.text("ent_free")
+            if entitlement.valid_until is None
+            else turn.text("ent_until", expiry=date_text(entitlement.valid_until, turn.lang))
+        )
+        lines.append(turn.text("ent_product", product=title(product, turn.lang), plan=plan))
+        limits = []
+        for name, value in entitlement.limits.items():
+            titles = product.limits[name].titles
+            limit = titles.get(turn.lang) or titles["en"]
+            limits.append(turn.text("ent_limit", limit=limit, value=_limit_value(turn, value)))
+        lines.append(" · ".join(limits))
+    return lines
+
+
+def _limit_value(turn: Turn, value: LimitValue) -> str:
+    if value is None:
+        return turn.text("ent_no_limit")
+    if isinstance(value, bool):
+        return turn.text("ent_yes" if value else "ent_no")
+    return str(value)
+
+
 def list_screen(turn: Turn, deps: BotDeps) -> Screen:
     subs = [s for s in deps.subscriptions.visible_to(turn.user_id) if s.is_active]
     lines = [turn.text("subs_title"), ""]
     keyboard = []
     held = {s.product for s in subs if s.customer_id == turn.user_id}
-    if not held:
-        lines.append(turn.text("subs_free"))
     for sub in subs:
         product = deps.catalog.product(sub.product)
         label = turn.text(
@@ -48,6 +78,9 @@ def list_screen(turn: Turn, deps: BotDeps) -> Screen:
         )
         lines.append(label)
         keyboard.append([button(label[:60], encode("sv", sub.id))])
+    if subs:
+        lines.append("")
+    lines += entitlements_text(turn, deps, subs)
     available = [p for p in deps.catalog.sellable() if p.key not in held]
     if available:
         lines += ["", turn.text("subs_available")]
