@@ -10,6 +10,8 @@ After every step (safety), for every wallet of every Payer in every currency it 
 - every renewal charge has its extension and every extension its charge; every
   subscription its one connect charge;
 - invoice numbers have no gaps;
+- each Customer's stored entitlements are exactly the grants of their active subscriptions
+  (what the telephony side reads and is sent), and their version never goes back;
 - no provider saw our code misuse it (a YooKassa payment or refund without its 54-FZ
   receipt or in another currency, a charge of a method it never saved, a refund of someone
   else's Stars, a Stars invoice asking other Stars than its order is worth), and no forged
@@ -24,10 +26,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
+from billing.domain.entitlements import Grant, grant_of
 from billing.domain.money import Currency
 from billing.domain.subscription import ChangeKind
 from billing.ledger.model import EntryKind, LedgerEntry, Wallet
+from billing.store import connection
 from billing.store.balances import BalancesRepository
+from billing.store.entitlements import EntitlementsReader
 from billing.store.orders import invoice_number
 from simulation.actions import PAYERS
 from simulation.providers import Payment
@@ -50,6 +55,8 @@ class Checker:
         self._known: Wallets = {}
         self._wallets_now: dict[tuple[int, Currency], Wallet] = {}
         self._balances = BalancesRepository()
+        self._entitlements_reader = EntitlementsReader(connection.bound_settings())
+        self._versions: dict[int, int] = {}
 
     def _payments(self) -> dict[str, Payment]:
         world = self.world
@@ -103,6 +110,7 @@ class Checker:
         found += self._periods_charged_once(payments)
         found += self._extensions(entries)
         found += self._invoices()
+        found += self._entitlements()
         found += self._misuse()
         return found
 
@@ -241,6 +249,28 @@ class Checker:
             if orders.invoice(invoice_number(value)) is None:
                 found.append(f"invoice {invoice_number(value)} is missing")
         self._invoices_seen = last
+        return found
+
+    def _entitlements(self) -> list[str]:
+        held: dict[int, dict[str, Grant]] = defaultdict(dict)
+        for payer in PAYERS:
+            for sub in self.world.repository.paid_by(payer):
+                grants = held[sub.customer_id]
+                if (grant := grant_of(sub)) is not None:
+                    grants[grant.product] = grant
+        stored = self._entitlements_reader.read_many(sorted(held))
+        found = []
+        for customer, grants in sorted(held.items()):
+            self.checked["entitlements are the active subscriptions'"] += 1
+            state = stored[customer]
+            if {grant.product: grant for grant in state.grants} != grants:
+                found.append(
+                    f"customer {customer}: entitlements {sorted(g.product for g in state.grants)}"
+                    f" v{state.version}, active subscriptions {sorted(grants)}"
+                )
+            if state.version < self._versions.get(customer, 0):
+                found.append(f"customer {customer}: entitlements version went back")
+            self._versions[customer] = state.version
         return found
 
     def _misuse(self) -> list[str]:

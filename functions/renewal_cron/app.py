@@ -21,7 +21,6 @@ from billing import deadline
 from billing.observability import logger, metrics
 from billing.runtime import runtime
 from billing.store.queue import subscription_id_of
-from billing.sweep import due_subscription_ids
 
 
 def work(body: str) -> None:
@@ -57,7 +56,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if isinstance(event.get("Records"), list):
         return work_batch(event["Records"])
     rt = runtime()
-    due = due_subscription_ids(rt.settings.due_shards, rt.clock.now())
+    due = rt.due_subscription_ids(rt.clock.now())
     sent = rt.renewal_queue.send(due)
     logger.info("renewal sweep", extra={"due": len(due)})
     metrics.add_metric(name="DueSubscriptions", unit=MetricUnit.Count, value=sent)

@@ -68,9 +68,10 @@ def service(tables: Settings, clock: ManualClock, ledger: Ledger) -> Subscriptio
 
 @pytest.fixture
 def requests_to_dynamodb(lambda_env: Settings) -> Iterator[list[str]]:
-    """The DynamoDB operations the handler sends, counted where botocore sends them."""
+    """The DynamoDB operations the handler sends, counted where botocore sends them: on the
+    session the runtime's clients are made from (a new runtime starts a new session)."""
     sent: list[str] = []
-    aws.forget_clients()
+    runtime_module.runtime()
 
     def count(request: Any, **_: Any) -> None:
         target = request.headers.get("X-Amz-Target", b"")
@@ -78,7 +79,6 @@ def requests_to_dynamodb(lambda_env: Settings) -> Iterator[list[str]]:
 
     aws.session().register("before-send.dynamodb", count)
     yield sent
-    aws.session().unregister("before-send.dynamodb", count)
     aws.forget_clients()
 
 

@@ -17,6 +17,7 @@ changing the environment or the clock.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, cast
 
@@ -83,8 +84,15 @@ class _Deferred:
 
 class Runtime:
     def __init__(self, config: Settings, clock: Clock) -> None:
+        from billing import aws
+
         self.settings = config
         self.clock = clock
+        # A new runtime (new settings, perhaps new endpoints) starts with new clients; the
+        # models are bound later without dropping them again: the SSM client made for the
+        # webhook secret and the models then share one botocore session, whose service
+        # models and endpoint rules cost tens of ms of CPU to load on a cold start.
+        aws.forget_clients()
         self._models_bound = False
 
     # --- the data --------------------------------------------------------------------------
@@ -95,7 +103,7 @@ class Runtime:
         if not self._models_bound:
             from billing.store import connection
 
-            connection.bind(self.settings)
+            connection.bind(self.settings, forget_clients=False)
             self._models_bound = True
 
     @cached_property
@@ -138,6 +146,13 @@ class Runtime:
 
         self._bind_models()
         return ConversationRepository()
+
+    def due_subscription_ids(self, now: datetime) -> list[str]:
+        """The sweep's query (of the models themselves, no repository)."""
+        from billing.sweep import due_subscription_ids
+
+        self._bind_models()
+        return due_subscription_ids(self.settings.due_shards, now)
 
     @cached_property
     def renewal_queue(self) -> RenewalQueue:

@@ -43,7 +43,7 @@ def entitlements_text(turn: Turn, deps: BotDeps, subs: list[Subscription]) -> li
             if entitlement.valid_until is None
             else turn.text("ent_until", expiry=date_text(entitlement.valid_until, turn.lang))
         )
-        lines.append(turn.text("ent_product", product=title(product, turn.lang), plan=plan))
+        lines += ["", turn.text("ent_product", product=title(product, turn.lang), plan=plan)]
         limits = []
         for name, value in entitlement.limits.items():
             titles = product.limits[name].titles

@@ -13,11 +13,13 @@ _bound: Settings | None = None
 _connection: Connection | None = None
 
 
-def bind(settings: Settings) -> None:
-    """Point every model at its table. Rebinding (tests, local stack) drops cached clients."""
+def bind(settings: Settings, *, forget_clients: bool = True) -> None:
+    """Point every model at its table. Rebinding (tests, local stack) drops cached clients,
+    unless the caller has just done so (the runtime: see Runtime.__init__)."""
     global _bound, _connection  # noqa: PLW0603 - one binding per process is the point
     aws.share_with_pynamodb()
-    aws.forget_clients()
+    if forget_clients:
+        aws.forget_clients()
     tables = {
         "accounts": settings.accounts_table,
         "subscriptions": settings.subscriptions_table,
