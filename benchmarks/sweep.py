@@ -255,6 +255,7 @@ def sweep_once(bench: Any, due: int = DUE, *, moto_counts: bool = False) -> dict
         with lock:
             returned["sqs_requests"] += 1
 
+    runtime().bind_models()  # as the handler will (new clients), before one is counted
     client = SubscriptionModel._get_connection().connection.client
     client.meta.events.register("after-call.dynamodb.Query", count)
     sqs_client = runtime().renewal_queue._client

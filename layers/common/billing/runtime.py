@@ -97,9 +97,11 @@ class Runtime:
 
     # --- the data --------------------------------------------------------------------------
 
-    def _bind_models(self) -> None:
-        """Bind the pynamodb models to the configured tables before the first repository is
-        made: the entitlement functions read raw and so never import pynamodb."""
+    def bind_models(self) -> None:
+        """Bind the pynamodb models to the configured tables, once, before the first
+        repository or the sweep's query uses them: the entitlement functions read raw and so
+        never import pynamodb. Binding gives the models new clients, so a test or benchmark
+        that hooks a model's client binds first."""
         if not self._models_bound:
             from billing.store import connection
 
@@ -117,41 +119,41 @@ class Runtime:
     def accounts(self) -> AccountsRepository:
         from billing.store.accounts import AccountsRepository
 
-        self._bind_models()
+        self.bind_models()
         return AccountsRepository()
 
     @cached_property
     def subscriptions_repo(self) -> SubscriptionsRepository:
         from billing.store.subscriptions import SubscriptionsRepository
 
-        self._bind_models()
+        self.bind_models()
         return SubscriptionsRepository(self.settings.due_shards)
 
     @cached_property
     def orders(self) -> OrdersRepository:
         from billing.store.orders import OrdersRepository
 
-        self._bind_models()
+        self.bind_models()
         return OrdersRepository()
 
     @cached_property
     def dedupe(self) -> UpdateDeduplicator:
         from billing.store.dedupe import UpdateDeduplicator
 
-        self._bind_models()
+        self.bind_models()
         return UpdateDeduplicator()
 
     def _conversations(self) -> ConversationRepository:
         from billing.store.conversations import ConversationRepository
 
-        self._bind_models()
+        self.bind_models()
         return ConversationRepository()
 
     def due_subscription_ids(self, now: datetime) -> list[str]:
         """The sweep's query (of the models themselves, no repository)."""
         from billing.sweep import due_subscription_ids
 
-        self._bind_models()
+        self.bind_models()
         return due_subscription_ids(self.settings.due_shards, now)
 
     @cached_property
@@ -168,7 +170,7 @@ class Runtime:
         from billing.ledger.service import Ledger
         from billing.store.balances import BalancesRepository
 
-        self._bind_models()
+        self.bind_models()
         return Ledger(BalancesRepository(), self.clock)
 
     @cached_property
