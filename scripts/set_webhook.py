@@ -30,10 +30,20 @@ def stack_outputs(cloudformation: Any, stack: str) -> dict[str, str]:
     return {**params, **outputs}
 
 
+# Telegram opens at most this many connections to the webhook at once (its default, said
+# out loud): template.yaml reserves as many executions for TelegramWebhookFunction.
+MAX_CONNECTIONS = 40
+
+
 def register(api: BotApi, webhook_url: str, secret: str) -> None:
     api.call(
         "setWebhook",
-        {"url": webhook_url, "secret_token": secret, "allowed_updates": ALLOWED_UPDATES},
+        {
+            "url": webhook_url,
+            "secret_token": secret,
+            "allowed_updates": ALLOWED_UPDATES,
+            "max_connections": MAX_CONNECTIONS,
+        },
     )
     register_menu(api)  # English as the default, then each other language
 

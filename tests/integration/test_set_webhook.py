@@ -55,6 +55,8 @@ def test_registers_webhook_and_commands(
     set_webhook = fake_telegram.calls_of("setWebhook")[-1]
     assert set_webhook["url"] == URL and set_webhook["secret_token"] == "s3cr3t-value"
     assert set_webhook["allowed_updates"] == ["message", "callback_query", "pre_checkout_query"]
+    # As many as template.yaml reserves for the webhook function.
+    assert set_webhook["max_connections"] == 40
     commands = fake_telegram.calls_of("setMyCommands")
     assert [c.get("language_code") for c in commands] == [None, "ru"]
     assert {

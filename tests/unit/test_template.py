@@ -131,6 +131,23 @@ def test_every_table_is_on_demand_with_point_in_time_recovery(table: str) -> Non
     assert "TableName" not in properties
 
 
+# Money and history: a table of these cannot be deleted, by CloudFormation (Retain) or by
+# anyone's DeleteTable, until the protection is switched off on purpose. The idempotency
+# records expire by themselves and may be dropped.
+PROTECTED_TABLES = (
+    "AccountsTable",
+    "SubscriptionsTable",
+    "BalancesTable",
+    "OrdersTable",
+    "EntitlementsTable",
+)
+
+
+@pytest.mark.parametrize("table", PROTECTED_TABLES)
+def test_money_and_history_tables_have_deletion_protection(table: str) -> None:
+    assert RESOURCES[table]["Properties"]["DeletionProtectionEnabled"] is True
+
+
 def test_the_template_declares_exactly_these_tables() -> None:
     assert [spec.logical_id for spec in load_table_specs()] == list(TABLES)
 
@@ -169,6 +186,15 @@ def test_the_sweep_runs_on_a_scheduler_schedule_with_retries() -> None:
     (schedule,) = [e["Properties"] for e in events.values() if e["Type"] == "ScheduleV2"]
     assert schedule["ScheduleExpression"] == {"Ref": "RenewalSchedule"}
     assert schedule["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+
+
+def test_the_alerts_always_reach_someone() -> None:
+    parameter = TEMPLATE["Parameters"]["AlertEmail"]
+    assert "Default" not in parameter  # sam deploy asks for it; no silent empty default
+    assert parameter["AllowedPattern"] == r"^[^@\s]+@[^@\s]+$"
+    subscription = RESOURCES["AlertsEmailSubscription"]
+    assert "Condition" not in subscription
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlertEmail"}
 
 
 def test_dead_letters_raise_an_alarm_on_the_alerts_topic() -> None:
@@ -386,10 +412,76 @@ def test_change_events_come_from_the_table_stream_retried_until_it_expires() -> 
     assert RESOURCES["EntitlementsArchive"]["Properties"]["SourceArn"] == {
         "Fn::GetAtt": "EntitlementsBus.Arn"
     }
-    alarms = {
-        r["Properties"]["MetricName"]: r["Properties"]
-        for r in of_type("AWS::CloudWatch::Alarm").values()
+    assert alarms_of("EntitlementEventsFunction")["IteratorAge"]["Threshold"] == 300_000
+
+
+# --- alarms that page (issue 16) ----------------------------------------------------------
+
+
+def alarms_of(function: str) -> dict[str, dict[str, Any]]:
+    """The function's alarms by metric."""
+    return {
+        alarm["Properties"]["MetricName"]: alarm["Properties"]
+        for alarm in of_type("AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"].get("Namespace") == "AWS/Lambda"
+        and {"Name": "FunctionName", "Value": {"Ref": function}}
+        in alarm["Properties"]["Dimensions"]
     }
-    assert alarms["IteratorAge"]["Dimensions"] == [
-        {"Name": "FunctionName", "Value": {"Ref": "EntitlementEventsFunction"}}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_function_has_error_throttle_and_near_timeout_alarms(function: str) -> None:
+    alarms = alarms_of(function)
+    assert {"Errors", "Throttles", "Duration"} <= set(alarms)
+    assert alarms["Errors"]["Threshold"] == alarms["Throttles"]["Threshold"] == 0
+    timeout_ms = function_setting(function, "Timeout") * 1000
+    assert alarms["Duration"]["Statistic"] == "Maximum"
+    assert alarms["Duration"]["Threshold"] == int(timeout_ms * 0.8)
+
+
+def test_every_alarm_pages_through_the_alerts_topic() -> None:
+    alarms = of_type("AWS::CloudWatch::Alarm")
+    assert len(alarms) >= 3 * len(FUNCTIONS) + 3
+    for name, alarm in alarms.items():
+        properties = alarm["Properties"]
+        assert properties["AlarmActions"] == [{"Ref": "AlertsTopic"}], name
+        assert properties["OKActions"] == [{"Ref": "AlertsTopic"}], name
+        assert properties["TreatMissingData"] == "notBreaching", name
+
+
+def test_the_http_api_and_the_renewal_queue_have_alarms() -> None:
+    share = RESOURCES["HttpApi5xxAlarm"]["Properties"]
+    (expression,) = [m for m in share["Metrics"] if m.get("ReturnData")]
+    assert expression["Expression"] == "IF(requests >= 10, 100 * errors / requests, 0)"
+    metrics = {m["Id"]: m["MetricStat"]["Metric"] for m in share["Metrics"] if "MetricStat" in m}
+    assert metrics["errors"]["MetricName"] == "5xx"
+    assert {"Name": "ApiId", "Value": {"Ref": "HttpApi"}} in metrics["errors"]["Dimensions"]
+    age = RESOURCES["RenewalQueueAgeAlarm"]["Properties"]
+    assert age["MetricName"] == "ApproximateAgeOfOldestMessage"
+    assert age["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": "RenewalQueue.QueueName"}}
     ]
+
+
+def reserved(function: str) -> int:
+    value = RESOURCES[function]["Properties"]["ReservedConcurrentExecutions"]["Fn::If"]
+    assert value[0] == "ReservesConcurrency" and value[2] == {"Ref": "AWS::NoValue"}
+    return int(value[1])
+
+
+def test_every_function_reserves_concurrency_sized_from_its_callers() -> None:
+    from scripts.set_webhook import MAX_CONNECTIONS
+
+    sizes = {function: reserved(function) for function in FUNCTIONS}
+    # Telegram never opens more connections than setWebhook's max_connections.
+    assert sizes["TelegramWebhookFunction"] == MAX_CONNECTIONS
+    # The renewal queue's consumers and the sweep together.
+    events = RESOURCES["RenewalCronFunction"]["Properties"]["Events"]
+    (sqs,) = [e["Properties"] for e in events.values() if e["Type"] == "SQS"]
+    assert sizes["RenewalCronFunction"] == sqs["ScalingConfig"]["MaximumConcurrency"] + 1
+    assert sizes["ReconcileFunction"] == 1
+    default = TEMPLATE["Parameters"]["ReserveConcurrency"]
+    assert (default["Default"], default["AllowedValues"]) == ("true", ["true", "false"])
+    # The parameter states the total an account gives up (of the usual 1 000, 100 of which
+    # Lambda keeps unreserved).
+    assert sum(sizes.values()) == 84 and "84 in all" in default["Description"]
