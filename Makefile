@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= eu-central-1
 
-.PHONY: help setup local-setup run test lint format validate checkov build bench simulate set-webhook catalog clean
+.PHONY: help setup local-setup run test lint format validate checkov build bench simulate smoke set-webhook catalog clean
 
 help:
 	@echo "make setup     create .venv (Python 3.13) and install everything (tests, lint, deploy)"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench     benchmarks: one table, JSON in benchmarks/results/ (BENCH_ARGS=\"--only NAME\")"
 	@echo "make simulate  the money system under random faults (SEED=42 STEPS=20000 SEEDS=1)"
 	@echo "make set-webhook  register the deployed webhook and commands with Telegram"
+	@echo "make smoke URL=...  read-only checks of a running stack (deployed or make run)"
 	@echo "make catalog   compile the message catalog (locale/*/*.po -> .mo) after editing it"
 
 setup: $(STAMP)
@@ -78,6 +79,11 @@ STEPS ?= 2000
 SEEDS ?= 1
 simulate: setup
 	$(PY) -m simulation $(if $(SEED),--seed $(SEED)) --steps $(STEPS) --seeds $(SEEDS)
+
+# Read-only checks of a running stack: make smoke URL=<ApiUrl output or http://127.0.0.1:8080>
+smoke: setup
+	@test -n "$(URL)" || { echo "usage: make smoke URL=<the stack's base URL>"; exit 2; }
+	$(PY) scripts/smoke.py --url $(URL) --stack $(STACK) --region $(AWS_DEFAULT_REGION)
 
 STACK ?= sip-billing
 set-webhook: setup

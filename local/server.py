@@ -27,6 +27,7 @@ local stack's own (LOCAL_ROUTES, LOCAL_PATTERN_ROUTES; the logic is local/simula
                                             read API answers, the sink's last event of theirs
     GET  /_local/entitlement_events         {"events": [...]}: what the sink received, newest
                                             first (EventBridge envelopes)
+    GET  /_local/schedules                  {"schedules": [{"name", "every_seconds"}]}
 
 The user and chat endpoints need the built-in fake Bot API and answer 503 when
 TELEGRAM_API_BASE points elsewhere; a bad request to any of them is a 400 JSON
@@ -150,6 +151,7 @@ LOCAL_ROUTE_LIST: tuple[tuple[str, str], ...] = (
     ("GET /_local/files/{file_id}", "a file the bot sent"),
     ("GET /_local/entitlements/{user_id}", "a user's entitlements and their last change event"),
     ("GET /_local/entitlement_events", "the entitlements.changed events the sink received"),
+    ("GET /_local/schedules", "what runs on a timer (the sweep, reconciliation, the stream)"),
 )
 
 
@@ -457,6 +459,14 @@ class LocalHandler(BaseHTTPRequestHandler):
             },
         )
 
+    def _schedules(self) -> Reply:
+        """What runs on a timer here, as EventBridge Scheduler runs it in AWS."""
+        schedules = self.server.stack.schedules
+        return Reply.json(
+            200,
+            {"schedules": [{"name": n, "every_seconds": s} for n, s in schedules.items()]},
+        )
+
     def _entitlement_events(self) -> Reply:
         """The change events the sink received, newest first."""
         sink = self.server.stack.event_sink
@@ -506,6 +516,7 @@ LOCAL_ROUTES: dict[tuple[str, str], LocalRoute] = {
     ("GET", "/_local/users"): LocalHandler._users,
     ("POST", "/_local/users"): LocalHandler._add_user,
     ("GET", "/_local/entitlement_events"): LocalHandler._entitlement_events,
+    ("GET", "/_local/schedules"): LocalHandler._schedules,
 }
 
 # Routes with path parameters: the pattern's groups, URL-decoded, are the arguments.

@@ -137,6 +137,8 @@ class LocalStack:
         self.entitlement_stream: EntitlementStream | None = None
         self.event_sink: EventSink | None = None
         self._streaming: threading.Thread | None = None
+        # What runs on a timer (name -> seconds), as the deployed schedules; smoke checks it.
+        self.schedules: dict[str, float] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -220,6 +222,11 @@ class LocalStack:
 
     def start_ticker(self, every_seconds: float = 60.0) -> None:
         """Run the renewal sweep every `every_seconds`, as the EventBridge schedule does."""
+        self.schedules = {
+            "renewal-sweep": every_seconds,
+            "reconcile": every_seconds,
+            "entitlement-stream": 1.0,
+        }
 
         def tick() -> None:
             while not self._ticking.wait(every_seconds):
