@@ -485,3 +485,50 @@ def test_every_function_reserves_concurrency_sized_from_its_callers() -> None:
     # The parameter states the total an account gives up (of the usual 1 000, 100 of which
     # Lambda keeps unreserved).
     assert sum(sizes.values()) == 84 and "84 in all" in default["Description"]
+
+
+# --- least privilege (issue 16) -----------------------------------------------------------
+
+# The only deletes in the code (billing/store): a conversation's state, the slot, a claim.
+DELETED_BY_CODE = {"AccountsTable", "SubscriptionsTable", "IdempotencyTable"}
+
+
+def granted(function: str, action: str) -> set[str]:
+    """The tables (logical ids) a function may do `action` on."""
+    tables = set()
+    for statement in statements(function):
+        if action in as_list(statement["Action"]):
+            for resource in as_list(statement["Resource"]):
+                reference = resource.get("Fn::GetAtt") or resource.get("Fn::Sub", "")
+                tables.add(str(reference).split(".")[0].removeprefix("${"))
+    return tables
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_function_may_delete_money_orders_or_entitlements(function: str) -> None:
+    assert granted(function, "dynamodb:DeleteItem") <= DELETED_BY_CODE
+
+
+def test_the_deletes_granted_are_the_ones_the_code_makes() -> None:
+    import re
+    from pathlib import Path
+
+    store = Path(__file__).resolve().parents[2] / "layers/common/billing/store"
+    deletes = {
+        path.name
+        for path in store.glob("*.py")
+        if re.search(r"\.delete\(", path.read_text()) and path.name != "transactions.py"
+    }
+    # Each module deleting, and the table its models live in (models.ALL_MODELS).
+    assert deletes == {"conversations.py", "subscriptions.py", "dedupe.py"}
+
+
+@pytest.mark.parametrize("function", [f for f in FUNCTIONS if not f.startswith("Entitlement")])
+def test_the_entitlements_item_is_only_updated_by_the_billing_functions(function: str) -> None:
+    actions = {
+        action
+        for statement in statements(function)
+        for action in as_list(statement["Action"])
+        if "EntitlementsTable" in granted(function, action)
+    }
+    assert actions == {"dynamodb:UpdateItem"}
