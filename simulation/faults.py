@@ -28,6 +28,17 @@ from pynamodb.connection.base import Connection
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems"})
 
 
+def tables_written(operation_name: str, operation_kwargs: Any) -> set[str]:
+    """The tables a write names: its own, or each of a transaction's items'."""
+    if operation_name == "TransactWriteItems":
+        return {
+            str(part["TableName"])
+            for item in operation_kwargs.get("TransactItems", [])
+            for part in item.values()
+        }
+    return {str(operation_kwargs["TableName"])}
+
+
 class Crash(BaseException):
     """The function died here (a Lambda timeout, an out-of-memory kill, a host failure)."""
 
@@ -54,6 +65,9 @@ class Faults:
         self.rates = rates
         self.injected: Counter[str] = Counter()
         self.armed = False  # crashes only inside a step, never in the checks
+        # Every table a write was sent to (or about to be, when a crash came first) since the
+        # checks last asked: what they must read again (invariants.Checker).
+        self.written: set[str] = set()
 
     def _chance(self, kind: str, rate: float) -> bool:
         if rate and self.rng.random() < rate:
@@ -97,6 +111,11 @@ class Faults:
         if self.armed and self._chance(f"crash after {operation}", self.rates.crash_after_write):
             raise Crash(f"after {operation}")
 
+    def take_written(self) -> set[str]:
+        """The tables written since the last call."""
+        written, self.written = self.written, set()
+        return written
+
     @contextmanager
     def around_writes(self) -> Iterator[None]:
         """Patches pynamodb's one dispatch point for the duration."""
@@ -106,6 +125,7 @@ class Faults:
         def dispatch(self: Connection, operation_name: str, operation_kwargs: Any) -> Any:
             if operation_name not in WRITES:
                 return original(self, operation_name, operation_kwargs)
+            faults.written |= tables_written(operation_name, operation_kwargs)
             faults.before_write(operation_name)
             result = original(self, operation_name, operation_kwargs)
             faults.after_write(operation_name)
